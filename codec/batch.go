@@ -1,0 +1,115 @@
+package codec
+
+import "fmt"
+
+// Form is the shape of a message, told by its first byte alone.
+type Form uint8
+
+const (
+	// FormUnknown is anything else: empty input, or a first byte that
+	// starts neither a map nor an array.
+	FormUnknown Form = iota
+	// FormEnvelope is a single envelope: a CBOR map, first byte
+	// 0xa0..0xbb.
+	FormEnvelope
+	// FormBatch is a batch of envelopes: a CBOR array, first byte
+	// 0x80..0x9b.
+	FormBatch
+)
+
+// String returns "envelope", "batch" or "unknown".
+func (f Form) String() string {
+	switch f {
+	case FormEnvelope:
+		return "envelope"
+	case FormBatch:
+		return "batch"
+	}
+	return "unknown"
+}
+
+// Detect tells from the first byte of data whether it is a single envelope
+// (decode it with DecodeEnvelope), a batch (DecodeBatch) or neither. It does
+// not validate the rest: the decoders do.
+func Detect(data []byte) Form {
+	if len(data) == 0 {
+		return FormUnknown
+	}
+	switch b := data[0]; {
+	case b >= 0xa0 && b <= 0xbb:
+		return FormEnvelope
+	case b >= 0x80 && b <= 0x9b:
+		return FormBatch
+	}
+	return FormUnknown
+}
+
+// EncodeBatch encodes several envelopes as one message: a CBOR array of
+// envelope maps, in the order given. Errors are those of EncodeEnvelope,
+// naming the envelope's index; ErrTooLarge when the batch exceeds
+// MaxMessageBytes or MaxArrayElements.
+func (c *Codec) EncodeBatch(envs []Envelope) ([]byte, error) {
+	return c.AppendBatch(nil, envs)
+}
+
+// AppendBatch is EncodeBatch appending to dst; on error dst is returned
+// unchanged.
+func (c *Codec) AppendBatch(dst []byte, envs []Envelope) ([]byte, error) {
+	if len(envs) > c.limits.MaxArrayElements {
+		return dst, fmt.Errorf("shoal/codec: encode batch: %w: %d envelopes, limit %d", ErrTooLarge, len(envs), c.limits.MaxArrayElements)
+	}
+	size := headSize(uint64(len(envs)))
+	for i := range envs {
+		e := &envs[i]
+		if err := e.check(); err != nil {
+			return dst, fmt.Errorf("shoal/codec: encode batch: envelope %d: %w", i, err)
+		}
+		size += e.size()
+	}
+	if size > c.limits.MaxMessageBytes {
+		return dst, fmt.Errorf("shoal/codec: encode batch: %w: %d bytes, limit %d", ErrTooLarge, size, c.limits.MaxMessageBytes)
+	}
+	if cap(dst)-len(dst) < size {
+		grown := make([]byte, len(dst), len(dst)+size)
+		copy(grown, dst)
+		dst = grown
+	}
+	dst = appendHead(dst, majorArray, uint64(len(envs)))
+	for i := range envs {
+		dst = appendEnvelope(dst, &envs[i])
+	}
+	return dst, nil
+}
+
+// DecodeBatch decodes a message made by EncodeBatch. It is all or nothing:
+// if any envelope fails to decode (including an unknown version), it
+// returns nil and an error naming that envelope's index, wrapping the same
+// sentinels as DecodeEnvelope. The payloads alias data, as with
+// DecodeEnvelope. An empty batch decodes to an empty, non-nil slice.
+func (c *Codec) DecodeBatch(data []byte) ([]Envelope, error) {
+	if err := c.wellformed("decode batch", data); err != nil {
+		return nil, err
+	}
+	r := reader{data: data}
+	h, err := r.head()
+	if err != nil {
+		return nil, fmt.Errorf("shoal/codec: decode batch: %w", err)
+	}
+	if h.major != majorArray {
+		return nil, fmt.Errorf("shoal/codec: decode batch: %w", malformed(h.at, "batch must be an array, got %s", majorName(h.major)))
+	}
+	n, err := r.count(h, 1)
+	if err != nil {
+		return nil, fmt.Errorf("shoal/codec: decode batch: %w", err)
+	}
+	envs := make([]Envelope, n)
+	for i := range envs {
+		if envs[i], err = decodeEnvelope(&r); err != nil {
+			return nil, fmt.Errorf("shoal/codec: decode batch: envelope %d of %d: %w", i, n, err)
+		}
+	}
+	if r.off != len(data) {
+		return nil, fmt.Errorf("shoal/codec: decode batch: %w", malformed(r.off, "%d bytes of trailing data", len(data)-r.off))
+	}
+	return envs, nil
+}

@@ -1,0 +1,129 @@
+package codec
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"sync"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Codec encodes and decodes shoal's wire format under fixed Limits. It is
+// immutable and safe for concurrent use; build one with New (or use
+// Default) and share it.
+type Codec struct {
+	limits Limits
+	enc    cbor.UserBufferEncMode
+	dec    cbor.DecMode
+}
+
+// New returns a Codec that enforces l. It returns an error wrapping
+// ErrInvalidLimits when a field of l is out of range.
+func New(l Limits) (*Codec, error) {
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	encOpts := cbor.CoreDetEncOptions()
+	// Tags are forbidden on the wire, so time.Time is written as an
+	// RFC 3339 text string in UTC with nanoseconds, and big.Int as a plain
+	// integer (an error if it does not fit).
+	encOpts.TagsMd = cbor.TagsForbidden
+	encOpts.Time = cbor.TimeRFC3339NanoUTC
+	encOpts.BigIntConvert = cbor.BigIntConvertShortest
+	enc, err := encOpts.UserBufferEncMode()
+	if err != nil {
+		return nil, fmt.Errorf("shoal/codec: building encoder: %w", err)
+	}
+	dec, err := cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:  l.MaxNestedLevels,
+		MaxArrayElements: l.MaxArrayElements,
+		MaxMapPairs:      l.MaxMapPairs,
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
+		// An integer decoded into an interface is always an int64 (never
+		// uint64 for one sign and int64 for the other); one above
+		// MaxInt64 is an error.
+		IntDec:         cbor.IntDecConvertSignedOrFail,
+		DefaultMapType: reflect.TypeFor[map[string]any](),
+		UTF8:           cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		return nil, fmt.Errorf("shoal/codec: building decoder: %w", err)
+	}
+	return &Codec{limits: l, enc: enc, dec: dec}, nil
+}
+
+// defaultCodec is built once; Codec is immutable, so sharing it is safe.
+var defaultCodec = sync.OnceValue(func() *Codec {
+	c, err := New(DefaultLimits())
+	if err != nil {
+		// DefaultLimits is valid by construction and tested; reaching
+		// this is a bug in this package, not bad input.
+		panic("shoal/codec: DefaultLimits rejected: " + err.Error())
+	}
+	return c
+})
+
+// Default returns the Codec with DefaultLimits. Every call returns the same
+// Codec.
+func Default() *Codec { return defaultCodec() }
+
+// Limits returns the limits c enforces.
+func (c *Codec) Limits() Limits { return c.limits }
+
+// Marshal encodes v in CBOR Core Deterministic Encoding: the same value
+// always gives the same bytes (map keys sorted, shortest integers, lengths
+// and floats). Struct fields follow fxamacker/cbor's tags (use keyasint for
+// compact messages). time.Time is written as an RFC 3339 string in UTC
+// with nanoseconds; CBOR tags are never written. A result larger than
+// MaxMessageBytes is an error wrapping ErrTooLarge; a type CBOR cannot
+// represent one wrapping ErrTypeMismatch.
+func (c *Codec) Marshal(v any) ([]byte, error) {
+	return c.AppendMarshal(nil, v)
+}
+
+// AppendMarshal is Marshal appending to dst. On error it returns dst
+// unchanged in length (its spare capacity may have been written).
+func (c *Codec) AppendMarshal(dst []byte, v any) ([]byte, error) {
+	n := len(dst)
+	buf := bytes.NewBuffer(dst)
+	if err := c.enc.MarshalToBuffer(v, buf); err != nil {
+		return dst[:n], classify(fmt.Sprintf("shoal/codec: marshal %T", v), err)
+	}
+	out := buf.Bytes()
+	if len(out)-n > c.limits.MaxMessageBytes {
+		return dst[:n], fmt.Errorf("shoal/codec: marshal %T: %w: %d bytes, limit %d", v, ErrTooLarge, len(out)-n, c.limits.MaxMessageBytes)
+	}
+	return out, nil
+}
+
+// Unmarshal decodes one CBOR data item from data into the value v points
+// to. Decoding is strict and bounded: data must be exactly one well-formed
+// item within c's Limits, with no duplicate map keys, indefinite lengths,
+// tags or invalid UTF-8. Map keys that match no struct field are ignored,
+// so a newer peer can add fields. An integer decoded into an interface
+// value becomes int64, a map map[string]any.
+//
+// The error wraps ErrTooLarge, ErrMalformed or ErrTypeMismatch, and the
+// fxamacker/cbor error that caused it (whose text names the struct field).
+// After an error, *v may be partly filled.
+func (c *Codec) Unmarshal(data []byte, v any) error {
+	if len(data) > c.limits.MaxMessageBytes {
+		return fmt.Errorf("shoal/codec: unmarshal into %T: %w: %d bytes, limit %d", v, ErrTooLarge, len(data), c.limits.MaxMessageBytes)
+	}
+	return classify(fmt.Sprintf("shoal/codec: unmarshal into %T", v), c.dec.Unmarshal(data, v))
+}
+
+// wellformed checks data's size and structure against c's limits before
+// a hand-written decoder walks it.
+func (c *Codec) wellformed(what string, data []byte) error {
+	if len(data) > c.limits.MaxMessageBytes {
+		return fmt.Errorf("shoal/codec: %s: %w: %d bytes, limit %d", what, ErrTooLarge, len(data), c.limits.MaxMessageBytes)
+	}
+	if len(data) == 0 {
+		return fmt.Errorf("shoal/codec: %s: %w: empty input", what, ErrMalformed)
+	}
+	return classify("shoal/codec: "+what, c.dec.Wellformed(data))
+}
