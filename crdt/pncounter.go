@@ -1,0 +1,108 @@
+package crdt
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// PNCounter is a counter that goes up and down: two GCounters, one for
+// increments (P) and one for decrements (N); the value is P − N.
+//
+// The zero value is an empty wire state; Add on it does nothing. A
+// PNCounter is not safe for concurrent use; the caller serialises access.
+type PNCounter struct {
+	P GCounter `cbor:"1,keyasint"`
+	N GCounter `cbor:"2,keyasint"`
+}
+
+var _ Value[*PNCounter] = (*PNCounter)(nil)
+
+// NewPNCounter returns a zero counter owned by self.
+func NewPNCounter(self Replica) *PNCounter {
+	return &PNCounter{P: GCounter{self: self}, N: GCounter{self: self}}
+}
+
+// Add adds n; a negative n decrements. Each side saturates at
+// math.MaxUint64 (see GCounter.Add).
+func (c *PNCounter) Add(n int64) {
+	switch {
+	case n > 0:
+		c.P.Add(uint64(n))
+	case n < 0:
+		c.N.Add(uint64(^n) + 1) // |n|, also for math.MinInt64
+	}
+}
+
+// Value returns P − N, clamped to the int64 range.
+func (c *PNCounter) Value() int64 {
+	p, n := c.P.Value(), c.N.Value()
+	if p >= n {
+		d := p - n
+		if d > math.MaxInt64 {
+			return math.MaxInt64
+		}
+		return int64(d)
+	}
+	d := n - p
+	if d > 1<<63 {
+		return math.MinInt64
+	}
+	return int64(-d) // two's complement: -(1<<63) is MinInt64
+}
+
+// Merge merges both halves; the effect holds the changed slots of each.
+func (c *PNCounter) Merge(now time.Time, other *PNCounter) (effect *PNCounter, changed bool) {
+	if other == nil || c == other {
+		return nil, false
+	}
+	pe, pok := c.P.Merge(now, &other.P)
+	ne, nok := c.N.Merge(now, &other.N)
+	if !pok && !nok {
+		return nil, false
+	}
+	effect = &PNCounter{}
+	if pok {
+		effect.P = *pe
+	}
+	if nok {
+		effect.N = *ne
+	}
+	return effect, true
+}
+
+// Delta returns the replica's own slots changed since the last Delta.
+func (c *PNCounter) Delta() (delta *PNCounter, ok bool) {
+	pd, pok := c.P.Delta()
+	nd, nok := c.N.Delta()
+	if !pok && !nok {
+		return nil, false
+	}
+	delta = &PNCounter{}
+	if pok {
+		delta.P = *pd
+	}
+	if nok {
+		delta.N = *nd
+	}
+	return delta, true
+}
+
+// Clone returns a deep copy of c as a wire state.
+func (c *PNCounter) Clone() *PNCounter {
+	return &PNCounter{P: *c.P.Clone(), N: *c.N.Clone()}
+}
+
+// Empty returns an empty wire state.
+func (c *PNCounter) Empty() *PNCounter { return &PNCounter{} }
+
+// Validate checks both halves (see GCounter.Validate).
+func (c *PNCounter) Validate() error {
+	if err := c.P.Validate(); err != nil {
+		return fmt.Errorf("pncounter increments: %w", err)
+	}
+	if err := c.N.Validate(); err != nil {
+		return fmt.Errorf("pncounter decrements: %w", err)
+	}
+	return nil
+}
