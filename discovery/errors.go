@@ -1,0 +1,40 @@
+package discovery
+
+import "errors"
+
+// Every error that a Discoverer in this package returns wraps exactly one of
+// these sentinels, so a caller can tell with errors.Is what went wrong and
+// whether retrying can help (ErrUnreachable, ErrDiscovery) or a person has to
+// act first (ErrUnauthorized, ErrForbidden, ErrInvalidConfig).
+var (
+	// ErrDiscovery is returned when a source answered but the answer could
+	// not be used: an unexpected HTTP status, a malformed response body, or
+	// a failed DNS lookup. Retrying later may help.
+	ErrDiscovery = errors.New("shoal/discovery: discovery failed")
+
+	// ErrUnreachable is returned when the source could not be reached at
+	// all (connection refused, TLS failure, timeout) after the configured
+	// retries, or when the context ended first. The message names the URL
+	// that was tried.
+	ErrUnreachable = errors.New("shoal/discovery: source unreachable")
+
+	// ErrUnauthorized is returned when the Kubernetes API rejects the
+	// credentials (HTTP 401). The message names the token source (file or
+	// config field) so that it can be checked.
+	ErrUnauthorized = errors.New("shoal/discovery: unauthorized")
+
+	// ErrForbidden is returned when the Kubernetes API accepts the
+	// credentials but RBAC denies the request (HTTP 403). The message names
+	// the rule that is missing and shows a Role that grants it.
+	ErrForbidden = errors.New("shoal/discovery: forbidden")
+
+	// ErrSelfNotFound is returned by Self when the local instance cannot be
+	// identified among the discovered peers.
+	ErrSelfNotFound = errors.New("shoal/discovery: self not found")
+
+	// ErrInvalidConfig is returned by a constructor when a config value is
+	// invalid or missing, and by the Kubernetes source when the API server
+	// rejects the request as malformed (HTTP 400, usually a bad label
+	// selector).
+	ErrInvalidConfig = errors.New("shoal/discovery: invalid config")
+)
