@@ -88,15 +88,24 @@ func (c *Codec) Marshal(v any) ([]byte, error) {
 // unchanged in length (its spare capacity may have been written).
 func (c *Codec) AppendMarshal(dst []byte, v any) ([]byte, error) {
 	n := len(dst)
-	buf := bytes.NewBuffer(dst)
-	if err := c.enc.MarshalToBuffer(v, buf); err != nil {
-		return dst[:n], classify(fmt.Sprintf("shoal/codec: marshal %T", v), err)
+	out, err := c.appendMarshalNoLimit(dst, v)
+	if err != nil {
+		return dst[:n], err
 	}
-	out := buf.Bytes()
 	if len(out)-n > c.limits.MaxMessageBytes {
 		return dst[:n], fmt.Errorf("shoal/codec: marshal %T: %w: %d bytes, limit %d", v, ErrTooLarge, len(out)-n, c.limits.MaxMessageBytes)
 	}
 	return out, nil
+}
+
+// appendMarshalNoLimit appends v's encoding without the size check, for
+// callers that check the size of the whole message.
+func (c *Codec) appendMarshalNoLimit(dst []byte, v any) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	if err := c.enc.MarshalToBuffer(v, buf); err != nil {
+		return dst, classify(fmt.Sprintf("shoal/codec: marshal %T", v), err)
+	}
+	return buf.Bytes(), nil
 }
 
 // Unmarshal decodes one CBOR data item from data into the value v points
