@@ -1,0 +1,200 @@
+package swarm
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/shoal-go/shoal/codec"
+)
+
+// delegate is the Node as memberlist sees it. Every method returns quickly:
+// decoding and merging happen under a value's short lock, nothing waits on
+// a goroutine or a channel.
+type delegate Node
+
+const metaVersion = 1
+
+// NodeMeta carries the local incarnation, so peers learn the replica
+// identity of each member from membership alone.
+func (d *delegate) NodeMeta(limit int) []byte {
+	if limit < 9 {
+		return nil
+	}
+	b := make([]byte, 9)
+	b[0] = metaVersion
+	binary.BigEndian.PutUint64(b[1:], d.self.Incarnation)
+	return b
+}
+
+func parseMeta(b []byte) (incarnation uint64, ok bool) {
+	if len(b) < 9 || b[0] != metaVersion {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(b[1:9]), true
+}
+
+// NotifyMsg receives a packet or stream message: one envelope or a batch.
+func (d *delegate) NotifyMsg(buf []byte) {
+	n := (*Node)(d)
+	if n.closed.Load() || len(buf) == 0 {
+		return
+	}
+	envs, err := n.decodeMessage(buf)
+	if err != nil {
+		n.stats.decodeErrors.Add(1)
+		n.log.Warn("dropped a message that does not decode", "bytes", len(buf), "err", err)
+		return
+	}
+	for i := range envs {
+		n.stats.received(envs[i].Kind, len(envs[i].Payload))
+		n.receive(&envs[i], envs[i].Kind == codec.KindDelta)
+	}
+}
+
+// decodeMessage decodes one envelope or a batch, told apart by the CBOR
+// major type of the first byte (map or array).
+func (n *Node) decodeMessage(buf []byte) ([]codec.Envelope, error) {
+	if buf[0]>>5 == 4 { // CBOR array: a batch
+		return n.codec.DecodeBatch(buf)
+	}
+	env, err := n.codec.DecodeEnvelope(buf)
+	if err != nil {
+		return nil, err
+	}
+	return []codec.Envelope{env}, nil
+}
+
+// receive merges one envelope. forward relays what it changed by gossip.
+func (n *Node) receive(env *codec.Envelope, forward bool) {
+	switch env.Kind {
+	case codec.KindDelta, codec.KindState, kindDirect:
+	default:
+		n.handlersMu.RLock()
+		h := n.handlers[env.Kind]
+		n.handlersMu.RUnlock()
+		if h != nil {
+			h(env)
+		}
+		return
+	}
+	n.valuesMu.RLock()
+	e := n.values[env.Name]
+	n.valuesMu.RUnlock()
+	if e == nil {
+		if n.pending.put(env) {
+			n.stats.dropped.Add(1)
+		}
+		return
+	}
+	if err := n.mergeEnvelope(e, env, forward); err != nil {
+		n.stats.decodeErrors.Add(1)
+		n.log.Warn("rejected a value from a peer", "value", env.Name, "origin", env.Origin.String(), "err", err)
+	}
+}
+
+func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error {
+	if env.Type != e.typeName {
+		return fmt.Errorf("%w: %q is %s here, %s at %s", ErrTypeMismatch, e.name, e.typeName, env.Type, env.Origin)
+	}
+	w, err := e.a.decode(n.codec, env.Payload)
+	if err != nil {
+		return fmt.Errorf("decode %q: %w", e.name, err)
+	}
+	now := n.now()
+	e.mu.Lock()
+	effect, changed := e.a.merge(now, w)
+	e.mu.Unlock()
+	if !changed {
+		return nil
+	}
+	e.changed()
+	if forward {
+		queued, err := n.out.add(now, e, env.Origin, effect)
+		if err != nil {
+			return fmt.Errorf("forward %q: %w", e.name, err)
+		}
+		if !queued {
+			n.stats.dropped.Add(1) // too large to relay; anti-entropy carries it
+		}
+	}
+	return nil
+}
+
+// GetBroadcasts hands memberlist the queued deltas that fit in a packet.
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	n := (*Node)(d)
+	msgs := n.queue.GetBroadcasts(overhead, limit)
+	for _, m := range msgs {
+		n.stats.sent(codec.KindDelta, len(m))
+	}
+	return msgs
+}
+
+// LocalState is this node's side of anti-entropy: the full state of every
+// value, cut at MaxStateBytes.
+func (d *delegate) LocalState(join bool) []byte {
+	n := (*Node)(d)
+	if n.closed.Load() {
+		return nil
+	}
+	n.valuesMu.RLock()
+	entries := make([]*entry, 0, len(n.values))
+	for _, e := range n.values {
+		entries = append(entries, e)
+	}
+	n.valuesMu.RUnlock()
+
+	envs := make([]codec.Envelope, 0, len(entries))
+	size := 0
+	for _, e := range entries {
+		e.mu.Lock()
+		if e.prepare != nil {
+			e.prepare()
+		}
+		w := e.a.clone()
+		e.mu.Unlock()
+		payload, err := e.a.encode(n.codec, w)
+		if err != nil {
+			n.log.Error("encode state", "value", e.name, "err", err)
+			continue
+		}
+		if size+len(payload)+len(e.name)+64 > n.cfg.MaxStateBytes {
+			n.stats.stateOverflows.Add(1)
+			n.log.Error("anti-entropy state cut", "err", ErrStateTooLarge,
+				"limit", n.cfg.MaxStateBytes, "values", len(entries), "sent", len(envs))
+			break
+		}
+		size += len(payload) + len(e.name) + 64
+		envs = append(envs, codec.Envelope{Kind: codec.KindState, Name: e.name, Type: e.typeName, Origin: n.self, Payload: payload})
+	}
+	buf, err := n.codec.EncodeBatch(envs)
+	if err != nil {
+		n.log.Error("encode state", "err", err)
+		return nil
+	}
+	n.stats.pushPulls.Add(1)
+	n.stats.ppSent.Add(uint64(len(buf)))
+	n.stats.sent(codec.KindState, len(buf))
+	return buf
+}
+
+// MergeRemoteState merges a peer's full state. What it changes is not
+// relayed: every node runs its own anti-entropy.
+func (d *delegate) MergeRemoteState(buf []byte, join bool) {
+	n := (*Node)(d)
+	if n.closed.Load() || len(buf) == 0 {
+		return
+	}
+	n.stats.ppRecv.Add(uint64(len(buf)))
+	envs, err := n.codec.DecodeBatch(buf)
+	if err != nil {
+		n.stats.decodeErrors.Add(1)
+		n.log.Warn("dropped a peer's state that does not decode", "bytes", len(buf), "err", err)
+		return
+	}
+	for i := range envs {
+		n.stats.received(codec.KindState, len(envs[i].Payload))
+		n.receive(&envs[i], false)
+	}
+}
+

@@ -1,0 +1,166 @@
+package swarm
+
+import (
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoal-go/shoal/codec"
+	"github.com/shoal-go/shoal/crdt"
+)
+
+// wire is a CRDT wire state (a delta, an effect or a full state) behind the
+// non-generic engine; only the value's own adapter looks inside it.
+type wire any
+
+// adapter is what the engine knows of a value's type: the generic
+// valueAdapter[T] implements it, so the engine itself is not generic.
+// Every method except encode and decode is called with the entry locked.
+type adapter interface {
+	typeName() string
+	takeDelta() (wire, bool)
+	merge(now time.Time, w wire) (effect wire, changed bool)
+	clone() wire
+	// accumulate merges w into acc (a wire state owned by the outbox) and
+	// returns the result; acc nil means w alone (copied).
+	accumulate(now time.Time, acc, w wire) wire
+	encode(c *codec.Codec, w wire) ([]byte, error)
+	decode(c *codec.Codec, payload []byte) (wire, error)
+}
+
+type valueAdapter[T crdt.Value[T]] struct {
+	v T
+}
+
+func typeNameOf[T any]() string { return reflect.TypeFor[T]().String() }
+
+func (a *valueAdapter[T]) typeName() string { return typeNameOf[T]() }
+
+func (a *valueAdapter[T]) takeDelta() (wire, bool) {
+	d, ok := a.v.Delta()
+	if !ok {
+		return nil, false
+	}
+	return d, true
+}
+
+func (a *valueAdapter[T]) merge(now time.Time, w wire) (wire, bool) {
+	eff, changed := a.v.Merge(now, w.(T))
+	if !changed {
+		return nil, false
+	}
+	return eff, true
+}
+
+func (a *valueAdapter[T]) clone() wire { return a.v.Clone() }
+
+func (a *valueAdapter[T]) accumulate(now time.Time, acc, w wire) wire {
+	if acc == nil {
+		return w.(T).Clone()
+	}
+	t := acc.(T)
+	t.Merge(now, w.(T))
+	return t
+}
+
+func (a *valueAdapter[T]) encode(c *codec.Codec, w wire) ([]byte, error) {
+	return c.Marshal(w.(T))
+}
+
+// decode is called without the entry lock: Empty only reads the
+// configuration, which never changes after construction.
+func (a *valueAdapter[T]) decode(c *codec.Codec, payload []byte) (wire, error) {
+	t := a.v.Empty()
+	if err := c.Unmarshal(payload, t); err != nil {
+		return nil, err
+	}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// entry is one named value registered on a node.
+type entry struct {
+	name     string
+	typeName string
+	node     *Node
+
+	mu sync.Mutex
+	a  adapter
+	// prepare, if set, folds lock-free local updates (a Counter's pending
+	// adds) into the value; called with mu held before any read or delta.
+	prepare func()
+
+	// handle is the helper type (*Counter, *Window, ...) made for this
+	// entry, so every call for the same name returns the same one.
+	handle any
+
+	// dirty is set by a local update and cleared by the flusher; while set
+	// the entry is on the node's dirty list once.
+	dirty atomic.Bool
+
+	subMu sync.Mutex
+	subs  []chan struct{}
+}
+
+// changed wakes every subscriber without blocking: each channel has room
+// for one signal, so a burst of changes coalesces into one wake-up.
+func (e *entry) changed() {
+	e.subMu.Lock()
+	for _, ch := range e.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	e.subMu.Unlock()
+}
+
+func (e *entry) subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	e.subMu.Lock()
+	e.subs = append(e.subs, ch)
+	e.subMu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			e.subMu.Lock()
+			defer e.subMu.Unlock()
+			for i, c := range e.subs {
+				if c == ch {
+					e.subs = append(e.subs[:i], e.subs[i+1:]...)
+					break
+				}
+			}
+		})
+	}
+}
+
+// localUpdate marks the entry dirty after a local change and wakes the
+// flusher once per flush. It allocates nothing.
+func (e *entry) localUpdate() {
+	if !e.dirty.Load() && e.dirty.CompareAndSwap(false, true) {
+		e.node.markDirty(e)
+	}
+}
+
+func (e *entry) String() string { return fmt.Sprintf("%s (%s)", e.name, e.typeName) }
+
+// handleFor returns the entry's helper handle, making it with mk (under the
+// entry's lock) the first time.
+func handleFor[H any](e *entry, mk func() H) (H, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.handle == nil {
+		e.handle = mk()
+	}
+	h, ok := e.handle.(H)
+	if !ok {
+		var zero H
+		return zero, fmt.Errorf("%w: %q already has a %T handle", ErrTypeMismatch, e.name, e.handle)
+	}
+	return h, nil
+}

@@ -1,0 +1,203 @@
+package swarm
+
+import (
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/shoal-go/shoal/crdt"
+)
+
+// MemberState is what this node believes of a member.
+type MemberState int
+
+const (
+	// MemberAlive: the member answers probes.
+	MemberAlive MemberState = iota + 1
+	// MemberFailed: the member stopped answering and was declared dead; it
+	// may come back.
+	MemberFailed
+	// MemberLeft: the member announced that it left.
+	MemberLeft
+)
+
+func (s MemberState) String() string {
+	switch s {
+	case MemberAlive:
+		return "alive"
+	case MemberFailed:
+		return "failed"
+	case MemberLeft:
+		return "left"
+	}
+	return "unknown"
+}
+
+// Member is a node of the cluster as this node sees it.
+type Member struct {
+	Name string
+	Addr netip.AddrPort
+	// Replica is the member's current run (its name and incarnation, from
+	// its metadata).
+	Replica crdt.Replica
+	State   MemberState
+	// Since is when this node saw the member enter State.
+	Since time.Time
+}
+
+// MemberEvent reports a change of a member's state or incarnation.
+type MemberEvent struct {
+	Member Member
+	// Previous is the state before the event (0 for a member not seen
+	// before).
+	Previous MemberState
+}
+
+// membership keeps every member seen, alive or not, and fans events out to
+// subscribers without ever blocking memberlist.
+type membership struct {
+	n       *Node
+	mu      sync.RWMutex
+	members map[string]Member
+	subs    map[chan MemberEvent]struct{}
+	hooks   []func(MemberEvent)
+}
+
+func newMembership(n *Node) *membership {
+	return &membership{n: n, members: make(map[string]Member), subs: make(map[chan MemberEvent]struct{})}
+}
+
+func (m *membership) setLocal(ln *memberlist.Node) {
+	m.update(ln, MemberAlive)
+}
+
+func toMember(ln *memberlist.Node, st MemberState, now time.Time) Member {
+	addr, _ := netip.AddrFromSlice(ln.Addr)
+	mem := Member{Name: ln.Name, Addr: netip.AddrPortFrom(addr.Unmap(), ln.Port), State: st, Since: now}
+	if inc, ok := parseMeta(ln.Meta); ok {
+		mem.Replica = crdt.Replica{Node: ln.Name, Incarnation: inc}
+	}
+	return mem
+}
+
+func (m *membership) update(ln *memberlist.Node, st MemberState) {
+	mem := toMember(ln, st, m.n.now())
+	m.mu.Lock()
+	old, seen := m.members[ln.Name]
+	if seen && old.State == st && old.Replica == mem.Replica {
+		m.mu.Unlock()
+		return
+	}
+	if seen && old.State == st {
+		mem.Since = old.Since
+	}
+	m.members[ln.Name] = mem
+	ev := MemberEvent{Member: mem}
+	if seen {
+		ev.Previous = old.State
+	}
+	for ch := range m.subs {
+		select {
+		case ch <- ev:
+		default:
+			m.n.stats.dropped.Add(1)
+		}
+	}
+	hooks := m.hooks
+	m.mu.Unlock()
+	for _, h := range hooks {
+		h(ev)
+	}
+}
+
+func (m *membership) list() []Member {
+	m.mu.RLock()
+	out := make([]Member, 0, len(m.members))
+	for _, mem := range m.members {
+		out = append(out, mem)
+	}
+	m.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (m *membership) get(name string) (Member, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	mem, ok := m.members[name]
+	return mem, ok
+}
+
+func (m *membership) subscribe(buffer int) (<-chan MemberEvent, func()) {
+	ch := make(chan MemberEvent, buffer)
+	m.mu.Lock()
+	if m.subs == nil { // closed
+		m.mu.Unlock()
+		close(ch)
+		return ch, func() {}
+	}
+	m.subs[ch] = struct{}{}
+	m.mu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			m.mu.Lock()
+			if _, ok := m.subs[ch]; ok {
+				delete(m.subs, ch)
+				close(ch)
+			}
+			m.mu.Unlock()
+		})
+	}
+}
+
+// addHook registers fn to run (synchronously, outside the lock) on every
+// event; fn must not block. For the package's own adapters.
+func (m *membership) addHook(fn func(MemberEvent)) {
+	m.mu.Lock()
+	m.hooks = append(m.hooks, fn)
+	m.mu.Unlock()
+}
+
+func (m *membership) close() {
+	m.mu.Lock()
+	for ch := range m.subs {
+		close(ch)
+	}
+	m.subs = nil
+	m.mu.Unlock()
+}
+
+// eventDelegate is the Node as memberlist's EventDelegate.
+type eventDelegate Node
+
+func (d *eventDelegate) NotifyJoin(ln *memberlist.Node)   { d.members.update(ln, MemberAlive) }
+func (d *eventDelegate) NotifyUpdate(ln *memberlist.Node) { d.members.update(ln, MemberAlive) }
+func (d *eventDelegate) NotifyLeave(ln *memberlist.Node) {
+	st := MemberFailed
+	if ln.State == memberlist.StateLeft {
+		st = MemberLeft
+	}
+	d.members.update(ln, st)
+}
+
+// Members returns every member this node has seen, alive or not, sorted by
+// name, this node included.
+func (n *Node) Members() []Member { return n.members.list() }
+
+// Member returns what this node knows of the named member.
+func (n *Node) Member(name string) (Member, bool) { return n.members.get(name) }
+
+// SubscribeMembers returns a channel of membership events and a function
+// that cancels the subscription and closes the channel. Events are never
+// waited for: when the channel's buffer is full an event is dropped and
+// counted in Stats.Dropped, so read promptly or size the buffer. The
+// channel is closed when the node shuts down.
+func (n *Node) SubscribeMembers(buffer int) (<-chan MemberEvent, func()) {
+	if buffer < 1 {
+		buffer = 1
+	}
+	return n.members.subscribe(buffer)
+}

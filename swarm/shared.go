@@ -1,0 +1,117 @@
+package swarm
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shoal-go/shoal/crdt"
+)
+
+// ErrInvalidName is returned when a value name is empty or too long.
+var ErrInvalidName = errors.New("shoal/swarm: invalid value name")
+
+// maxNameLen bounds value names so that a name always leaves room for a
+// delta in one packet.
+const maxNameLen = 256
+
+// Shared is a typed handle to a named CRDT value held by a Node and
+// replicated to every node that shares the same name. T is the CRDT's
+// pointer type, for example *crdt.GCounter. Updates are local and
+// immediate; peers see them after the next flush (Config.FlushInterval) on
+// the fast path, or by gossip. Safe for concurrent use.
+type Shared[T crdt.Value[T]] struct {
+	e *entry
+	a *valueAdapter[T]
+}
+
+// Share registers the value name on n with the CRDT made by newValue (for
+// this node's replica) and returns its handle. Values that peers sent for
+// name before it was registered are merged now. Sharing a name twice with
+// the same type returns a handle to the same value; with another type it
+// fails with ErrTypeMismatch.
+func Share[T crdt.Value[T]](n *Node, name string, newValue func(self crdt.Replica) T) (*Shared[T], error) {
+	e, err := n.register(name, typeNameOf[T](), func() adapter {
+		return &valueAdapter[T]{v: newValue(n.self)}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Shared[T]{e: e, a: e.a.(*valueAdapter[T])}, nil
+}
+
+func (n *Node) register(name, typeName string, newAdapter func() adapter) (*entry, error) {
+	if n.closed.Load() {
+		return nil, ErrClosed
+	}
+	if name == "" || len(name) > maxNameLen {
+		return nil, fmt.Errorf("%w: %q (1 to %d bytes)", ErrInvalidName, name, maxNameLen)
+	}
+	n.valuesMu.Lock()
+	if e, ok := n.values[name]; ok {
+		n.valuesMu.Unlock()
+		if e.typeName != typeName {
+			return nil, fmt.Errorf("%w: %q is registered as %s, not %s", ErrTypeMismatch, name, e.typeName, typeName)
+		}
+		return e, nil
+	}
+	e := &entry{name: name, typeName: typeName, node: n, a: newAdapter()}
+	n.values[name] = e
+	n.valuesMu.Unlock()
+	for _, env := range n.pending.take(name) {
+		if err := n.mergeEnvelope(e, &env, false); err != nil {
+			n.stats.decodeErrors.Add(1)
+			n.log.Warn("rejected a value held for registration", "value", name, "origin", env.Origin.String(), "err", err)
+		}
+	}
+	return e, nil
+}
+
+// Name returns the value's name.
+func (s *Shared[T]) Name() string { return s.e.name }
+
+// Update applies fn to the local replica under the value's lock; now is the
+// node's clock. fn must only make local updates (SetAt, Add, ...) and must
+// not keep v. The change is sent at the next flush.
+func (s *Shared[T]) Update(fn func(v T, now time.Time)) error {
+	n := s.e.node
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	s.e.mu.Lock()
+	fn(s.a.v, n.now())
+	s.e.mu.Unlock()
+	s.e.localUpdate()
+	return nil
+}
+
+// Read calls fn with the merged value under the value's lock. fn must not
+// modify or keep v; copy what you need.
+func (s *Shared[T]) Read(fn func(v T)) error {
+	if s.e.node.closed.Load() {
+		return ErrClosed
+	}
+	s.e.mu.Lock()
+	if s.e.prepare != nil {
+		s.e.prepare()
+	}
+	fn(s.a.v)
+	s.e.mu.Unlock()
+	return nil
+}
+
+// Snapshot returns a deep copy of the merged value.
+func (s *Shared[T]) Snapshot() (T, error) {
+	var out T
+	err := s.Read(func(v T) { out = v.Clone() })
+	return out, err
+}
+
+// Subscribe returns a channel that receives a signal after the value
+// changes (by a peer's update, or by a local update once it is flushed),
+// and a function to cancel. Signals coalesce: the channel holds at most
+// one, so a burst of changes wakes the reader once; read the value itself
+// with Read. The gossip path never waits for the reader.
+func (s *Shared[T]) Subscribe() (<-chan struct{}, func()) {
+	return s.e.subscribe()
+}

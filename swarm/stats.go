@@ -1,0 +1,109 @@
+package swarm
+
+import (
+	"sync/atomic"
+
+	"github.com/shoal-go/shoal/codec"
+)
+
+// Traffic counts messages and bytes of one kind.
+type Traffic struct {
+	Messages uint64
+	Bytes    uint64
+}
+
+// Stats is a snapshot of a node's counters; see Node.Stats.
+type Stats struct {
+	// Members is the number of live members, this node included.
+	Members int
+	// Sent and Received count shoal's own messages by kind ("delta" for
+	// relayed gossip, "direct" for fast-path sends, "state" for
+	// anti-entropy, "broadcast" and "classic" for the classic API). Each
+	// message is counted when it is handed to memberlist (sent) or decoded
+	// (received); memberlist's own probes are not included — see
+	// WireBytesSent for everything that left the socket.
+	Sent, Received map[string]Traffic
+	// WireBytesSent counts every byte this node's transport wrote
+	// (shoal's messages, memberlist's probes and headers, encryption).
+	WireBytesSent uint64
+	// BroadcastQueue is the number of messages waiting in the gossip queue.
+	BroadcastQueue int
+	// Dropped counts messages and events given up: values for unregistered
+	// names evicted from the pending store, membership events a slow
+	// subscriber missed, forwards too large for a packet.
+	Dropped uint64
+	// DecodeErrors counts received messages that failed to decode or
+	// validate (including type mismatches between nodes).
+	DecodeErrors uint64
+	// TransportErrors counts errors memberlist reported (malformed or
+	// undecryptable packets, failed streams, wrong labels).
+	TransportErrors uint64
+	// PushPulls counts anti-entropy exchanges; PushPullBytesSent and
+	// PushPullBytesReceived their shoal state bytes.
+	PushPulls             uint64
+	PushPullBytesSent     uint64
+	PushPullBytesReceived uint64
+	// StateOverflows counts anti-entropy states cut at MaxStateBytes.
+	StateOverflows uint64
+	// PendingValues is the number of values held for unregistered names.
+	PendingValues int
+}
+
+const maxKind = 8
+
+var kindNames = [maxKind]string{
+	codec.KindDelta:     "delta",
+	codec.KindState:     "state",
+	codec.KindBroadcast: "broadcast",
+	codec.KindClassic:   "classic",
+	kindDirect:          "direct",
+}
+
+type counters struct {
+	sentMsgs, sentBytes [maxKind]atomic.Uint64
+	recvMsgs, recvBytes [maxKind]atomic.Uint64
+	wireSent            atomic.Uint64
+	dropped             atomic.Uint64
+	decodeErrors        atomic.Uint64
+	transportErrors     atomic.Uint64
+	pushPulls           atomic.Uint64
+	ppSent, ppRecv      atomic.Uint64
+	stateOverflows      atomic.Uint64
+}
+
+func (c *counters) sent(k codec.Kind, n int) {
+	if int(k) < maxKind {
+		c.sentMsgs[k].Add(1)
+		c.sentBytes[k].Add(uint64(n))
+	}
+}
+
+func (c *counters) received(k codec.Kind, n int) {
+	if int(k) < maxKind {
+		c.recvMsgs[k].Add(1)
+		c.recvBytes[k].Add(uint64(n))
+	}
+}
+
+func (c *counters) snapshot() Stats {
+	s := Stats{
+		Sent:                  make(map[string]Traffic),
+		Received:              make(map[string]Traffic),
+		WireBytesSent:         c.wireSent.Load(),
+		Dropped:               c.dropped.Load(),
+		DecodeErrors:          c.decodeErrors.Load(),
+		TransportErrors:       c.transportErrors.Load(),
+		PushPulls:             c.pushPulls.Load(),
+		PushPullBytesSent:     c.ppSent.Load(),
+		PushPullBytesReceived: c.ppRecv.Load(),
+		StateOverflows:        c.stateOverflows.Load(),
+	}
+	for k, name := range kindNames {
+		if name == "" {
+			continue
+		}
+		s.Sent[name] = Traffic{c.sentMsgs[k].Load(), c.sentBytes[k].Load()}
+		s.Received[name] = Traffic{c.recvMsgs[k].Load(), c.recvBytes[k].Load()}
+	}
+	return s
+}
