@@ -197,4 +197,3 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 		n.receive(&envs[i], false)
 	}
 }
-

@@ -23,10 +23,10 @@ type broadcast struct {
 	done atomic.Bool
 }
 
-func (b *broadcast) Name() string                         { return b.name }
+func (b *broadcast) Name() string                            { return b.name }
 func (b *broadcast) Invalidates(o memberlist.Broadcast) bool { return false }
-func (b *broadcast) Message() []byte                      { return b.msg }
-func (b *broadcast) Finished()                            { b.done.Store(true) }
+func (b *broadcast) Message() []byte                         { return b.msg }
+func (b *broadcast) Finished()                               { b.done.Store(true) }
 
 // outKey names the gossip stream of one value from one origin replica.
 type outKey struct {
