@@ -202,4 +202,3 @@ func checkLaws[T Value[T]](t *testing.T, lc lawCase[T]) {
 		}
 	})
 }
-
