@@ -1,0 +1,121 @@
+package codec
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/shoal-go/shoal/crdt"
+)
+
+func TestBatchRoundTrip(t *testing.T) {
+	c := Default()
+	cases := map[string][]Envelope{
+		"empty": {},
+		"one":   {sampleEnvelope()},
+		"mixed": {
+			sampleEnvelope(),
+			{Version: Version, Kind: KindState, Name: "limits", Payload: bytes.Repeat([]byte{0xf6}, 300)},
+			{Version: Version, Kind: 77, Origin: crdt.Replica{Node: "b", Incarnation: 2}},
+		},
+	}
+	for name, want := range cases {
+		t.Run(name, func(t *testing.T) {
+			data, err := c.EncodeBatch(want)
+			noErr(t, err)
+			equal(t, Detect(data), FormBatch, "Detect")
+			got, err := c.DecodeBatch(data)
+			noErr(t, err)
+			if got == nil {
+				t.Fatal("DecodeBatch returned a nil slice without error")
+			}
+			equal(t, got, want, "decoded batch")
+			again, err := c.EncodeBatch(got)
+			noErr(t, err)
+			equal(t, again, data, "encoding must be deterministic")
+		})
+	}
+}
+
+func TestBatchIsArrayOfEnvelopes(t *testing.T) {
+	c := Default()
+	a, b := sampleEnvelope(), Envelope{Kind: KindBroadcast, Name: "x"}
+	ea, err := c.EncodeEnvelope(&a)
+	noErr(t, err)
+	eb, err := c.EncodeEnvelope(&b)
+	noErr(t, err)
+	batch, err := c.EncodeBatch([]Envelope{a, b})
+	noErr(t, err)
+	equal(t, batch, append(append([]byte{0x82}, ea...), eb...), "batch bytes")
+}
+
+func TestDecodeBatchRejects(t *testing.T) {
+	c := Default()
+	small, err := New(Limits{MaxMessageBytes: 4096, MaxNestedLevels: 4, MaxArrayElements: 16, MaxMapPairs: 16})
+	noErr(t, err)
+	good, err := c.EncodeBatch([]Envelope{sampleEnvelope(), sampleEnvelope()})
+	noErr(t, err)
+	v2 := []byte{0x82, 0xa2, 0x01, 0x01, 0x02, 0x01, 0xa2, 0x01, 0x02, 0x02, 0x01}
+	many := append([]byte{0x91}, bytes.Repeat([]byte{0xa2, 0x01, 0x01, 0x02, 0x01}, 17)...)
+	cases := []struct {
+		name   string
+		c      *Codec
+		data   []byte
+		target error
+		text   string
+	}{
+		{"empty", c, nil, ErrMalformed, "empty input"},
+		{"single envelope", c, []byte{0xa2, 0x01, 0x01, 0x02, 0x01}, ErrMalformed, "batch must be an array"},
+		{"truncated", c, good[:len(good)-2], ErrMalformed, "truncated"},
+		{"trailing garbage", c, append(append([]byte{}, good...), 0x00), ErrMalformed, "extraneous"},
+		{"element not a map", c, []byte{0x81, 0x01}, ErrMalformed, "envelope 0 of 1"},
+		{"unknown version in second", c, v2, ErrVersion, "envelope 1 of 2: shoal/codec: unsupported protocol version 2 (this build reads [1])"},
+		{"too many envelopes", small, many, ErrTooLarge, "number of elements 16"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.c.DecodeBatch(tc.data)
+			wantErr(t, err, tc.target, tc.text)
+			equal(t, got, []Envelope(nil), "result after error")
+		})
+	}
+}
+
+func TestEncodeBatchRejects(t *testing.T) {
+	small, err := New(Limits{MaxMessageBytes: 64, MaxNestedLevels: 4, MaxArrayElements: 16, MaxMapPairs: 16})
+	noErr(t, err)
+	_, err = Default().EncodeBatch([]Envelope{sampleEnvelope(), {Name: "bad"}})
+	wantErr(t, err, ErrMalformed, `envelope 1: shoal/codec: malformed message: envelope "bad": kind 0`)
+	_, err = small.EncodeBatch(make([]Envelope, 17))
+	wantErr(t, err, ErrTooLarge, "17 envelopes, limit 16")
+	_, err = small.EncodeBatch([]Envelope{{Kind: 1, Payload: make([]byte, 40)}, {Kind: 1, Payload: make([]byte, 40)}})
+	wantErr(t, err, ErrTooLarge, "limit 64")
+	out, err := small.AppendBatch([]byte{1}, []Envelope{{Kind: 1, Payload: make([]byte, 70)}})
+	wantErr(t, err, ErrTooLarge, "limit 64")
+	equal(t, out, []byte{1}, "dst after error")
+}
+
+func TestDetect(t *testing.T) {
+	cases := []struct {
+		data []byte
+		want Form
+	}{
+		{nil, FormUnknown},
+		{[]byte{0xa0}, FormEnvelope},
+		{[]byte{0xbb}, FormEnvelope},
+		{[]byte{0xbf}, FormUnknown}, // indefinite-length map: not this format
+		{[]byte{0x80}, FormBatch},
+		{[]byte{0x9b}, FormBatch},
+		{[]byte{0x9f}, FormUnknown},
+		{[]byte{0x00}, FormUnknown},
+		{[]byte("GET /"), FormUnknown},
+	}
+	for _, tc := range cases {
+		equal(t, Detect(tc.data), tc.want, "Detect")
+	}
+	equal(t, FormEnvelope.String()+FormBatch.String()+FormUnknown.String(), "envelopebatchunknown", "Form.String")
+}
+
+func TestKindString(t *testing.T) {
+	got := []string{KindDelta.String(), KindState.String(), KindBroadcast.String(), KindClassic.String(), Kind(0).String(), Kind(99).String()}
+	equal(t, got, []string{"delta", "state", "broadcast", "classic", "Kind(0)", "Kind(99)"}, "Kind.String")
+}
