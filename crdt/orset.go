@@ -1,0 +1,310 @@
+package crdt
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// ORSetEntry is one element of an ORSet tagged with the dot of the Add that
+// put it there. An element added concurrently by several replicas has one
+// entry per dot.
+type ORSetEntry[T cmp.Ordered] struct {
+	_    struct{} `cbor:",toarray"`
+	Elem T
+	Dot  Dot
+}
+
+func compareEntry[T cmp.Ordered](a, b ORSetEntry[T]) int {
+	if c := cmp.Compare(a.Elem, b.Elem); c != 0 {
+		return c
+	}
+	return a.Dot.Compare(b.Dot)
+}
+
+// ORSet is an observed-remove set with add-wins semantics: Remove removes
+// the additions of an element this replica has seen, so an Add concurrent
+// with a Remove survives it. It is the optimised OR-Set of Bieniusa et al.
+// in delta-state form (Almeida et al.): each Add is tagged with a fresh dot
+// (replica, counter), and a causal context — the set of dots seen, kept as
+// a version vector plus the few dots beyond it — tells a merge whether an
+// entry missing on one side was removed there or never seen. No tombstone
+// per element is kept: a removed element costs nothing once its dots are
+// folded into the version vector.
+//
+// T is cmp.Ordered: entries are kept sorted by cmp.Compare (so equal sets
+// encode to equal bytes) and Elements is sorted.
+//
+// The zero value is an empty wire state; Add and Remove on it do nothing.
+// ORSet is not safe for concurrent use; the caller serialises access.
+type ORSet[T cmp.Ordered] struct {
+	// E holds the entries sorted by (Elem, Dot); VV and Cloud the causal
+	// context (see Validate). They are exported for the codec only.
+	E     []ORSetEntry[T] `cbor:"1,keyasint,omitempty"`
+	VV    []Dot           `cbor:"2,keyasint,omitempty"`
+	Cloud []Dot           `cbor:"3,keyasint,omitempty"`
+
+	self    Replica
+	counter uint64     // the last dot this replica issued or saw of its own
+	pending *ORSet[T] // the join of the local deltas since the last Delta
+}
+
+var _ Value[*ORSet[string]] = (*ORSet[string])(nil)
+
+// NewORSet returns an empty set owned by self.
+func NewORSet[T cmp.Ordered](self Replica) *ORSet[T] {
+	return &ORSet[T]{self: self}
+}
+
+// elemRange returns the index range of v's entries.
+func (s *ORSet[T]) elemRange(v T) (int, int) {
+	lo, _ := slices.BinarySearchFunc(s.E, v, func(e ORSetEntry[T], v T) int { return cmp.Compare(e.Elem, v) })
+	hi := lo
+	for hi < len(s.E) && cmp.Compare(s.E[hi].Elem, v) == 0 {
+		hi++
+	}
+	return lo, hi
+}
+
+// Add adds v. It tags v with a fresh dot and drops v's older entries, so a
+// concurrent Remove elsewhere, which cannot have seen the new dot, does
+// not remove v.
+func (s *ORSet[T]) Add(v T) {
+	if s.self.IsZero() {
+		return
+	}
+	s.counter = max(s.counter, ctxMax(s.VV, s.Cloud, s.self))
+	if s.counter == ^uint64(0) {
+		return // no fresh dot left; cannot happen short of a forged state
+	}
+	s.counter++
+	d := Dot{Replica: s.self, Counter: s.counter}
+	lo, hi := s.elemRange(v)
+	dots := make([]Dot, 0, hi-lo+1)
+	for _, e := range s.E[lo:hi] {
+		dots = append(dots, e.Dot)
+	}
+	dots = append(dots, d)
+	s.apply(&ORSet[T]{E: []ORSetEntry[T]{{Elem: v, Dot: d}}}, dots)
+}
+
+// Remove removes v as far as this replica has seen it added; it does
+// nothing if v is absent.
+func (s *ORSet[T]) Remove(v T) {
+	lo, hi := s.elemRange(v)
+	if lo == hi || s.self.IsZero() {
+		return
+	}
+	dots := make([]Dot, 0, hi-lo)
+	for _, e := range s.E[lo:hi] {
+		dots = append(dots, e.Dot)
+	}
+	s.apply(&ORSet[T]{}, dots)
+}
+
+// apply completes delta with the context dots, merges it into s and into
+// the pending delta.
+func (s *ORSet[T]) apply(delta *ORSet[T], dots []Dot) {
+	slices.SortFunc(dots, Dot.Compare)
+	dots = slices.CompactFunc(dots, func(a, b Dot) bool { return a == b })
+	delta.VV, delta.Cloud = compactContext(nil, dots)
+	s.Merge(time.Time{}, delta)
+	if s.pending == nil {
+		s.pending = delta.Clone()
+	} else {
+		s.pending.Merge(time.Time{}, delta)
+	}
+}
+
+// Contains reports whether v is in the set.
+func (s *ORSet[T]) Contains(v T) bool {
+	lo, hi := s.elemRange(v)
+	return lo < hi
+}
+
+// Elements returns the elements in ascending order (cmp.Compare). The
+// caller owns the slice.
+func (s *ORSet[T]) Elements() []T {
+	var out []T
+	for i := range s.E {
+		if i == 0 || cmp.Compare(s.E[i-1].Elem, s.E[i].Elem) != 0 {
+			out = append(out, s.E[i].Elem)
+		}
+	}
+	return out
+}
+
+// Len returns the number of elements.
+func (s *ORSet[T]) Len() int {
+	n := 0
+	for i := range s.E {
+		if i == 0 || cmp.Compare(s.E[i-1].Elem, s.E[i].Elem) != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// Merge joins other into s: an entry stays if both sides have it or if
+// the side lacking it never saw its dot; the contexts are united. The
+// effect is other restricted to the replicas whose dots changed s. now is
+// unused. Merge costs O(len(s.E)+len(other.E)) plus the contexts.
+func (s *ORSet[T]) Merge(_ time.Time, other *ORSet[T]) (effect *ORSet[T], changed bool) {
+	if other == nil || s == other {
+		return nil, false
+	}
+	touched := s.touched(other)
+	if len(touched) == 0 {
+		return nil, false
+	}
+	effect = other.restrict(touched)
+
+	// Entries, against the contexts as they were before this merge. The
+	// effect decides the same as other would (it holds everything of other
+	// for the replicas that matter) and is smaller.
+	o := effect
+	out := make([]ORSetEntry[T], 0, len(s.E)+len(o.E))
+	for i, j := 0, 0; i < len(s.E) || j < len(o.E); {
+		c := 0
+		switch {
+		case j == len(o.E):
+			c = -1
+		case i == len(s.E):
+			c = 1
+		default:
+			c = compareEntry(s.E[i], o.E[j])
+		}
+		switch {
+		case c < 0:
+			if !ctxContains(o.VV, o.Cloud, s.E[i].Dot) {
+				out = append(out, s.E[i])
+			}
+			i++
+		case c > 0:
+			if !ctxContains(s.VV, s.Cloud, o.E[j].Dot) {
+				out = append(out, o.E[j])
+			}
+			j++
+		default:
+			out = append(out, s.E[i])
+			i++
+			j++
+		}
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	s.E = out
+	s.VV, s.Cloud = ctxUnion(s.VV, s.Cloud, o.VV, o.Cloud)
+	if !s.self.IsZero() {
+		s.counter = max(s.counter, ctxMax(s.VV, s.Cloud, s.self))
+	}
+	return effect, true
+}
+
+// touched returns, sorted, the replicas whose dots in o would change s:
+// dots of o's context that s has not seen, and dots of s's entries that o
+// has seen removed.
+func (s *ORSet[T]) touched(o *ORSet[T]) []Replica {
+	var rs []Replica
+	for _, d := range o.VV {
+		if d.Counter > vvGet(s.VV, d.Replica) {
+			rs = append(rs, d.Replica)
+		}
+	}
+	for _, d := range o.Cloud {
+		if !ctxContains(s.VV, s.Cloud, d) {
+			rs = append(rs, d.Replica)
+		}
+	}
+	j := 0
+	for _, e := range s.E {
+		for j < len(o.E) && compareEntry(o.E[j], e) < 0 {
+			j++
+		}
+		if j < len(o.E) && compareEntry(o.E[j], e) == 0 {
+			continue
+		}
+		if ctxContains(o.VV, o.Cloud, e.Dot) {
+			rs = append(rs, e.Dot.Replica)
+		}
+	}
+	slices.SortFunc(rs, Replica.Compare)
+	return slices.Compact(rs)
+}
+
+// restrict returns a copy of s holding only what concerns the replicas rs
+// (sorted).
+func (s *ORSet[T]) restrict(rs []Replica) *ORSet[T] {
+	in := func(r Replica) bool {
+		_, ok := slices.BinarySearchFunc(rs, r, Replica.Compare)
+		return ok
+	}
+	out := &ORSet[T]{}
+	for _, e := range s.E {
+		if in(e.Dot.Replica) {
+			out.E = append(out.E, e)
+		}
+	}
+	for _, d := range s.VV {
+		if in(d.Replica) {
+			out.VV = append(out.VV, d)
+		}
+	}
+	for _, d := range s.Cloud {
+		if in(d.Replica) {
+			out.Cloud = append(out.Cloud, d)
+		}
+	}
+	return out
+}
+
+// Delta returns the join of the local Adds and Removes since the last
+// Delta: their entries and the dots they covered.
+func (s *ORSet[T]) Delta() (delta *ORSet[T], ok bool) {
+	d := s.pending
+	s.pending = nil
+	return d, d != nil
+}
+
+// Clone returns a deep copy of s as a wire state.
+func (s *ORSet[T]) Clone() *ORSet[T] {
+	return &ORSet[T]{E: slices.Clone(s.E), VV: slices.Clone(s.VV), Cloud: slices.Clone(s.Cloud)}
+}
+
+// Empty returns an empty wire state.
+func (s *ORSet[T]) Empty() *ORSet[T] { return &ORSet[T]{} }
+
+// Validate checks a decoded state: VV sorted by replica with positive
+// counters; Cloud sorted, each dot more than one past its replica's VV
+// counter; entries sorted by (Elem, Dot), each dot used once and inside the
+// context. Errors wrap ErrInvalidState.
+func (s *ORSet[T]) Validate() error {
+	if err := validateContext(s.VV, s.Cloud); err != nil {
+		return fmt.Errorf("orset: %w", err)
+	}
+	dots := make([]Dot, 0, len(s.E))
+	for i, e := range s.E {
+		if e.Dot.Replica.IsZero() || e.Dot.Counter == 0 {
+			return fmt.Errorf("orset: %w: entry %d (%v) has an empty dot", ErrInvalidState, i, e.Elem)
+		}
+		if i > 0 && compareEntry(s.E[i-1], e) >= 0 {
+			return fmt.Errorf("orset: %w: entry %d (%v) is not after %v", ErrInvalidState, i, e.Elem, s.E[i-1].Elem)
+		}
+		if !ctxContains(s.VV, s.Cloud, e.Dot) {
+			return fmt.Errorf("orset: %w: entry %d (%v) has dot %s:%d outside the context", ErrInvalidState, i, e.Elem, e.Dot.Replica, e.Dot.Counter)
+		}
+		dots = append(dots, e.Dot)
+	}
+	slices.SortFunc(dots, Dot.Compare)
+	for i := 1; i < len(dots); i++ {
+		if dots[i] == dots[i-1] {
+			return fmt.Errorf("orset: %w: dot %s:%d tags two entries", ErrInvalidState, dots[i].Replica, dots[i].Counter)
+		}
+	}
+	if !s.self.IsZero() {
+		s.counter = max(s.counter, ctxMax(s.VV, s.Cloud, s.self))
+	}
+	return nil
+}
