@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/shoal-go/shoal/discovery"
 )
 
 // Config configures a Node. Start from DefaultLANConfig or
@@ -119,6 +120,13 @@ type Config struct {
 	// Logger receives the node's and memberlist's log lines. nil discards.
 	Logger *slog.Logger
 
+	// Discovery, if set, is asked for the cluster's peers every
+	// RediscoverInterval; peers this node is not connected to are joined,
+	// so groups that started apart merge. Node.JoinDiscovered uses it once.
+	Discovery discovery.Discoverer
+	// RediscoverInterval is the period of re-discovery (jittered ±20 %).
+	RediscoverInterval time.Duration
+
 	// Transport replaces memberlist's UDP/TCP transport (for example with
 	// swarmtest's fault-injecting network). nil uses real sockets on
 	// BindAddr:BindPort.
@@ -151,6 +159,7 @@ func DefaultLANConfig(name string) Config {
 		MaxMessageBytes:      32 << 20,
 		LeaveTimeout:         DefaultLeaveTimeout,
 		UDPBufferSize:        1400,
+		RediscoverInterval:   30 * time.Second,
 	}
 }
 
@@ -209,6 +218,9 @@ func (c *Config) validate() error {
 		if p.d <= 0 {
 			return bad(p.name, "%v must be > 0", p.d)
 		}
+	}
+	if c.Discovery != nil && c.RediscoverInterval <= 0 {
+		return bad("RediscoverInterval", "%v must be > 0 when Discovery is set", c.RediscoverInterval)
 	}
 	if c.PushPullInterval < 0 {
 		return bad("PushPullInterval", "%v must be >= 0", c.PushPullInterval)

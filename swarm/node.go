@@ -177,6 +177,10 @@ func New(cfg Config) (*Node, error) {
 	n.members.setLocal(ml.LocalNode())
 	n.wg.Add(1)
 	go n.flushLoop()
+	if cfg.Discovery != nil {
+		n.wg.Add(1)
+		go n.rediscoverLoop()
+	}
 	return n, nil
 }
 
@@ -232,6 +236,29 @@ func (n *Node) Join(ctx context.Context, peers ...string) (int, error) {
 	case <-ctx.Done():
 		return 0, fmt.Errorf("%w: %v: %w", ErrJoin, peers, ctx.Err())
 	}
+}
+
+// JoinDiscovered asks Config.Discovery for peers now and joins those this
+// node is not connected to. It returns how many it joined. It is what New
+// leaves to the caller: a node alone in a new cluster finds no one, and
+// that is not an error.
+func (n *Node) JoinDiscovered(ctx context.Context) (int, error) {
+	if n.closed.Load() {
+		return 0, ErrClosed
+	}
+	if n.cfg.Discovery == nil {
+		return 0, fmt.Errorf("%w: Config.Discovery is not set", ErrJoin)
+	}
+	peers, err := n.cfg.Discovery.Peers(ctx)
+	if err != nil {
+		n.stats.discoveryErrors.Add(1)
+		return 0, fmt.Errorf("%w: discovery: %w", ErrJoin, err)
+	}
+	addrs := n.unknownPeers(peers)
+	if len(addrs) == 0 {
+		return 0, nil
+	}
+	return n.Join(ctx, addrs...)
 }
 
 // Stats returns a snapshot of the node's counters.

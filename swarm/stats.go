@@ -45,6 +45,8 @@ type Stats struct {
 	PushPullBytesReceived uint64
 	// StateOverflows counts anti-entropy states cut at MaxStateBytes.
 	StateOverflows uint64
+	// DiscoveryErrors counts failed re-discovery rounds.
+	DiscoveryErrors uint64
 	// PendingValues is the number of values held for unregistered names.
 	PendingValues int
 }
@@ -69,6 +71,7 @@ type counters struct {
 	pushPulls           atomic.Uint64
 	ppSent, ppRecv      atomic.Uint64
 	stateOverflows      atomic.Uint64
+	discoveryErrors     atomic.Uint64
 }
 
 func (c *counters) sent(k codec.Kind, n int) {
@@ -97,6 +100,7 @@ func (c *counters) snapshot() Stats {
 		PushPullBytesSent:     c.ppSent.Load(),
 		PushPullBytesReceived: c.ppRecv.Load(),
 		StateOverflows:        c.stateOverflows.Load(),
+		DiscoveryErrors:       c.discoveryErrors.Load(),
 	}
 	for k, name := range kindNames {
 		if name == "" {
