@@ -122,7 +122,7 @@ func NewNodeInfoClient(o Options) (NodeInfoClient, func()) {
 type errNodeInfoClient struct{ err error }
 
 func (e errNodeInfoClient) GetNodeInfo() ([]*NodeInfo, error) { return nil, e.err }
-func (e errNodeInfoClient) Self() *NodeInfo                    { return nil }
+func (e errNodeInfoClient) Self() *NodeInfo                   { return nil }
 
 func newNodeInfoClient(o Options) (NodeInfoClient, func(), error) {
 	switch {
