@@ -119,3 +119,22 @@ func TestKindString(t *testing.T) {
 	got := []string{KindDelta.String(), KindState.String(), KindBroadcast.String(), KindClassic.String(), Kind(0).String(), Kind(99).String()}
 	equal(t, got, []string{"delta", "state", "broadcast", "classic", "Kind(0)", "Kind(99)"}, "Kind.String")
 }
+
+func BenchmarkDecodeBatch(b *testing.B) {
+	c := Default()
+	envs := make([]Envelope, 16)
+	for i := range envs {
+		envs[i] = sampleEnvelope()
+		envs[i].Payload = bytes.Repeat([]byte{0x5a}, 64)
+	}
+	data, err := c.EncodeBatch(envs)
+	noErr(b, err)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		got, err := c.DecodeBatch(data)
+		if err != nil || len(got) != 16 {
+			b.Fatal(err)
+		}
+	}
+}

@@ -134,5 +134,8 @@ func (c *Codec) wellformed(what string, data []byte) error {
 	if len(data) == 0 {
 		return fmt.Errorf("shoal/codec: %s: %w: empty input", what, ErrMalformed)
 	}
-	return classify("shoal/codec: "+what, c.dec.Wellformed(data))
+	if err := c.dec.Wellformed(data); err != nil {
+		return classify("shoal/codec: "+what, err)
+	}
+	return nil
 }

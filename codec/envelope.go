@@ -3,6 +3,7 @@ package codec
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/shoal-go/shoal/crdt"
@@ -253,12 +254,22 @@ func decodeEnvelope(r *reader) (Envelope, error) {
 		return e, err
 	}
 	e.Version = uint16(v)
-	// The name first, so later errors can say which value they concern.
-	if at[keyName] != 0 {
-		if e.Name, err = field(keyName).text(); err != nil {
-			return e, fieldError(keyName, err)
+	// The three strings are read as aliased bytes first and then copied
+	// into one allocation; the name first, so later errors can say which
+	// value they concern.
+	var texts [3][]byte
+	for i, k := range [...]int{keyName, keyType, keyNode} {
+		if at[k] == 0 {
+			continue
+		}
+		if texts[i], err = field(k).textBytes(); err != nil {
+			if i == 0 {
+				return e, fieldError(k, err)
+			}
+			return e, namedFieldError(string(texts[0]), k, err)
 		}
 	}
+	e.Name, e.Type, e.Origin.Node = joinStrings(texts)
 	if at[keyKind] == 0 {
 		return e, fmt.Errorf("envelope %q: %w", e.Name, malformed(h.at, "envelope has no kind"))
 	}
@@ -270,20 +281,6 @@ func decodeEnvelope(r *reader) (Envelope, error) {
 		return e, namedFieldError(e.Name, keyKind, err)
 	}
 	e.Kind = Kind(kind)
-	for _, k := range [...]int{keyType, keyNode} {
-		if at[k] == 0 {
-			continue
-		}
-		s, err := field(k).text()
-		if err != nil {
-			return e, namedFieldError(e.Name, k, err)
-		}
-		if k == keyType {
-			e.Type = s
-		} else {
-			e.Origin.Node = s
-		}
-	}
 	for _, k := range [...]int{keyIncarnation, keySeq} {
 		if at[k] == 0 {
 			continue
@@ -315,6 +312,19 @@ func decodeEnvelope(r *reader) (Envelope, error) {
 	return e, nil
 }
 
+// joinStrings copies three byte slices into strings backed by a single
+// allocation.
+func joinStrings(b [3][]byte) (string, string, string) {
+	var sb strings.Builder
+	sb.Grow(len(b[0]) + len(b[1]) + len(b[2]))
+	for _, x := range b {
+		sb.Write(x)
+	}
+	all := sb.String()
+	i, j := len(b[0]), len(b[0])+len(b[1])
+	return all[:i], all[i:j], all[j:]
+}
+
 // fieldError wraps a failure to read envelope field k.
 func fieldError(k int, err error) error {
 	if errors.Is(err, ErrMalformed) {
@@ -326,4 +336,14 @@ func fieldError(k int, err error) error {
 // namedFieldError is fieldError for an envelope whose value name is known.
 func namedFieldError(name string, k int, err error) error {
 	return fmt.Errorf("envelope %q: %w", name, fieldError(k, err))
+}
+
+// UnmarshalPayload decodes e.Payload into the value v points to, as
+// Unmarshal does, and names the envelope's value, type tag and origin in
+// any error, so a log line says which shared value a peer sent wrong.
+func (c *Codec) UnmarshalPayload(e *Envelope, v any) error {
+	if err := c.Unmarshal(e.Payload, v); err != nil {
+		return fmt.Errorf("value %q (type %q, %s from %s): %w", e.Name, e.Type, e.Kind, e.Origin, err)
+	}
+	return nil
 }

@@ -225,3 +225,48 @@ func TestAppendEnvelopeKeepsPrefix(t *testing.T) {
 	noErr(t, err)
 	equal(t, out, append([]byte("prefix"), single...), "appended envelope")
 }
+
+func BenchmarkEnvelopeRoundTrip(b *testing.B) {
+	c := Default()
+	e := sampleEnvelope()
+	e.Payload = bytes.Repeat([]byte{0x5a}, 100)
+	b.Run("alloc", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			data, err := c.EncodeEnvelope(&e)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got, err := c.DecodeEnvelope(data)
+			if err != nil || len(got.Payload) != 100 {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 512)
+		for b.Loop() {
+			data, err := c.AppendEnvelope(buf[:0], &e)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got, err := c.DecodeEnvelope(data)
+			if err != nil || len(got.Payload) != 100 {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func TestUnmarshalPayloadNamesValue(t *testing.T) {
+	c := Default()
+	payload, err := c.Marshal(map[string]int64{"a": 1})
+	noErr(t, err)
+	e := Envelope{Kind: KindDelta, Name: "hits", Type: "*crdt.GCounter", Origin: crdt.Replica{Node: "n1", Incarnation: 7}, Payload: payload}
+	var ok map[string]int64
+	noErr(t, c.UnmarshalPayload(&e, &ok))
+	equal(t, ok, map[string]int64{"a": 1}, "payload")
+	var wrong []string
+	wantErr(t, c.UnmarshalPayload(&e, &wrong), ErrTypeMismatch, `value "hits" (type "*crdt.GCounter", delta from n1#7): shoal/codec: unmarshal into *[]string`)
+}

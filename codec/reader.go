@@ -185,18 +185,24 @@ func (r *reader) rawItem() ([]byte, error) {
 
 // text reads a text string, checking it is valid UTF-8.
 func (r *reader) text() (string, error) {
+	b, err := r.textBytes()
+	return string(b), err
+}
+
+// textBytes is text without the copy: the bytes alias the input.
+func (r *reader) textBytes() ([]byte, error) {
 	h, err := r.expect(majorText)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	b, err := r.payload(h)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if !utf8.Valid(b) {
-		return "", malformed(h.at, "text string is not valid UTF-8")
+		return nil, malformed(h.at, "text string is not valid UTF-8")
 	}
-	return string(b), nil
+	return b, nil
 }
 
 // uint reads an unsigned integer.

@@ -130,16 +130,17 @@ func (r *Registry) byType(typ reflect.Type) (*typeEntry, bool) {
 	return nil, false
 }
 
-// byTag finds the entry for a tag read from the wire.
-func (r *Registry) byTag(tag string) (*typeEntry, bool) {
-	if e, ok := builtins.byTag[tag]; ok {
+// byTag finds the entry for a tag read from the wire (the map index
+// expressions convert tag without allocating).
+func (r *Registry) byTag(tag []byte) (*typeEntry, bool) {
+	if e, ok := builtins.byTag[string(tag)]; ok {
 		return e, true
 	}
 	if r == nil {
 		return nil, false
 	}
 	if t := r.table.Load(); t != nil {
-		e, ok := t.byTag[tag]
+		e, ok := t.byTag[string(tag)]
 		return e, ok
 	}
 	return nil, false

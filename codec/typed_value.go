@@ -24,7 +24,7 @@ type typedCodec struct {
 // when a registered type's value does not encode.
 func (c *Codec) EncodeAny(r *Registry, v any) ([]byte, error) {
 	tc := typedCodec{c: c, reg: r}
-	out, err := tc.encode(nil, v, 1)
+	out, err := tc.encode(make([]byte, 0, 32), v, 1)
 	if err != nil {
 		return nil, fmt.Errorf("shoal/codec: encode %T: %w", v, err)
 	}
@@ -89,7 +89,7 @@ func (tc *typedCodec) decode(r *reader, depth int) (any, error) {
 	if h.major != majorArray || h.arg != 2 {
 		return nil, malformed(h.at, "typed value must be a [tag, value] array, got %s of %d", majorName(h.major), h.arg)
 	}
-	tag, err := r.text()
+	tag, err := r.textBytes()
 	if err != nil {
 		return nil, fmt.Errorf("type tag: %w", err)
 	}
@@ -99,7 +99,7 @@ func (tc *typedCodec) decode(r *reader, depth int) (any, error) {
 	}
 	v, err := e.get(tc, r, depth)
 	if err != nil {
-		return nil, fmt.Errorf("%s value: %w", tag, err)
+		return nil, fmt.Errorf("%s value: %w", e.tag, err)
 	}
 	return v, nil
 }

@@ -325,3 +325,39 @@ func TestRegistryConcurrentUse(t *testing.T) {
 		noErr(t, <-done)
 	}
 }
+
+func BenchmarkEncodeAnyInt64(b *testing.B) {
+	c, reg := Default(), NewRegistry()
+	v := any(int64(1732550400))
+	b.ReportAllocs()
+	for b.Loop() {
+		data, err := c.EncodeAny(reg, v)
+		if err != nil || len(data) != 12 {
+			b.Fatal(err, len(data))
+		}
+	}
+}
+
+func BenchmarkDecodeAnyInt64(b *testing.B) {
+	c, reg := Default(), NewRegistry()
+	data, err := c.EncodeAny(reg, int64(1732550400))
+	noErr(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		v, err := c.DecodeAny(reg, data)
+		if err != nil || v.(int64) != 1732550400 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeAnyMap(b *testing.B) {
+	c, reg := Default(), NewRegistry()
+	v := map[string]any{"count": int64(3), "node": "a", "seen": time.Unix(1, 2), "tags": []string{"x", "y"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.EncodeAny(reg, v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
