@@ -26,7 +26,7 @@ build() { # name, module dir
 	local start=$SECONDS
 	# Build to a temporary name and rename, so an interrupted build never
 	# leaves a half-written binary that later runs would take as complete.
-	(cd "$mod" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$dir/$name.tmp" .)
+	(cd "$mod" && CGO_ENABLED=0 go build -mod=readonly -buildvcs=false -trimpath -o "$dir/$name.tmp" .)
 	mv "$dir/$name.tmp" "$dir/$name"
 	echo "build.sh: built $name in $((SECONDS - start))s" >&2
 }
