@@ -370,7 +370,7 @@ func (k *Kubernetes) statusError(resp *http.Response, target string) (retry bool
 		return false, 0, fmt.Errorf("%w: GET %s: the API server rejected %s (401 Unauthorized): the token is missing, expired, or not from this cluster%s",
 			ErrUnauthorized, target, k.s.tokenSource.describe(), said)
 	case code == http.StatusForbidden:
-		return false, 0, fmt.Errorf("%w: GET %s: 403 Forbidden: the identity of %s needs get and list on pods in namespace %q; grant it with a Role and RoleBinding such as\n%s%s",
+		return false, 0, fmt.Errorf("%w: GET %s: 403 Forbidden: the identity behind %s needs get and list on pods in namespace %q; grant it with a Role and RoleBinding such as\n%s%s",
 			ErrForbidden, target, k.s.tokenSource.describe(), k.s.Namespace, roleHint(k.s.Namespace), said)
 	case code == http.StatusBadRequest:
 		return false, 0, fmt.Errorf("%w: GET %s: 400 Bad Request (is the label selector %q valid?)%s", ErrInvalidConfig, target, k.s.LabelSelector, said)
