@@ -1,0 +1,88 @@
+package swarm
+
+import (
+	"cmp"
+	"time"
+
+	"github.com/shoal-go/shoal/crdt"
+)
+
+// Map is a cluster-wide last-writer-wins map: Set and Delete are local and
+// immediate; concurrent writes to one key resolve to the write with the
+// highest hybrid-logical-clock timestamp on every node.
+type Map[K cmp.Ordered, V any] struct {
+	s *Shared[*crdt.LWWMap[K, V]]
+}
+
+// NewMap registers (or returns) the LWW map name on n. opts sets the
+// clock-skew cap and the tombstone lifetime (zero values: defaults).
+func NewMap[K cmp.Ordered, V any](n *Node, name string, opts crdt.LWWOptions) (*Map[K, V], error) {
+	s, err := Share(n, name, func(self crdt.Replica) *crdt.LWWMap[K, V] { return crdt.NewLWWMap[K, V](self, opts) })
+	if err != nil {
+		return nil, err
+	}
+	return handleFor(s.e, func() *Map[K, V] { return &Map[K, V]{s: s} })
+}
+
+// Set sets key k to v.
+func (m *Map[K, V]) Set(k K, v V) error {
+	return m.s.Update(func(mp *crdt.LWWMap[K, V], now time.Time) { mp.SetAt(now, k, v) })
+}
+
+// Delete deletes key k (a tombstone that wins over older writes).
+func (m *Map[K, V]) Delete(k K) error {
+	return m.s.Update(func(mp *crdt.LWWMap[K, V], now time.Time) { mp.DeleteAt(now, k) })
+}
+
+// Get returns the value of k.
+func (m *Map[K, V]) Get(k K) (v V, ok bool, err error) {
+	err = m.s.Read(func(mp *crdt.LWWMap[K, V]) { v, ok = mp.Get(k) })
+	return v, ok, err
+}
+
+// Len returns the number of live keys.
+func (m *Map[K, V]) Len() (int, error) {
+	var n int
+	err := m.s.Read(func(mp *crdt.LWWMap[K, V]) { n = mp.Len() })
+	return n, err
+}
+
+// All returns a copy of the live entries.
+func (m *Map[K, V]) All() (map[K]V, error) {
+	out := make(map[K]V)
+	err := m.s.Read(func(mp *crdt.LWWMap[K, V]) {
+		mp.Range(func(k K, v V, _ crdt.Timestamp) bool { out[k] = v; return true })
+	})
+	return out, err
+}
+
+// Shared returns the underlying typed handle.
+func (m *Map[K, V]) Shared() *Shared[*crdt.LWWMap[K, V]] { return m.s }
+
+// Register is a cluster-wide last-writer-wins register.
+type Register[T any] struct {
+	s *Shared[*crdt.LWWRegister[T]]
+}
+
+// NewRegister registers (or returns) the LWW register name on n.
+func NewRegister[T any](n *Node, name string, opts crdt.LWWOptions) (*Register[T], error) {
+	s, err := Share(n, name, func(self crdt.Replica) *crdt.LWWRegister[T] { return crdt.NewLWWRegister[T](self, opts) })
+	if err != nil {
+		return nil, err
+	}
+	return handleFor(s.e, func() *Register[T] { return &Register[T]{s: s} })
+}
+
+// Set writes v.
+func (r *Register[T]) Set(v T) error {
+	return r.s.Update(func(reg *crdt.LWWRegister[T], now time.Time) { reg.SetAt(now, v) })
+}
+
+// Get returns the current value; ok is false if none was ever written.
+func (r *Register[T]) Get() (v T, ok bool, err error) {
+	err = r.s.Read(func(reg *crdt.LWWRegister[T]) { v, _, ok = reg.Get() })
+	return v, ok, err
+}
+
+// Shared returns the underlying typed handle.
+func (r *Register[T]) Shared() *Shared[*crdt.LWWRegister[T]] { return r.s }
