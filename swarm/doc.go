@@ -1,0 +1,73 @@
+// Package swarm runs a shoal node: a hashicorp/memberlist member that holds
+// named CRDT values (package crdt), updates them locally with no round trip,
+// and converges with every other node that holds the same names, by delta
+// gossip, direct sends and anti-entropy.
+//
+// It also keeps the classic API of skipper's swarm package (Options, Start,
+// Join, NewSwarm, ShareValue, Values, Broadcast, Leave, NodeInfo, ...), so a
+// program written against it switches by changing its import path.
+//
+// # Usage
+//
+//	n, err := swarm.New(swarm.DefaultLANConfig("pod-a"))
+//	if err != nil { ... }
+//	defer n.Leave()
+//	_, err = n.Join(ctx, "10.0.0.2:9990")     // or Config.Discovery
+//	hits, err := swarm.NewCounter(n, "hits")
+//	hits.Add(1)                               // ~20 ns, no allocation
+//	total, err := hits.Value()                // the cluster's sum as known here
+//
+// Any CRDT type of package crdt (or your own type implementing crdt.Value)
+// is shared with Share, which returns a typed handle:
+//
+//	m, err := swarm.Share(n, "owners", func(r crdt.Replica) *crdt.LWWMap[string, string] {
+//		return crdt.NewLWWMap[string, string](r, crdt.LWWOptions{})
+//	})
+//	m.Update(func(v *crdt.LWWMap[string, string], now time.Time) { v.SetAt(now, "k", "v") })
+//
+// NewCounter, NewMap, NewRegister and NewWindow are one-line helpers for the
+// common cases.
+//
+// # What converges, and when
+//
+// Values are state-based CRDTs: every node that has received the same set of
+// updates holds the same value, whatever the order, loss or duplication of
+// messages. A local update is sent at the next flush (Config.FlushInterval,
+// 10 ms): while the cluster has at most Config.DirectSendMaxMembers members
+// each node sends its own deltas straight to every member (measured on
+// loopback: all of 50 nodes within tens of milliseconds), and always
+// through memberlist's gossip queue, where a newer delta of the same value
+// replaces the queued one (traffic grows with the number of changed values,
+// not updates) and every receiver relays the change it caused. Anti-entropy
+// (push/pull of full state every Config.PushPullInterval, and at every join)
+// repairs anything lost. An update is never lost while its node lives long
+// enough to flush it; Leave drains queued deltas first.
+//
+// Replica identity is the node's name plus an incarnation chosen at each
+// start: a restarted node counts in a fresh slot, so nothing it counted
+// before is lost or counted twice.
+//
+// # Concurrency and cost
+//
+// A Node and its handles are safe for concurrent use. memberlist's callbacks
+// never block: messages are decoded and merged under one short lock per
+// value, and subscribers (Shared.Subscribe, Node.SubscribeMembers,
+// Swarm.Messages) are signalled without waiting; a full subscriber channel
+// loses the signal (counted in Stats.Dropped), never stalls gossip. Reads do
+// not go through a goroutine. Measured on a 2-core machine
+// (go test -run '^$' -bench . -benchmem ./swarm/): Counter.Add ≈ 20 ns and 0
+// allocations; Counter.Value over 10 replicas ≈ 80 ns.
+//
+// # Security
+//
+// Config.SecretKeys turns on memberlist's AES-GCM encryption; rotate with
+// InstallKey, UseKey, RemoveKey, each step on every node before the next.
+// Config.Label keeps clusters that share a network apart.
+//
+// # Lifecycle
+//
+// Leave announces the departure (peers see the node as left within about a
+// second), Close just stops. Both are idempotent, return when every
+// goroutine the node started has ended, and every later call returns
+// ErrClosed.
+package swarm
