@@ -48,6 +48,10 @@ type lawCase[T Value[T]] struct {
 	start func() (newLocal func(Replica) T, op func(*rapid.T, T, Replica, time.Time), check func(*rapid.T, T, time.Time))
 	// step is the largest time step between two events.
 	step time.Duration
+	// settle, if set, brings a final state to the instant the laws are
+	// checked at (a windowed type drops its expired buckets), so that
+	// merges compare states of the same instant.
+	settle func(x T, now time.Time)
 }
 
 func canon[T any](t interface{ Fatalf(string, ...any) }, x T) []byte {
@@ -100,7 +104,7 @@ func checkLaws[T Value[T]](t *testing.T, lc lawCase[T]) {
 				j := rapid.IntRange(0, n-1).Draw(rt, "from")
 				before := canon(rt, xs[j])
 				xs[i].Merge(now, xs[j].Clone())
-				if !bytes.Equal(before, canon(rt, xs[j])) {
+				if i != j && !bytes.Equal(before, canon(rt, xs[j])) {
 					rt.Fatalf("merge modified its argument")
 				}
 			case 3, 4:
@@ -125,6 +129,9 @@ func checkLaws[T Value[T]](t *testing.T, lc lawCase[T]) {
 
 		finals := make([]T, n)
 		for i := range xs {
+			if lc.settle != nil {
+				lc.settle(xs[i], now)
+			}
 			finals[i] = roundTrip(rt, xs[i].Clone())
 			if !bytes.Equal(canon(rt, finals[i]), canon(rt, xs[i])) {
 				rt.Fatalf("round trip changed replica %d", i)

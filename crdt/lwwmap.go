@@ -238,7 +238,6 @@ func (m *LWWMap[K, V]) Delta() (delta *LWWMap[K, V], ok bool) {
 		return nil, false
 	}
 	keys := m.dirty
-	m.dirty = nil
 	slices.SortFunc(keys, cmp.Compare[K])
 	keys = slices.CompactFunc(keys, func(a, b K) bool { return cmp.Compare(a, b) == 0 })
 	var out []LWWEntry[K, V]
@@ -247,6 +246,8 @@ func (m *LWWMap[K, V]) Delta() (delta *LWWMap[K, V], ok bool) {
 			out = append(out, m.E[i])
 		}
 	}
+	clear(keys)
+	m.dirty = keys[:0] // reuse the backing array: SetAt stays allocation-free
 	if len(out) == 0 {
 		return nil, false
 	}

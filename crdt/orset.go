@@ -46,7 +46,7 @@ type ORSet[T cmp.Ordered] struct {
 	Cloud []Dot           `cbor:"3,keyasint,omitempty"`
 
 	self    Replica
-	counter uint64     // the last dot this replica issued or saw of its own
+	counter uint64    // the last dot this replica issued or saw of its own
 	pending *ORSet[T] // the join of the local deltas since the last Delta
 }
 
