@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemoPlain runs the demo as CI does (stdout is not a terminal) with a
+// short duration and checks the exit code, the log lines and the summary.
+func TestDemoPlain(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"-duration", "3s"}, &out, &errOut, false)
+	if code != 0 {
+		t.Fatalf("exit code %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	s := out.String()
+	if strings.Contains(s, "\x1b[") {
+		t.Errorf("plain output contains escape codes:\n%q", s)
+	}
+	for _, want := range []string{"t=0s total=", "node-5=", "final total=", "Summary: 5 nodes on 127.0.0.1", "(converged)", "beacon updates"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+// TestDemoLiveView runs the terminal view: it must draw with escape codes
+// and restore the cursor at the end.
+func TestDemoLiveView(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"-duration", "1s", "-nodes", "3", "-refresh", "100ms"}, &out, &errOut, true)
+	if code != 0 {
+		t.Fatalf("exit code %d, want 0\nstderr:\n%s", code, errOut.String())
+	}
+	s := out.String()
+	for _, want := range []string{ansiHideCursor, ansiHome, "node-3", "done, load stopped", ansiShowCursor, "Summary: 3 nodes"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("live output lacks %q", want)
+		}
+	}
+	if n := strings.Count(s, ansiHome); n < 3 {
+		t.Errorf("the view was drawn %d times in 1 s at 100 ms, want at least 3", n)
+	}
+}
+
+// TestDemoNoTUIWins checks that -no-tui beats a terminal.
+func TestDemoNoTUIWins(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"-duration", "500ms", "-nodes", "2", "-no-tui"}, &out, &errOut, true); code != 0 {
+		t.Fatalf("exit code %d\nstderr:\n%s", code, errOut.String())
+	}
+	if strings.Contains(out.String(), "\x1b[") {
+		t.Errorf("-no-tui output contains escape codes:\n%q", out.String())
+	}
+}
+
+// TestDemoCancel ends the demo early, as Ctrl-C does: it still converges
+// and prints the summary.
+func TestDemoCancel(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	start := time.Now()
+	code := run(ctx, []string{"-duration", "1m", "-nodes", "2"}, &out, &errOut, false)
+	if code != 0 {
+		t.Fatalf("exit code %d\nstderr:\n%s", code, errOut.String())
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("cancelled demo took %v", took)
+	}
+	if !strings.Contains(out.String(), "Summary: 2 nodes") {
+		t.Errorf("no summary:\n%s", out.String())
+	}
+}
+
+func TestDemoFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-nodes", "0"},
+		{"-nodes", "65"},
+		{"-duration", "0s"},
+		{"-rate", "-1"},
+		{"-refresh", "0s"},
+		{"extra"},
+		{"-bogus"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), args, &out, &errOut, false); code != 2 {
+			t.Errorf("run(%q) = %d, want 2 (stderr %q)", args, code, errOut.String())
+		}
+		if errOut.Len() == 0 {
+			t.Errorf("run(%q) explained nothing on stderr", args)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"-h"}, &out, &errOut, false); code != 0 {
+		t.Errorf("-h exits %d, want 0", code)
+	}
+	if !strings.Contains(errOut.String(), "-nodes") {
+		t.Errorf("-h does not describe -nodes: %q", errOut.String())
+	}
+}
+
+func TestBeaconTracker(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	b := newBeaconTracker(3)
+	done := b.expect(1, 0, t0)
+	b.observe(1, 1, t0.Add(5*time.Millisecond))
+	select {
+	case <-done:
+		t.Fatal("probe 1 done after 2 of 3 nodes")
+	default:
+	}
+	b.observe(2, 1, t0.Add(9*time.Millisecond))
+	select {
+	case <-done:
+	default:
+		t.Fatal("probe 1 not done after all nodes saw it")
+	}
+	// Probe 2 from node 1 reaches node 0 only: given up, counted missed.
+	b.expect(2, 1, t0.Add(time.Second))
+	b.observe(0, 2, t0.Add(time.Second+3*time.Millisecond))
+	b.giveUp(2)
+	// Probe 3 is abandoned when the demo ends: not missed.
+	b.expect(3, 2, t0.Add(2*time.Second))
+	b.abandon(3)
+	s := b.stats()
+	if s.Count != 1 || s.Missed != 1 || s.Max != 9*time.Millisecond || s.P50 != 9*time.Millisecond {
+		t.Errorf("stats = %+v, want 1 reached in 9ms, 1 missed", s)
+	}
+	want := []time.Duration{3 * time.Millisecond, 0, 0}
+	for i, d := range want {
+		if s.LastPerNode[i] != d {
+			t.Errorf("node %d last = %v, want %v", i, s.LastPerNode[i], d)
+		}
+	}
+	// A node seeing several probes at once counts each of them.
+	b2 := newBeaconTracker(2)
+	d1 := b2.expect(1, 0, t0)
+	b2.observe(1, 5, t0.Add(time.Millisecond))
+	select {
+	case <-d1:
+	default:
+		t.Error("probe not done")
+	}
+	// One node: a probe is done at once.
+	b3 := newBeaconTracker(1)
+	select {
+	case <-b3.expect(1, 0, t0):
+	default:
+		t.Error("single-node probe not done at once")
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -1234: "-1,234"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
