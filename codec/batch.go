@@ -98,15 +98,19 @@ func (c *Codec) DecodeBatch(data []byte) ([]Envelope, error) {
 	if h.major != majorArray {
 		return nil, fmt.Errorf("shoal/codec: decode batch: %w", malformed(h.at, "batch must be an array, got %s", majorName(h.major)))
 	}
-	n, err := r.count(h, 1)
+	n, err := r.count(h, minEnvelopeBytes)
 	if err != nil {
 		return nil, fmt.Errorf("shoal/codec: decode batch: %w", err)
 	}
-	envs := make([]Envelope, n)
-	for i := range envs {
-		if envs[i], err = decodeEnvelope(&r); err != nil {
+	// Grow as envelopes decode rather than trusting n: an Envelope is
+	// about 20 times the size of the smallest encoded one.
+	envs := make([]Envelope, 0, min(n, 64))
+	for i := range n {
+		e, err := decodeEnvelope(&r)
+		if err != nil {
 			return nil, fmt.Errorf("shoal/codec: decode batch: envelope %d of %d: %w", i, n, err)
 		}
+		envs = append(envs, e)
 	}
 	if r.off != len(data) {
 		return nil, fmt.Errorf("shoal/codec: decode batch: %w", malformed(r.off, "%d bytes of trailing data", len(data)-r.off))

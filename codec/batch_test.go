@@ -67,7 +67,8 @@ func TestDecodeBatchRejects(t *testing.T) {
 		{"single envelope", c, []byte{0xa2, 0x01, 0x01, 0x02, 0x01}, ErrMalformed, "batch must be an array"},
 		{"truncated", c, good[:len(good)-2], ErrMalformed, "truncated"},
 		{"trailing garbage", c, append(append([]byte{}, good...), 0x00), ErrMalformed, "extraneous"},
-		{"element not a map", c, []byte{0x81, 0x01}, ErrMalformed, "envelope 0 of 1"},
+		{"element not a map", c, []byte{0x81, 0x85, 1, 2, 3, 4, 5}, ErrMalformed, "envelope 0 of 1: shoal/codec: malformed message: at byte 1: envelope must be a map, got array"},
+		{"count beyond smallest envelopes", c, []byte{0x82, 0, 0}, ErrMalformed, "array of 2 entries is longer than the input"},
 		{"unknown version in second", c, v2, ErrVersion, "envelope 1 of 2: shoal/codec: unsupported protocol version 2 (this build reads [1])"},
 		{"too many envelopes", small, many, ErrTooLarge, "number of elements 16"},
 	}

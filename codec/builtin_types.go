@@ -62,7 +62,8 @@ var nilEntry = &typeEntry{
 }
 
 // scalar is how one element type is written and read inside a slice or
-// map. depth is the nesting level of the enclosing typed value.
+// map. depth is the CBOR nesting level the element sits at (1 is the
+// outermost array or map of the message).
 type scalar[T any] struct {
 	put func(tc *typedCodec, dst []byte, v T, depth int) ([]byte, error)
 	get func(tc *typedCodec, r *reader, depth int) (T, error)
@@ -100,7 +101,7 @@ func sliceEntry[T any](tag string, elem scalar[T]) *typeEntry {
 			dst = appendHead(dst, majorArray, uint64(len(s)))
 			for i, x := range s {
 				var err error
-				if dst, err = elem.put(tc, dst, x, depth+1); err != nil {
+				if dst, err = elem.put(tc, dst, x, depth+2); err != nil {
 					return dst, fmt.Errorf("%s[%d]: %w", tag, i, err)
 				}
 			}
@@ -118,9 +119,9 @@ func sliceEntry[T any](tag string, elem scalar[T]) *typeEntry {
 			if err != nil {
 				return nil, err
 			}
-			s := make([]T, n)
+			s := make([]T, n) // n <= MaxArrayElements, checked by Wellformed
 			for i := range s {
-				if s[i], err = elem.get(tc, r, depth+1); err != nil {
+				if s[i], err = elem.get(tc, r, depth+2); err != nil {
 					return nil, fmt.Errorf("%s[%d]: %w", tag, i, err)
 				}
 			}
@@ -144,7 +145,7 @@ func mapEntry[T any](tag string, elem scalar[T]) *typeEntry {
 			for _, k := range sortedKeys(m) {
 				var err error
 				dst = appendText(dst, k)
-				if dst, err = elem.put(tc, dst, m[k], depth+1); err != nil {
+				if dst, err = elem.put(tc, dst, m[k], depth+2); err != nil {
 					return dst, fmt.Errorf("%s[%q]: %w", tag, k, err)
 				}
 			}
@@ -162,7 +163,9 @@ func mapEntry[T any](tag string, elem scalar[T]) *typeEntry {
 			if err != nil {
 				return nil, err
 			}
-			m := make(map[string]T, n)
+			// A small hint: a map of n empty keys is 2n bytes of input
+			// but would reserve far more before the duplicates show.
+			m := make(map[string]T, min(n, 64))
 			for range n {
 				at := r.off
 				k, err := r.text()
@@ -172,7 +175,7 @@ func mapEntry[T any](tag string, elem scalar[T]) *typeEntry {
 				if _, dup := m[k]; dup {
 					return nil, malformed(at, "%s: duplicate key %q", tag, k)
 				}
-				if m[k], err = elem.get(tc, r, depth+1); err != nil {
+				if m[k], err = elem.get(tc, r, depth+2); err != nil {
 					return nil, fmt.Errorf("%s[%q]: %w", tag, k, err)
 				}
 			}

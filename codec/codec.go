@@ -86,16 +86,31 @@ func (c *Codec) Marshal(v any) ([]byte, error) {
 
 // AppendMarshal is Marshal appending to dst. On error it returns dst
 // unchanged in length (its spare capacity may have been written).
+//
+// The result is checked against all of c's Limits (size, nesting, array
+// and map lengths): what c encodes, a peer with the same limits decodes.
 func (c *Codec) AppendMarshal(dst []byte, v any) ([]byte, error) {
 	n := len(dst)
 	out, err := c.appendMarshalNoLimit(dst, v)
 	if err != nil {
 		return dst[:n], err
 	}
-	if len(out)-n > c.limits.MaxMessageBytes {
-		return dst[:n], fmt.Errorf("shoal/codec: marshal %T: %w: %d bytes, limit %d", v, ErrTooLarge, len(out)-n, c.limits.MaxMessageBytes)
+	if err := c.checkOutput(out[n:]); err != nil {
+		return dst[:n], fmt.Errorf("shoal/codec: marshal %T: %w", v, err)
 	}
 	return out, nil
+}
+
+// checkOutput checks an encoding against c's limits, so that an encoder
+// never produces what a peer with the same limits would reject.
+func (c *Codec) checkOutput(out []byte) error {
+	if len(out) > c.limits.MaxMessageBytes {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(out), c.limits.MaxMessageBytes)
+	}
+	if err := c.dec.Wellformed(out); err != nil {
+		return classify("result", err)
+	}
+	return nil
 }
 
 // appendMarshalNoLimit appends v's encoding without the size check, for

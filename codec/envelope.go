@@ -51,6 +51,10 @@ const (
 	keyCount       = 9 // one past the highest known key
 )
 
+// minEnvelopeBytes is the size of the smallest valid envelope,
+// {1: 1, 2: k}.
+const minEnvelopeBytes = 5
+
 var keyNames = [keyCount]string{
 	keyVersion:     "version",
 	keyKind:        "kind",

@@ -33,8 +33,9 @@ type typeTable struct {
 type typeEntry struct {
 	tag string
 	typ reflect.Type
-	// put appends v's value (v holds exactly typ). depth is the nesting
-	// level of the [tag, value] pair being written.
+	// put appends v's value (v holds exactly typ). depth is the CBOR
+	// nesting level of the [tag, value] array being written (1 for the
+	// outermost); the value sits one level deeper.
 	put func(tc *typedCodec, dst []byte, v any, depth int) ([]byte, error)
 	// get reads a value written by put.
 	get func(tc *typedCodec, r *reader, depth int) (any, error)

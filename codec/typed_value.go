@@ -28,8 +28,8 @@ func (c *Codec) EncodeAny(r *Registry, v any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shoal/codec: encode %T: %w", v, err)
 	}
-	if len(out) > c.limits.MaxMessageBytes {
-		return nil, fmt.Errorf("shoal/codec: encode %T: %w: %d bytes, limit %d", v, ErrTooLarge, len(out), c.limits.MaxMessageBytes)
+	if err := c.checkOutput(out); err != nil {
+		return nil, fmt.Errorf("shoal/codec: encode %T: %w", v, err)
 	}
 	return out, nil
 }
@@ -61,8 +61,9 @@ func (c *Codec) DecodeAny(r *Registry, data []byte) (any, error) {
 	return v, nil
 }
 
-// encode appends v as [tag, value]. depth counts the CBOR nesting levels
-// the pair will sit at, to stop self-containing values.
+// encode appends v as [tag, value]. depth is the CBOR nesting level of the
+// pair's array; it stops self-containing values early (checkOutput does
+// the exact check on the result).
 func (tc *typedCodec) encode(dst []byte, v any, depth int) ([]byte, error) {
 	typ := reflect.TypeOf(v)
 	e, ok := tc.reg.byType(typ)

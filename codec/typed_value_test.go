@@ -108,6 +108,18 @@ func TestEncodeAnyWireFormat(t *testing.T) {
 	}
 }
 
+func TestEncodeAnyAtNestingLimit(t *testing.T) {
+	small, err := New(Limits{MaxMessageBytes: 64, MaxNestedLevels: 4, MaxArrayElements: 16, MaxMapPairs: 16})
+	noErr(t, err)
+	// Levels: pair, map, pair, slice: exactly 4.
+	v := map[string]any{"a": []int64{1}}
+	data, err := small.EncodeAny(nil, v)
+	noErr(t, err)
+	got, err := small.DecodeAny(nil, data)
+	noErr(t, err)
+	equal(t, got, any(v), "value at the nesting limit")
+}
+
 func TestEncodeAnyDeterministic(t *testing.T) {
 	c, reg := Default(), NewRegistry()
 	m := map[string]any{}
@@ -148,10 +160,16 @@ func TestEncodeAnyRejects(t *testing.T) {
 		{"self-referencing slice", Default(), selfRef, ErrTooLarge, "nesting deeper than 32"},
 		{"self-referencing map", Default(), selfMap, ErrTooLarge, "nesting deeper than 32"},
 		{"too large", small, bytes.Repeat([]byte{1}, 64), ErrTooLarge, "limit 64"},
+		// Levels: pair, slice, pair, slice, pair: one more than 4.
+		{"too deep", small, []any{[]any{[]int{}}}, ErrTooLarge, "nesting deeper than 4 levels"},
+		{"registered value too deep", small, []any{gauge{Extra: []any{}}}, ErrTooLarge, "nested level 4"},
+		{"too many elements", small, make([]bool, 17), ErrTooLarge, "number of elements 16"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := tc.c.EncodeAny(NewRegistry(), tc.v)
+			reg := NewRegistry()
+			noErr(t, reg.Register("test.gauge", gauge{}))
+			got, err := tc.c.EncodeAny(reg, tc.v)
 			wantErr(t, err, tc.target, tc.text)
 			equal(t, got, []byte(nil), "output after error")
 		})
