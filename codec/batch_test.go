@@ -116,11 +116,6 @@ func TestDetect(t *testing.T) {
 	equal(t, FormEnvelope.String()+FormBatch.String()+FormUnknown.String(), "envelopebatchunknown", "Form.String")
 }
 
-func TestKindString(t *testing.T) {
-	got := []string{KindDelta.String(), KindState.String(), KindBroadcast.String(), KindClassic.String(), Kind(0).String(), Kind(99).String()}
-	equal(t, got, []string{"delta", "state", "broadcast", "classic", "Kind(0)", "Kind(99)"}, "Kind.String")
-}
-
 func BenchmarkDecodeBatch(b *testing.B) {
 	c := Default()
 	envs := make([]Envelope, 16)
