@@ -192,3 +192,26 @@ func TestValueForUnregisteredNameIsKept(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 7, v)
 }
+
+func TestWindowCountsAcrossNodes(t *testing.T) {
+	c := swarmtest.Start(t, 3, swarmtest.Options{})
+	var ws []*swarm.Window
+	for _, nd := range c.Nodes() {
+		w, err := swarm.NewWindow(nd, "events", time.Minute, 6)
+		require.NoError(t, err)
+		ws = append(ws, w)
+	}
+	for i, w := range ws {
+		require.NoError(t, w.Add(uint64(i+1)))
+	}
+	swarmtest.WaitFor(t, 10*time.Second, func() error {
+		for i, w := range ws {
+			if v, err := w.Value(); err != nil || v != 6 {
+				return fmt.Errorf("node %d window = %v (%v), want 6", i, v, err)
+			}
+		}
+		return nil
+	})
+	_, err := swarm.NewWindow(c.Node(0), "bad", 0, 6)
+	require.Error(t, err)
+}
