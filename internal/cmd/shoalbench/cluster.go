@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	simnet "github.com/shoal-go/shoal/internal/faultnetdev"
+	"github.com/shoal-go/shoal/swarm"
+)
+
+// errBadFlag is returned when a flag holds a value the scenario cannot use.
+var errBadFlag = errors.New("shoalbench: bad flag value")
+
+// network says where the nodes talk: real sockets on 127.0.0.1, or the
+// in-process fault-injecting network.
+type network struct {
+	Transport string // "loopback" or "sim"
+	Drop      float64
+	Delay     time.Duration
+	Jitter    time.Duration
+	Seed      int64
+}
+
+func (nw network) validate() error {
+	switch nw.Transport {
+	case "loopback":
+		if nw.Drop != 0 || nw.Delay != 0 || nw.Jitter != 0 {
+			return fmt.Errorf("%w: -drop, -delay and -jitter need -transport sim", errBadFlag)
+		}
+	case "sim":
+	default:
+		return fmt.Errorf("%w: -transport %q (want loopback or sim)", errBadFlag, nw.Transport)
+	}
+	return nil
+}
+
+// presetConfig returns node name's configuration for a preset. Every
+// preset binds 127.0.0.1 on a free port.
+//
+//	lan    DefaultLANConfig timings, fast path off: relayed gossip every 200 ms
+//	fast   DefaultLANConfig timings with the fast path (DirectSendMaxMembers 64)
+//	local  DefaultLocalConfig: gossip every 50 ms, fast path on
+//	scale  LAN timings for hundreds of simulated nodes on a small machine
+func presetConfig(preset, name string) (swarm.Config, error) {
+	var c swarm.Config
+	switch preset {
+	case "lan", "fast", "scale":
+		c = swarm.DefaultLANConfig(name)
+		c.BindAddr, c.BindPort = "127.0.0.1", 0
+		if preset == "lan" {
+			c.DirectSendMaxMembers = 0
+		}
+		if preset == "scale" {
+			// Probes and anti-entropy are what cost CPU at 500 nodes in
+			// one process; slower failure detection keeps two cores
+			// ahead of the work, gossip keeps its LAN pace.
+			c.ProbeInterval = 2 * time.Second
+			c.ProbeTimeout = time.Second
+			c.SuspicionMult = 6
+			c.PushPullInterval = 60 * time.Second
+			c.TCPTimeout = 30 * time.Second
+		}
+	case "local":
+		c = swarm.DefaultLocalConfig(name)
+	default:
+		return c, fmt.Errorf("%w: -preset %q (want lan, local or fast)", errBadFlag, preset)
+	}
+	return c, nil
+}
+
+// cluster is a set of shoal nodes in this process, joined into one
+// cluster.
+type cluster struct {
+	nodes []*swarm.Node
+	sim   *simnet.Network // nil on loopback
+}
+
+// startCluster starts size nodes with the preset's configuration on nw,
+// joins them and waits until every node sees all of them. On a simulated
+// network the faults are switched on only after the cluster has formed:
+// the scenarios measure updates under loss, not joins.
+func startCluster(ctx context.Context, size int, preset string, nw network, prog *progress, what string) (*cluster, error) {
+	c := &cluster{}
+	if nw.Transport == "sim" {
+		sim, err := simnet.NewNetwork(simnet.FaultConfig{Seed: nw.Seed})
+		if err != nil {
+			return nil, err
+		}
+		c.sim = sim
+	}
+	for i := range size {
+		cfg, err := presetConfig(preset, fmt.Sprintf("node-%d", i))
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		if c.sim != nil {
+			tr, err := c.sim.NewTransport(cfg.Name)
+			if err != nil {
+				c.close()
+				return nil, err
+			}
+			cfg.Transport = tr
+		}
+		nd, err := swarm.New(cfg)
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("start %s: %w", cfg.Name, err)
+		}
+		c.nodes = append(c.nodes, nd)
+		prog.update("%s: started %d/%d nodes", what, i+1, size)
+	}
+	addrs := make([]string, size)
+	for i, nd := range c.nodes {
+		addrs[i] = nd.Addr()
+	}
+	if err := joinTree(ctx, size, func(ctx context.Context, i, seed int) error {
+		_, err := c.nodes[i].Join(ctx, addrs[seed])
+		return err
+	}, prog, what); err != nil {
+		c.close()
+		return nil, err
+	}
+	if err := waitFull(ctx, size, 30*time.Second+time.Duration(size)*100*time.Millisecond, func(i int) int {
+		return c.nodes[i].Stats().Members
+	}, prog, what); err != nil {
+		c.close()
+		return nil, err
+	}
+	if c.sim != nil {
+		if err := c.sim.SetFaults(simnet.FaultConfig{Drop: nw.Drop, Delay: nw.Delay, Jitter: nw.Jitter, Seed: nw.Seed}); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// joinTree joins node i (i ≥ 1) to node (i−1)/4, a 4-ary tree of seeds,
+// so no single node serves every join; a few joins run at once.
+func joinTree(ctx context.Context, size int, join func(ctx context.Context, i, seed int) error, prog *progress, what string) error {
+	const parallel = 4
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		done  int
+	)
+	sem := make(chan struct{}, parallel)
+	for i := 1; i < size; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := join(jctx, i, (i-1)/4)
+			cancel()
+			mu.Lock()
+			defer mu.Unlock()
+			done++
+			if err != nil && first == nil {
+				first = fmt.Errorf("join node-%d to node-%d: %w", i, (i-1)/4, err)
+			}
+			prog.update("%s: joined %d/%d nodes", what, done+1, size)
+		}()
+		// Let the seeds of later nodes join before them.
+		if i%parallel == 0 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	return first
+}
+
+// waitFull polls until members(i) == size for every node i.
+func waitFull(ctx context.Context, size int, timeout time.Duration, members func(i int) int, prog *progress, what string) error {
+	deadline := time.Now().Add(timeout)
+	poll := 10 * time.Millisecond
+	for {
+		full := 0
+		for i := range size {
+			if members(i) == size {
+				full++
+			}
+		}
+		if full == size {
+			return nil
+		}
+		prog.update("%s: %d/%d nodes see all %d members", what, full, size, size)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("membership: only %d of %d nodes see all members after %v", full, size, timeout)
+		}
+		if err := sleepCtx(ctx, poll); err != nil {
+			return err
+		}
+		if poll < 200*time.Millisecond {
+			poll *= 2
+		}
+	}
+}
+
+// wireBytes sums every node's bytes written to the network.
+func (c *cluster) wireBytes() uint64 {
+	var sum uint64
+	for _, nd := range c.nodes {
+		sum += nd.Stats().WireBytesSent
+	}
+	return sum
+}
+
+// messagesSent sums shoal's own messages sent by every node, all kinds.
+func (c *cluster) messagesSent() uint64 {
+	var sum uint64
+	for _, nd := range c.nodes {
+		for _, t := range nd.Stats().Sent {
+			sum += t.Messages
+		}
+	}
+	return sum
+}
+
+// close stops every node (in parallel: each Close waits for its
+// goroutines) and the simulated network.
+func (c *cluster) close() {
+	var wg sync.WaitGroup
+	for _, nd := range c.nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = nd.Close() }()
+	}
+	wg.Wait()
+	if c.sim != nil {
+		_ = c.sim.Close()
+	}
+}
+
+// sleepCtx sleeps for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/shoal-go/shoal/swarm"
+)
+
+// convergenceParams configure one convergence measurement.
+type convergenceParams struct {
+	Nodes   int
+	Updates int
+	Preset  string
+	Net     network
+	// Timeout bounds the wait for one update to reach every node; an
+	// update that takes longer counts as never arrived.
+	Timeout time.Duration
+	// Reference also measures memberlist's relayed broadcast with the same
+	// timings, on a cluster of its own started after shoal's.
+	Reference bool
+}
+
+// convergenceResult is one row: shoal, or the memberlist reference.
+type convergenceResult struct {
+	Scenario  string  `json:"scenario"`
+	System    string  `json:"system"` // "shoal" or "memberlist-relay"
+	Preset    string  `json:"preset"`
+	Nodes     int     `json:"nodes"`
+	Transport string  `json:"transport"`
+	Drop      float64 `json:"drop"`
+	JitterMS  float64 `json:"jitter_ms"`
+	Updates   int     `json:"updates"`
+	// Missed counts updates that had not reached every node within the
+	// timeout; they enter the percentiles as never arrived.
+	Missed           int     `json:"missed"`
+	P50MS            millis  `json:"p50_ms"`
+	P99MS            millis  `json:"p99_ms"`
+	MaxMS            millis  `json:"max_ms"`
+	BytesPerNodePerS float64 `json:"bytes_per_node_per_s"`
+	// Converged is true only if every update reached every node.
+	Converged bool `json:"converged"`
+	// LatenciesMS holds every update's latency (+Inf for missed ones), for
+	// the CDF plot.
+	LatenciesMS []float64 `json:"-"`
+}
+
+func (r convergenceResult) columns() []string {
+	return []string{"system", "preset", "nodes", "transport", "drop", "updates", "p50 ms", "p99 ms", "max ms", "bytes/node/s", "converged"}
+}
+
+func (r convergenceResult) cells() []string {
+	return []string{r.System, r.Preset, fmt.Sprint(r.Nodes), r.Transport, fmt.Sprintf("%.0f%%", 100*r.Drop),
+		fmt.Sprint(r.Updates), r.P50MS.String(), r.P99MS.String(), r.MaxMS.String(),
+		humanBytes(r.BytesPerNodePerS), fmt.Sprint(r.Converged)}
+}
+
+func runConvergenceCmd(ctx context.Context, args []string, out, errOut io.Writer) error {
+	fs := flag.NewFlagSet("convergence", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	p := convergenceParams{}
+	fs.IntVar(&p.Nodes, "nodes", 10, "number of nodes")
+	fs.IntVar(&p.Updates, "updates", 50, "number of updates, made by the nodes in turn")
+	fs.StringVar(&p.Preset, "preset", "fast", "timings: lan (gossip only), local or fast (LAN with the fast path)")
+	fs.StringVar(&p.Net.Transport, "transport", "loopback", "loopback (real UDP/TCP on 127.0.0.1) or sim (in-process, with faults)")
+	fs.Float64Var(&p.Net.Drop, "drop", 0, "packet loss probability (sim only)")
+	fs.DurationVar(&p.Net.Delay, "delay", 0, "one-way packet delay (sim only)")
+	fs.DurationVar(&p.Net.Jitter, "jitter", 0, "extra random packet delay in [0, jitter) (sim only)")
+	fs.Int64Var(&p.Net.Seed, "seed", 1, "seed of the simulated network's faults")
+	fs.DurationVar(&p.Timeout, "timeout", 10*time.Second, "wait per update before it counts as missed")
+	noRef := fs.Bool("noref", false, "skip the memberlist relay reference")
+	svg := fs.String("svg", "", "also write the latency CDF as an SVG plot to this file")
+	asJSON := fs.Bool("json", false, "print one JSON object per result on stdout")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	p.Reference = !*noRef
+	prog := newProgress(errOut)
+	pr := &printer{w: out, json: *asJSON}
+	results, err := runConvergence(ctx, p, prog)
+	for _, r := range results {
+		if err := pr.add(r); err != nil {
+			return err
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if *svg != "" {
+		if err := writeFile(*svg, convergencePlot(results)); err != nil {
+			return err
+		}
+	}
+	return pr.flush()
+}
+
+func (p convergenceParams) validate() error {
+	if p.Nodes < 2 {
+		return fmt.Errorf("%w: -nodes %d (want at least 2)", errBadFlag, p.Nodes)
+	}
+	if p.Updates < 1 {
+		return fmt.Errorf("%w: -updates %d (want at least 1)", errBadFlag, p.Updates)
+	}
+	if p.Timeout <= 0 {
+		return fmt.Errorf("%w: -timeout %v", errBadFlag, p.Timeout)
+	}
+	if _, err := presetConfig(p.Preset, "x"); err != nil {
+		return err
+	}
+	return p.Net.validate()
+}
+
+// runConvergence measures shoal and, if asked, the reference.
+func runConvergence(ctx context.Context, p convergenceParams, prog *progress) ([]convergenceResult, error) {
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	r, err := convergeShoal(ctx, p, prog)
+	if err != nil {
+		return nil, err
+	}
+	results := []convergenceResult{r}
+	if p.Reference {
+		ref, err := convergeReference(ctx, p, prog)
+		if err != nil {
+			return results, err
+		}
+		results = append(results, ref)
+	}
+	return results, nil
+}
+
+func (p convergenceParams) result(system string) convergenceResult {
+	return convergenceResult{
+		Scenario: "convergence", System: system, Preset: p.Preset, Nodes: p.Nodes,
+		Transport: p.Net.Transport, Drop: p.Net.Drop, JitterMS: toMillis(p.Net.Jitter), Updates: p.Updates,
+	}
+}
+
+// convergeShoal: node k mod N adds 1 to a shared counter; the update has
+// arrived at a node when the node reads a value ≥ k+1. Every node watches
+// the counter through Subscribe, so an arrival is seen within a scheduler
+// tick of the merge.
+func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (convergenceResult, error) {
+	what := fmt.Sprintf("convergence %s %d nodes", p.Preset, p.Nodes)
+	res := p.result("shoal")
+	c, err := startCluster(ctx, p.Nodes, p.Preset, p.Net, prog, what)
+	if err != nil {
+		return res, err
+	}
+	defer c.close()
+	arr := newArrivals(p.Nodes)
+	counters := make([]*swarm.Counter, p.Nodes)
+	for i, nd := range c.nodes {
+		if counters[i], err = swarm.NewCounter(nd, "bench"); err != nil {
+			return res, err
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(stop); wg.Wait() }()
+	for i, ctr := range counters {
+		ch, cancel := ctr.Shared().Subscribe()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cancel()
+			for {
+				select {
+				case <-ch:
+					v, err := ctr.Value()
+					if err == nil && v > 0 {
+						arr.markLevel(i, uint64(v), time.Now())
+					}
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	cfg, _ := presetConfig(p.Preset, "x")
+	bytes0, t0 := c.wireBytes(), time.Now()
+	for k := range p.Updates {
+		if err := sleepCtx(ctx, randomGap(cfg.GossipInterval)); err != nil {
+			return res, err
+		}
+		origin, target := k%p.Nodes, uint64(k+1)
+		arr.arm(target)
+		sent := time.Now()
+		if err := counters[origin].Add(1); err != nil {
+			return res, err
+		}
+		arr.markLevel(origin, target, sent)
+		last, _, ok, err := waitProgress(ctx, arr, p.Timeout, prog, func(n int) string {
+			return fmt.Sprintf("%s: %d/%d updates, %d/%d nodes have the current one, elapsed %s",
+				what, k, p.Updates, n, p.Nodes, prog.elapsed())
+		})
+		if err != nil {
+			return res, err
+		}
+		res.LatenciesMS = append(res.LatenciesMS, latencyOf(sent, last, ok))
+	}
+	res.BytesPerNodePerS = float64(c.wireBytes()-bytes0) / float64(p.Nodes) / time.Since(t0).Seconds()
+	res.summarize()
+	if os.Getenv("SHOALBENCH_DEBUG") != "" {
+		fmt.Fprintln(os.Stderr, res.LatenciesMS)
+	}
+	prog.done("%s: p50 %v ms, p99 %v ms, converged %v", what, res.P50MS, res.P99MS, res.Converged)
+	return res, nil
+}
+
+// convergeReference: node k mod N broadcasts message k+1 through
+// memberlist's queue; every node relays it once.
+func convergeReference(ctx context.Context, p convergenceParams, prog *progress) (convergenceResult, error) {
+	what := fmt.Sprintf("memberlist relay reference %s %d nodes", p.Preset, p.Nodes)
+	res := p.result("memberlist-relay")
+	arr := newArrivals(p.Nodes)
+	rc, err := startRefCluster(ctx, p.Nodes, p.Preset, p.Net, arr, prog, what)
+	if err != nil {
+		return res, err
+	}
+	defer rc.close()
+	cfg, _ := presetConfig(p.Preset, "x")
+	bytes0, t0 := rc.wireBytes(), time.Now()
+	for k := range p.Updates {
+		if err := sleepCtx(ctx, randomGap(cfg.GossipInterval)); err != nil {
+			return res, err
+		}
+		origin, id := k%p.Nodes, uint64(k+1)
+		arr.arm(id)
+		sent := time.Now()
+		rc.broadcast(origin, id)
+		arr.markID(origin, id, sent)
+		last, _, ok, err := waitProgress(ctx, arr, p.Timeout, prog, func(n int) string {
+			return fmt.Sprintf("%s: %d/%d updates, %d/%d nodes have the current one, elapsed %s",
+				what, k, p.Updates, n, p.Nodes, prog.elapsed())
+		})
+		if err != nil {
+			return res, err
+		}
+		res.LatenciesMS = append(res.LatenciesMS, latencyOf(sent, last, ok))
+	}
+	res.BytesPerNodePerS = float64(rc.wireBytes()-bytes0) / float64(p.Nodes) / time.Since(t0).Seconds()
+	res.summarize()
+	prog.done("%s: p50 %v ms, p99 %v ms, converged %v", what, res.P50MS, res.P99MS, res.Converged)
+	return res, nil
+}
+
+// waitProgress waits for the armed update, refreshing the progress line.
+func waitProgress(ctx context.Context, arr *arrivals, timeout time.Duration, prog *progress, line func(reached int) string) (time.Time, int, bool, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		step := min(time.Until(deadline), time.Second)
+		last, reached, ok, err := arr.wait(ctx, max(step, 0))
+		if ok || err != nil || !time.Now().Before(deadline) {
+			return last, reached, ok, err
+		}
+		prog.update("%s", line(reached))
+	}
+}
+
+// summarize fills the percentiles, Missed and Converged from LatenciesMS.
+func (r *convergenceResult) summarize() {
+	sorted := append([]float64(nil), r.LatenciesMS...)
+	r.P50MS, r.P99MS, r.MaxMS = latencySummary(sorted)
+	r.Missed = 0
+	for _, l := range r.LatenciesMS {
+		if math.IsInf(l, 1) {
+			r.Missed++
+		}
+	}
+	r.Converged = r.Missed == 0 && len(r.LatenciesMS) == r.Updates
+}
+
+func latencyOf(sent, last time.Time, ok bool) float64 {
+	if !ok {
+		return math.Inf(1)
+	}
+	return max(toMillis(last.Sub(sent)), 0)
+}
+
+// randomGap returns a pause in [0, d) before an update, so updates do not
+// start in step with the gossip ticker.
+func randomGap(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d)))
+}

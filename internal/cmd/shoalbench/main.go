@@ -1,0 +1,78 @@
+// Command shoalbench measures shoal clusters: convergence latency of an
+// update across N nodes (next to memberlist's own relayed broadcast with the
+// same timings), bytes on the wire against the update rate, membership and
+// convergence at hundreds of simulated nodes, and rate-limit accuracy. Its
+// report scenario runs the standard set and writes docs/BENCHMARKS.md.
+//
+// Usage:
+//
+//	go run ./internal/cmd/shoalbench SCENARIO [flags]
+//
+// Scenarios: convergence, traffic, scale, ratelimit, report. Each prints a
+// table on stdout (or, with -json, one JSON object per result) and a
+// progress line on stderr; run a scenario with -h for its flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+)
+
+// errUsage is returned for a missing or unknown scenario or a bad flag.
+var errUsage = errors.New("shoalbench: usage")
+
+const usage = `usage: shoalbench SCENARIO [flags]
+
+scenarios:
+  convergence  time until every node reads an update (and memberlist's relay reference)
+  traffic      bytes and messages per node per second against the update rate
+  scale        membership and convergence of hundreds of simulated nodes
+  ratelimit    cluster rate-limit accuracy (internal/bench/ratelimitbench)
+  report       run the standard set and write docs/BENCHMARKS.md
+
+run "shoalbench SCENARIO -h" for a scenario's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "shoalbench:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// run executes one scenario with its arguments; out receives the results,
+// errOut usage and progress.
+func run(ctx context.Context, args []string, out, errOut io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(errOut, usage)
+		return errUsage
+	}
+	scenario, rest := args[0], args[1:]
+	switch scenario {
+	case "convergence":
+		return runConvergenceCmd(ctx, rest, out, errOut)
+	case "traffic":
+		return runTrafficCmd(ctx, rest, out, errOut)
+	case "scale":
+		return runScaleCmd(ctx, rest, out, errOut)
+	case "ratelimit":
+		return runRatelimitCmd(ctx, rest, out, errOut)
+	case "report":
+		return runReportCmd(ctx, rest, out, errOut)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(errOut, usage)
+		return nil
+	default:
+		fmt.Fprintf(errOut, "shoalbench: unknown scenario %q\n\n%s", scenario, usage)
+		return errUsage
+	}
+}
