@@ -108,10 +108,13 @@ func (c *GCounter) Merge(now time.Time, other *GCounter) (effect *GCounter, chan
 		if o.N == 0 {
 			continue
 		}
-		for i < len(c.S) && c.S[i].Replica.Compare(o.Replica) < 0 {
-			i++
+		order := 1 // of c.S[i] against o; 1 when c.S is exhausted
+		for ; i < len(c.S); i++ {
+			if order = c.S[i].Replica.Compare(o.Replica); order >= 0 {
+				break
+			}
 		}
-		if i < len(c.S) && c.S[i].Replica == o.Replica {
+		if order == 0 {
 			if o.N <= c.S[i].N {
 				continue
 			}

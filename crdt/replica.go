@@ -3,6 +3,7 @@ package crdt
 import (
 	"cmp"
 	"strconv"
+	"strings"
 )
 
 // Replica identifies one run of one node: the node's name and an
@@ -21,7 +22,7 @@ type Replica struct {
 // Compare orders replicas by node name, then incarnation. It returns -1, 0
 // or +1 like cmp.Compare.
 func (r Replica) Compare(o Replica) int {
-	if c := cmp.Compare(r.Node, o.Node); c != 0 {
+	if c := strings.Compare(r.Node, o.Node); c != 0 {
 		return c
 	}
 	return cmp.Compare(r.Incarnation, o.Incarnation)

@@ -1,0 +1,134 @@
+// Package crdt holds the replicated data types of shoal: state-based
+// CRDTs (conflict-free replicated data types) that every instance of a
+// service updates locally, with no round trip, and that converge to the
+// same value on every instance once the instances have heard each other.
+//
+// The package is pure: no goroutines, no I/O, no clock. Time is always an
+// argument (AddAt(now, n), ValueAt(now), SetAt(now, v)), so tests run on a
+// timeline of fixed instants and the caller decides what "now" is. The
+// swarm package moves the states between instances; the codec package puts
+// them on the wire.
+//
+// # Model
+//
+// Every type is a state-based CRDT: its Merge is commutative, associative
+// and idempotent, so states may be merged in any order, any number of
+// times, and every replica that has merged the same states holds the same
+// state. Property tests check these laws for each type against a naive
+// reference implementation.
+//
+// Every type also supports delta-state replication: Delta returns the part
+// of the state changed by local updates since the previous Delta, and
+// merging it anywhere is the same as merging the full state it came from.
+// Gossip carries deltas; anti-entropy exchanges full states (Clone) to
+// repair what was lost. Merge returns its effect — the part of the merged
+// state that changed the receiver — which is what a relay forwards.
+//
+// All types meet the Value interface, which is all swarm needs to know.
+// A state is local (made by a constructor for one Replica, the only kind
+// that takes local updates) or a wire state (decoded into Empty(), or
+// returned by Delta, Clone or Merge), which is only ever merged.
+//
+// No value is safe for concurrent use: the caller serialises access to
+// each value (swarm holds one lock per value).
+//
+// # Replica identity
+//
+// A Replica is a node name plus an incarnation, a number the node picks at
+// each start (random, or its start time). A restarted node writes into a
+// fresh slot: with the node name alone, its counter would restart at zero
+// in the slot it used before, and the max-merge would swallow its new
+// increments until they exceeded the old count.
+//
+// # Time and clock skew
+//
+// LWWRegister and LWWMap order writes by a hybrid logical clock (Clock):
+// a Timestamp is the wall time in nanoseconds, a logical counter that
+// advances when the wall clock stalls or steps back, and the writing
+// replica, which breaks ties, so every replica picks the same winner.
+// A remote timestamp more than MaxSkew (default one minute) ahead of the
+// local wall clock is still merged — replicas must converge — but the
+// local clock does not follow it (ErrClockSkew, counted by
+// SkewRejections), and the next local write is ordered just after it. So
+// one replica with a clock far in the future cannot drag every clock
+// with it, nor pin a value past the next write.
+//
+// # Tombstones
+//
+// LWWMap.DeleteAt leaves a tombstone so that an older write arriving
+// late does not resurrect the key. ExpireAt drops tombstones older than
+// TombstoneTTL (default one hour). The trade-off: a write older than the
+// delete that arrives after the tombstone expired brings the key back; a
+// longer TTL costs memory and state size per deleted key. ORSet needs no
+// per-element tombstones: its causal context (a version vector plus the
+// few dots beyond it) remembers what was removed.
+//
+// # Sliding-window estimate
+//
+// WindowCounter splits a window W into B buckets of width W/B. Each
+// replica counts into its own buckets and keeps the B+1 newest; at time
+// now, with cur the bucket of now and elapsed the time since cur began,
+//
+//	estimate = Σ_replicas ( Σ N[cur−B+1 … cur] + N[cur−B] · (1 − elapsed/width) )
+//
+// that is, the full buckets inside (now−W, now] plus the oldest bucket
+// weighted by the part of it still inside the window. Buckets that left
+// the window are dropped by AddAt, Merge and Expire, so no pruning
+// protocol is needed. A bucket more than one window ahead of now (a
+// replica with a clock far ahead) is ignored and dropped.
+//
+// # Wire form
+//
+// Each type's replicated state lives in its exported fields, tagged for
+// CBOR (integer keys, small structs as arrays), kept in a canonical order
+// (sorted by Replica, key or dot, no empty entries) so equal states encode
+// to equal bytes. Local bookkeeping (own replica, clock, dirty tracking,
+// expected configuration) is unexported and never sent. A decoded state
+// must pass Validate before it is merged: Validate rejects unsorted or
+// duplicate entries, zero replicas, zero counts and, for WindowCounter, a
+// configuration other than the local one (ErrConfigMismatch); it never
+// panics, whatever the exported fields hold. The exported fields are for
+// the codec: use the methods.
+//
+// # Guarantees
+//
+//   - Convergence: replicas that merged the same updates, in any order and
+//     with duplicates, hold byte-for-byte equal states.
+//   - Counters never go backwards: counts saturate at math.MaxUint64
+//     instead of wrapping.
+//   - Nothing here panics on bad input; errors wrap ErrInvalidState,
+//     ErrConfigMismatch, ErrInvalidConfig or ErrClockSkew.
+//
+// # Costs
+//
+// Measured with go test -bench on a shared 2-core AMD EPYC (medians of 5;
+// see the package's benchmarks): GCounter.Add costs ~5 ns and
+// WindowCounter.AddAt ~8 ns, neither allocating; merging two GCounters of
+// 100 replicas that differ in every slot costs a few µs (3–12 µs depending
+// on machine load); LWWMap.SetAt on a 100-key map ~250 ns; ValueAt over
+// 10 replicas of 10 buckets ~350 ns.
+//
+// # Usage
+//
+// A counter per replica, merged with a peer's delta:
+//
+//	c := crdt.NewGCounter(crdt.Replica{Node: "node-1", Incarnation: startNanos})
+//	c.Add(1)
+//	if d, ok := c.Delta(); ok {
+//		// send d; the peer calls peer.Merge(now, d)
+//	}
+//
+// A cluster-wide rate over the last second:
+//
+//	w, err := crdt.NewWindowCounter(self, time.Second, 10)
+//	if err != nil { ... }
+//	w.AddAt(now, 1)
+//	total := w.ValueAt(now)
+//
+// # Usage with swarm
+//
+// swarm.Share registers a value under a name on a node and gossips its
+// deltas; a constructor from this package is the factory:
+//
+//	s, err := swarm.Share(node, "requests", crdt.NewGCounter)
+package crdt
