@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -502,3 +503,8 @@ const (
 	eventually = 30 * time.Second
 	tick       = 50 * time.Millisecond
 )
+
+// certPEM returns the PEM of a TLS test server's certificate, to trust it.
+func certPEM(srv *httptest.Server) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+}

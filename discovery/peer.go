@@ -23,9 +23,10 @@ type Peer struct {
 	Addr netip.AddrPort
 }
 
-// String returns "name@addr", or just the address when Name is empty.
+// String returns "name@addr", or just the address when the name is empty or
+// is the address.
 func (p Peer) String() string {
-	if p.Name == "" {
+	if p.Name == "" || p.Name == p.Addr.String() {
 		return p.Addr.String()
 	}
 	return p.Name + "@" + p.Addr.String()

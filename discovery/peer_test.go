@@ -35,4 +35,5 @@ func TestPeerString(t *testing.T) {
 	ap := netip.MustParseAddrPort("[fd00::1]:9990")
 	assert.Equal(t, "pod-a@[fd00::1]:9990", Peer{Name: "pod-a", Addr: ap}.String())
 	assert.Equal(t, "[fd00::1]:9990", Peer{Addr: ap}.String())
+	assert.Equal(t, "[fd00::1]:9990", Peer{Name: "[fd00::1]:9990", Addr: ap}.String())
 }
