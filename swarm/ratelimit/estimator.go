@@ -1,0 +1,283 @@
+package ratelimit
+
+import (
+	"math"
+	"time"
+
+	"github.com/shoal-go/shoal/crdt"
+)
+
+// estimator is the pure core of a Limiter: this node's own admissions and
+// what it knows of every peer, in buckets of the window, and the decision
+// for any instant. It reads no clock and starts no goroutine: every method
+// takes the instant as Unix nanoseconds, so tests walk a timeline of fixed
+// instants. It is not safe for concurrent use; the Limiter locks.
+//
+// The estimate of the cluster's admissions in the window ending at now is
+//
+//	est(now) = Σ own[cur−B … cur] + Σ_peers known_p[cur−B … cur]
+//	         + Σ_peers rate_p · s_p,  s_p = now − heard_p + lag, for 0 < s_p ≤ hold
+//
+// where cur is the bucket of now, known_p are peer p's bucket counts as
+// last received, heard_p is when they last changed, and rate_p is p's rate
+// over the span before heard_p. A peer silent for longer than hold is
+// taken to be idle or gone, and only its known counts remain. The oldest bucket, only partly inside the
+// window, counts in full: the estimate never falls below the true count
+// because of bucketing, so buckets never cause over-admission; an event
+// frees its place when its whole bucket has left the window.
+type estimator struct {
+	limit float64
+	width int64 // bucket width in nanoseconds
+	nb    int64 // B, buckets per window; the estimate spans B+1 buckets
+	hold  int64 // longest extrapolation of a silent peer
+	lag   int64 // how long a peer's counts take to reach us
+	span  int64 // buckets over which a peer's rate is measured
+
+	own   ring
+	peers ring // sum over peers of their known counts
+	cur   int64
+	sum   float64 // Σ own and peers over [cur−B, cur], valid for cur
+
+	rates []peerRate // one per peer with a non-zero rate
+	state map[crdt.Replica]*peerState
+}
+
+// peerRate is a silent peer's extrapolation: rate events per nanosecond
+// since heard.
+type peerRate struct {
+	rate  float64
+	heard int64
+}
+
+// peerState is what the estimator remembers of a peer between refreshes:
+// a signature of its newest bucket, to notice when it changes.
+type peerState struct {
+	newest, n int64
+	heard     int64
+	rate      float64
+	seen      bool // present in the latest refresh
+}
+
+// ring holds the counts of the last B+1 buckets, slot idx mod (B+1).
+type ring struct {
+	idx []int64
+	n   []uint64
+}
+
+func newRing(size int) ring {
+	r := ring{idx: make([]int64, size), n: make([]uint64, size)}
+	for i := range r.idx {
+		r.idx[i] = math.MinInt64
+	}
+	return r
+}
+
+func (r *ring) slot(idx int64) int {
+	m := int64(len(r.idx))
+	return int(((idx % m) + m) % m)
+}
+
+// add counts n in bucket idx, evicting what the slot held before.
+func (r *ring) add(idx int64, n uint64) {
+	s := r.slot(idx)
+	if r.idx[s] != idx {
+		r.idx[s], r.n[s] = idx, 0
+	}
+	r.n[s] += n
+}
+
+// get returns the count of bucket idx (0 if the ring no longer holds it).
+func (r *ring) get(idx int64) uint64 {
+	s := r.slot(idx)
+	if r.idx[s] != idx {
+		return 0
+	}
+	return r.n[s]
+}
+
+func (r *ring) reset() {
+	for i := range r.idx {
+		r.idx[i], r.n[i] = math.MinInt64, 0
+	}
+}
+
+func newEstimator(limit int, window time.Duration, buckets int, hold, lag, rateSpan time.Duration) *estimator {
+	width := int64(window) / int64(buckets)
+	span := int64(rateSpan) / width
+	if int64(rateSpan)%width != 0 {
+		span++
+	}
+	span = min(max(span, 1), int64(buckets))
+	return &estimator{
+		limit: float64(limit),
+		width: width,
+		nb:    int64(buckets),
+		hold:  int64(hold),
+		lag:   int64(lag),
+		span:  span,
+		own:   newRing(buckets + 1),
+		peers: newRing(buckets + 1),
+		cur:   math.MinInt64,
+		state: make(map[crdt.Replica]*peerState),
+	}
+}
+
+func (e *estimator) bucket(now int64) int64 {
+	q := now / e.width
+	if now%e.width != 0 && now < 0 {
+		q--
+	}
+	return q
+}
+
+// advance moves the running sum to the bucket of now.
+func (e *estimator) advance(now int64) int64 {
+	cur := e.bucket(now)
+	if cur != e.cur {
+		e.cur = cur
+		e.resum()
+	}
+	return cur
+}
+
+func (e *estimator) resum() {
+	var s uint64
+	for i := e.cur - e.nb; i <= e.cur; i++ {
+		s += e.own.get(i) + e.peers.get(i)
+	}
+	e.sum = float64(s)
+}
+
+// extrapolated is what silent peers have probably admitted that this node
+// has not heard of yet.
+func (e *estimator) extrapolated(now int64) float64 {
+	var x float64
+	for _, p := range e.rates {
+		d := now - p.heard + e.lag
+		if d <= 0 || d > e.hold {
+			continue // a peer silent for longer than hold is idle or gone
+		}
+		x += p.rate * float64(d)
+	}
+	return x
+}
+
+// estimate returns est(now), the cluster's admissions in the window ending
+// at now as this node believes them.
+func (e *estimator) estimate(now int64) float64 {
+	e.advance(now)
+	return e.sum + e.extrapolated(now)
+}
+
+// take admits n events at now if the estimate leaves room for them, and
+// counts them as this node's own. It returns whether it did and the
+// estimate before the call.
+func (e *estimator) take(now int64, n uint64) (bool, float64) {
+	cur := e.advance(now)
+	est := e.sum + e.extrapolated(now)
+	if est+float64(n) > e.limit {
+		return false, est
+	}
+	e.own.add(cur, n)
+	e.sum += float64(n)
+	return true, est
+}
+
+// retryAfter returns how long after now it takes until n more events fit,
+// assuming no further admissions anywhere: the oldest buckets leave the
+// window one by one. ok is false when n never fits (n > limit).
+func (e *estimator) retryAfter(now int64, n uint64, est float64) (time.Duration, bool) {
+	if float64(n) > e.limit {
+		return 0, false
+	}
+	need := est + float64(n) - e.limit
+	if need <= 0 {
+		return 0, true
+	}
+	cur := e.advance(now)
+	var freed float64
+	for i := cur - e.nb; i <= cur; i++ {
+		freed += float64(e.own.get(i) + e.peers.get(i))
+		if freed >= need {
+			// Bucket i leaves the estimate when bucket i+B+1 begins.
+			return time.Duration((i+e.nb+1)*e.width - now), true
+		}
+	}
+	// What is missing is extrapolation, which ends within hold.
+	return time.Duration((cur+1)*e.width - now + e.hold), true
+}
+
+// resetAt returns when every bucket counted now has left the window.
+func (e *estimator) resetAt(now int64) int64 {
+	cur := e.advance(now)
+	for i := cur; i >= cur-e.nb; i-- {
+		if e.own.get(i)+e.peers.get(i) > 0 {
+			return (i + e.nb + 1) * e.width
+		}
+	}
+	return now
+}
+
+// setPeers replaces what the estimator knows of the peers with the slots
+// of a WindowCounter as merged at now, skipping self. A peer whose newest
+// bucket changed since the previous call is heard at now, and its rate is
+// measured over the last span buckets up to now.
+func (e *estimator) setPeers(now int64, self crdt.Replica, slots []crdt.WindowSlot) {
+	cur := e.advance(now)
+	for _, p := range e.state {
+		p.seen = false
+	}
+	e.peers.reset()
+	e.rates = e.rates[:0]
+	for i := range slots {
+		s := &slots[i]
+		if s.Replica == self || len(s.Buckets) == 0 {
+			continue
+		}
+		for _, b := range s.Buckets {
+			idx := min(b.Index, cur) // a peer whose clock runs ahead counts now
+			if idx >= cur-e.nb {
+				e.peers.add(idx, b.N)
+			}
+		}
+		last := s.Buckets[len(s.Buckets)-1]
+		p := e.state[s.Replica]
+		if p == nil {
+			p = &peerState{}
+			e.state[s.Replica] = p
+		}
+		p.seen = true
+		if p.newest != last.Index || p.n != int64(last.N) || p.heard == 0 {
+			p.newest, p.n, p.heard = last.Index, int64(last.N), now
+			p.rate = e.rateOf(now, cur, s.Buckets)
+		}
+		if p.rate > 0 {
+			e.rates = append(e.rates, peerRate{rate: p.rate, heard: p.heard})
+		}
+	}
+	for r, p := range e.state {
+		if !p.seen {
+			delete(e.state, r)
+		}
+	}
+	e.resum()
+}
+
+// rateOf measures a peer's rate in events per nanosecond over the last
+// span buckets up to now, the current one partly elapsed.
+func (e *estimator) rateOf(now, cur int64, b []crdt.Bucket) float64 {
+	from := cur - e.span + 1
+	var n uint64
+	for _, x := range b {
+		if x.Index >= from && x.Index <= cur {
+			n += x.N
+		} else if x.Index > cur {
+			n += x.N
+		}
+	}
+	elapsed := now - from*e.width
+	if n == 0 || elapsed <= 0 {
+		return 0
+	}
+	return float64(n) / float64(elapsed)
+}
