@@ -236,3 +236,22 @@ func BenchmarkGCounterMerge100(b *testing.B) {
 		}
 	}
 }
+
+func TestPNCounterGarbage(t *testing.T) {
+	genSlots := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) Slot {
+		return Slot{Replica: genReplica().Draw(t, "r"), N: rapid.SampledFrom([]uint64{0, 1, math.MaxUint64}).Draw(t, "n")}
+	}), 0, 4)
+	rapid.Check(t, func(rt *rapid.T) {
+		x := &PNCounter{P: GCounter{S: genSlots.Draw(rt, "P")}, N: GCounter{S: genSlots.Draw(rt, "N")}}
+		local := NewPNCounter(Replica{"a", 1})
+		local.Add(-1)
+		if x.Validate() == nil {
+			local.Merge(t0, x)
+			local.Add(math.MaxInt64)
+			local.Value()
+		}
+		if err := local.Validate(); err != nil {
+			rt.Fatalf("Validate after merge: %v", err)
+		}
+	})
+}

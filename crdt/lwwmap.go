@@ -87,6 +87,16 @@ func (m *LWWMap[K, V]) write(now time.Time, k K, v V, deleted bool) {
 		m.live++
 	}
 	m.dirty = append(m.dirty, k)
+	if len(m.dirty) > 2*len(m.E)+64 {
+		// Nobody has asked for a Delta for a while: deduplicate, so the
+		// list stays bounded by the number of keys.
+		m.dirty = sortedUnique(m.dirty)
+	}
+}
+
+func sortedUnique[K cmp.Ordered](keys []K) []K {
+	slices.SortFunc(keys, cmp.Compare[K])
+	return slices.CompactFunc(keys, func(a, b K) bool { return cmp.Compare(a, b) == 0 })
 }
 
 // Get returns the value of k; ok is false if k is absent or deleted.
@@ -237,9 +247,7 @@ func (m *LWWMap[K, V]) Delta() (delta *LWWMap[K, V], ok bool) {
 	if len(m.dirty) == 0 {
 		return nil, false
 	}
-	keys := m.dirty
-	slices.SortFunc(keys, cmp.Compare[K])
-	keys = slices.CompactFunc(keys, func(a, b K) bool { return cmp.Compare(a, b) == 0 })
+	keys := sortedUnique(m.dirty)
 	var out []LWWEntry[K, V]
 	for _, k := range keys {
 		if i, found := m.search(k); found && m.E[i].TS.Replica == m.clock.self {

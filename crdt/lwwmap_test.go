@@ -238,3 +238,19 @@ func BenchmarkLWWMapSetAt(b *testing.B) {
 		}
 	}
 }
+
+func TestLWWMapDirtyBounded(t *testing.T) {
+	m := NewLWWMap[string, int](Replica{"a", 1}, LWWOptions{})
+	now := t0
+	for i := range 10000 {
+		now = now.Add(time.Millisecond)
+		m.SetAt(now, []string{"x", "y", "z"}[i%3], i)
+	}
+	if len(m.dirty) > 2*len(m.E)+64 {
+		t.Fatalf("dirty list grew to %d for %d keys", len(m.dirty), len(m.E))
+	}
+	d, ok := m.Delta()
+	if !ok || len(d.E) != 3 {
+		t.Fatalf("Delta = %+v, want the 3 keys", d)
+	}
+}

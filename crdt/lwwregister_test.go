@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -111,4 +112,30 @@ func TestLWWRegisterValidate(t *testing.T) {
 	if _, _, ok := empty.Get(); ok {
 		t.Fatalf("empty register reports a value")
 	}
+}
+
+func TestLWWRegisterGarbage(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		gen := func(name string) *LWWRegister[int] {
+			return &LWWRegister[int]{V: rapid.Int().Draw(rt, name+".V"), TS: Timestamp{
+				Wall:    rapid.SampledFrom([]int64{math.MinInt64, -1, 0, 1, math.MaxInt64}).Draw(rt, name+".W"),
+				Logical: rapid.SampledFrom([]uint32{0, 1, math.MaxUint32}).Draw(rt, name+".L"),
+				Replica: genReplica().Draw(rt, name+".R"),
+			}}
+		}
+		x := gen("x")
+		local := NewLWWRegister[int](Replica{"a", 1}, LWWOptions{})
+		local.SetAt(t0, 1)
+		if x.Validate() == nil {
+			local.Merge(t0, x)
+			before := local.TS
+			local.SetAt(t0, 2)
+			if v, ts, _ := local.Get(); v != 2 || (!ts.After(before) && before.Wall != math.MaxInt64) {
+				rt.Fatalf("local write after %s got %s", before, ts)
+			}
+		}
+		if err := local.Validate(); err != nil {
+			rt.Fatalf("Validate after merge: %v", err)
+		}
+	})
 }
