@@ -175,3 +175,64 @@ func TestLimiterClusterAdmissions(t *testing.T) {
 	assert.LessOrEqual(t, worst, 1.25, "over-admission")
 	assert.GreaterOrEqual(t, least, 0.8, "under-admission while overloaded")
 }
+
+// benchLimiter is a limiter on a one-node swarm with a limit never
+// reached, so every call takes the admitting path.
+func benchLimiter(b *testing.B) *ratelimit.Limiter {
+	n := newNode(b)
+	return newLimiter(b, n, "bench", ratelimit.Config{Limit: 1 << 40, Window: 10 * time.Second})
+}
+
+// The Allow and Decide benchmarks pass the instant (AllowN(now, 1)), as a
+// server that stamps each request once does: on this machine's VM clock
+// time.Now alone costs 130–370 ns (BenchmarkTimeNow), which would hide the
+// limiter's own cost. A 1 µs step per call walks through the buckets as
+// real traffic does.
+func BenchmarkLimiterAllow(b *testing.B) {
+	l := benchLimiter(b)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(time.Microsecond)
+		l.AllowN(now, 1)
+	}
+}
+
+func BenchmarkLimiterAllowParallel(b *testing.B) {
+	l := benchLimiter(b)
+	start := time.Now()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		now := start
+		for pb.Next() {
+			now = now.Add(time.Microsecond)
+			l.AllowN(now, 1)
+		}
+	})
+}
+
+// BenchmarkLimiterAllowClock is Allow() itself, time.Now included.
+func BenchmarkLimiterAllowClock(b *testing.B) {
+	l := benchLimiter(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Allow()
+	}
+}
+
+func BenchmarkTimeNow(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = time.Now()
+	}
+}
+
+func BenchmarkLimiterDecide(b *testing.B) {
+	l := benchLimiter(b)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(time.Microsecond)
+		l.DecideN(now, 1)
+	}
+}
