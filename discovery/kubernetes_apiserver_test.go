@@ -121,6 +121,8 @@ func TestKubernetesAPIServer(t *testing.T) {
 		assert.Equal(t, int64(3), counter.n.Load(), "12 pods in pages of 5")
 	})
 
+	t.Run("ExampleManifests", func(t *testing.T) { testExampleManifests(t, srv) })
+
 	t.Run("InClusterTokenRotation", func(t *testing.T) {
 		t.Parallel()
 		srv.CreateNamespace(t, "rotation")

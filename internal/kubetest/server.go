@@ -295,16 +295,20 @@ func tail(path string) string {
 }
 
 // Do sends one request to the API server with token ("" for none) and
-// returns the status code and body. A non-nil body is sent as JSON with
-// contentType ("" means application/json).
+// returns the status code and body. A []byte body is sent as it is, any
+// other non-nil body as JSON; contentType "" means application/json.
 func (s *Server) Do(ctx context.Context, method, path, contentType string, body any, token string) (int, []byte, error) {
 	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
 		if err != nil {
 			return 0, nil, err
 		}
-		r = bytes.NewReader(b)
+		r = bytes.NewReader(j)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, r)
 	if err != nil {
