@@ -86,7 +86,32 @@ func (s *ORSet[T]) Add(v T) {
 		dots = append(dots, e.Dot)
 	}
 	dots = append(dots, d)
-	s.apply(&ORSet[T]{E: []ORSetEntry[T]{{Elem: v, Dot: d}}}, dots)
+	delta := &ORSet[T]{E: []ORSetEntry[T]{{Elem: v, Dot: d}}}
+	s.record(delta, dots)
+	// Merging delta into s replaces v's entries by the new one and adds d
+	// to the context (v's old dots are in it already); do that in place
+	// when d extends s's own version vector entry, as it does unless s
+	// holds a forged state.
+	if !s.extendOwn(d) {
+		s.Merge(time.Time{}, delta)
+		return
+	}
+	s.E = slices.Replace(s.E, lo, hi, ORSetEntry[T]{Elem: v, Dot: d})
+}
+
+// extendOwn adds the dot d of s's own replica to the version vector if it
+// is the next one, and reports whether it did.
+func (s *ORSet[T]) extendOwn(d Dot) bool {
+	i, found := slices.BinarySearchFunc(s.VV, d.Replica, func(x Dot, r Replica) int { return x.Replica.Compare(r) })
+	switch {
+	case found && s.VV[i].Counter == d.Counter-1:
+		s.VV[i].Counter = d.Counter
+	case !found && d.Counter == 1:
+		s.VV = slices.Insert(s.VV, i, d)
+	default:
+		return false
+	}
+	return true
 }
 
 // Remove removes v as far as this replica has seen it added; it does
@@ -100,18 +125,23 @@ func (s *ORSet[T]) Remove(v T) {
 	for _, e := range s.E[lo:hi] {
 		dots = append(dots, e.Dot)
 	}
-	s.apply(&ORSet[T]{}, dots)
+	s.record(&ORSet[T]{}, dots)
+	// v's dots are in the context already: dropping the entries is the
+	// whole merge of the delta.
+	s.E = slices.Delete(s.E, lo, hi)
+	if len(s.E) == 0 {
+		s.E = nil
+	}
 }
 
-// apply completes delta with the context dots, merges it into s and into
-// the pending delta.
-func (s *ORSet[T]) apply(delta *ORSet[T], dots []Dot) {
+// record completes a local delta with its context dots and joins it into
+// the pending delta. It takes ownership of delta.
+func (s *ORSet[T]) record(delta *ORSet[T], dots []Dot) {
 	slices.SortFunc(dots, Dot.Compare)
 	dots = slices.CompactFunc(dots, func(a, b Dot) bool { return a == b })
 	delta.VV, delta.Cloud = compactContext(nil, dots)
-	s.Merge(time.Time{}, delta)
 	if s.pending == nil {
-		s.pending = delta.Clone()
+		s.pending = delta
 	} else {
 		s.pending.Merge(time.Time{}, delta)
 	}

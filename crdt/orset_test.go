@@ -174,3 +174,20 @@ func TestORSetGarbage(t *testing.T) {
 		}
 	})
 }
+
+func BenchmarkORSetAdd(b *testing.B) {
+	s := NewORSet[int](Replica{"a", 1})
+	for i := range 100 {
+		s.Add(i)
+	}
+	s.Delta()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s.Add(i % 100)
+		i++
+		if i%100 == 0 {
+			s.Delta()
+		}
+	}
+}
