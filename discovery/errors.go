@@ -2,10 +2,13 @@ package discovery
 
 import "errors"
 
-// Every error that a Discoverer in this package returns wraps exactly one of
-// these sentinels, so a caller can tell with errors.Is what went wrong and
-// whether retrying can help (ErrUnreachable, ErrDiscovery) or a person has to
-// act first (ErrUnauthorized, ErrForbidden, ErrInvalidConfig).
+// Every error that this package returns wraps one of these sentinels (except
+// what a test hands to FakeRegistry.SetError), so a caller can tell with
+// errors.Is what went wrong and whether retrying can help (ErrUnreachable,
+// ErrDiscovery) or a person has to act first (ErrUnauthorized, ErrForbidden,
+// ErrInvalidConfig). An error of Self wraps ErrSelfNotFound and, when listing
+// the pods failed, that failure's sentinel too; an error caused by the
+// context ending wraps ctx.Err() as well.
 var (
 	// ErrDiscovery is returned when a source answered but the answer could
 	// not be used: an unexpected HTTP status, a malformed response body, or

@@ -27,6 +27,17 @@ func ExampleNewStatic() {
 	// node-a@10.0.0.1:9990
 }
 
+func ExampleParsePeer() {
+	for _, s := range []string{"web-0=10.0.0.7:9990", "[fd00::7]:7946", "10.0.0.7"} {
+		p, err := discovery.ParsePeer(s)
+		fmt.Printf("%q %v\n", p.Name, err)
+	}
+	// Output:
+	// "web-0" <nil>
+	// "[fd00::7]:7946" <nil>
+	// "" shoal/discovery: invalid config: peer "10.0.0.7": not an ip:port
+}
+
 func ExampleNewStatic_invalid() {
 	_, err := discovery.NewStatic(discovery.Peer{Name: "a", Addr: netip.MustParseAddrPort("10.0.0.1:0")})
 	fmt.Println(errors.Is(err, discovery.ErrInvalidConfig))

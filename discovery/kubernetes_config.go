@@ -13,23 +13,34 @@ import (
 
 // Defaults of KubernetesConfig, applied where a field is zero.
 const (
-	DefaultKubernetesURL        = "http://localhost:8001" // as `kubectl proxy` serves
-	DefaultServiceAccountDir    = "/var/run/secrets/kubernetes.io/serviceaccount"
-	DefaultKubernetesNamespace  = "default"
-	DefaultKubernetesPageSize   = 500
-	DefaultKubernetesRetries    = 3
-	DefaultKubernetesTimeout    = 5 * time.Second
-	DefaultKubernetesBackoff    = 200 * time.Millisecond
-	maxKubernetesBackoff        = 5 * time.Second
+	DefaultKubernetesURL       = "http://localhost:8001" // as `kubectl proxy` serves
+	DefaultServiceAccountDir   = "/var/run/secrets/kubernetes.io/serviceaccount"
+	DefaultKubernetesNamespace = "default"
+	DefaultKubernetesPageSize  = 500
+	DefaultKubernetesRetries   = 3
+	DefaultKubernetesTimeout   = 5 * time.Second
+	DefaultKubernetesBackoff   = 200 * time.Millisecond
+)
+
+const (
+	// maxKubernetesBackoff caps one wait between retries, including a
+	// server's Retry-After.
+	maxKubernetesBackoff = 5 * time.Second
+	// maxKubernetesResponseBytes bounds one page; 500 real pods, with
+	// their managedFields, take a few MB.
 	maxKubernetesResponseBytes  = 64 << 20
 	maxKubernetesErrorBodyBytes = 64 << 10
+	// kubernetesMaxListRestarts bounds restarts after an expired continue
+	// token (410 Gone), which only a very busy namespace causes.
+	kubernetesMaxListRestarts = 3
+
 	kubernetesServiceHostEnv    = "KUBERNETES_SERVICE_HOST"
 	kubernetesServicePortEnv    = "KUBERNETES_SERVICE_PORT"
-	podNameEnv, podIPEnv        = "POD_NAME", "POD_IP"
+	podNameEnv                  = "POD_NAME"
+	podIPEnv                    = "POD_IP"
 	serviceAccountTokenFileName = "token"
 	serviceAccountCAFileName    = "ca.crt"
 	serviceAccountNamespaceFile = "namespace"
-	kubernetesMaxListRestarts   = 3
 )
 
 // KubernetesConfig configures a Kubernetes source. Zero fields take the
