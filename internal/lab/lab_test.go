@@ -1,0 +1,428 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const (
+	labBase  = "shoallab" // every namespace of every run starts with this
+	labNodes = 6
+	labPort  = 7946
+	lossRate = 0.2
+
+	// Deadlines. The measured times (logged) are far below them; they are
+	// generous because the machine may be loaded by the rest of ./....
+	startDeadline    = 30 * time.Second // all nodes see all members
+	convergeDeadline = 20 * time.Second // every node holds the exact total
+	splitDeadline    = 30 * time.Second // each side sees only itself
+	healDeadline     = 30 * time.Second // one cluster again, exact total
+	commandTimeout   = 10 * time.Second // one line-protocol round trip
+	pollInterval     = 50 * time.Millisecond
+)
+
+// labSubnet is used only on the veths inside the lab's own namespaces.
+var labSubnet = netip.MustParsePrefix("10.213.7.0/24")
+
+// skipOrFail skips the test with reason, or fails it when the lab is
+// required (SHOAL_REQUIRE_LAB=1, as on CI).
+func skipOrFail(t *testing.T, reason error) {
+	t.Helper()
+	if os.Getenv("SHOAL_REQUIRE_LAB") == "1" {
+		t.Fatalf("fault lab required (SHOAL_REQUIRE_LAB=1) but unavailable: %v", reason)
+	}
+	t.Skipf("fault lab skipped: %v (it needs root, ip and iptables, and network namespaces; SHOAL_REQUIRE_LAB=1 turns this skip into a failure)", reason)
+}
+
+// requireLab skips (or fails) when this machine cannot host the lab, and
+// otherwise removes the namespaces of earlier runs that died.
+func requireLab(t *testing.T) {
+	t.Helper()
+	if testing.Short() && os.Getenv("SHOAL_REQUIRE_LAB") != "1" {
+		t.Skip("fault lab skipped in -short mode")
+	}
+	if err := Available(); err != nil {
+		skipOrFail(t, err)
+	}
+	removed, err := RemoveLeftovers(context.Background(), labBase)
+	if err != nil {
+		t.Fatalf("remove leftovers of earlier runs: %v", err)
+	}
+	if len(removed) > 0 {
+		t.Logf("removed leftover namespaces of earlier runs: %v", removed)
+	}
+}
+
+// setupNetwork creates a network of n hosts, removed when the test ends.
+func setupNetwork(t *testing.T, n int) *Network {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nw, err := Setup(ctx, RunPrefix(labBase), n, labSubnet)
+	if errors.Is(err, ErrUnavailable) {
+		skipOrFail(t, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := nw.Close(); err != nil {
+			t.Errorf("remove the lab network: %v", err)
+		}
+	})
+	return nw
+}
+
+// buildLabnode builds internal/cmd/labnode into a temporary directory,
+// with the race detector when this test has it.
+func buildLabnode(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("go tool not found to build labnode: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "labnode")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, "github.com/shoal-go/shoal/internal/cmd/labnode")
+	start := time.Now()
+	if out, err := exec.Command(goTool, args...).CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	t.Logf("built labnode (race detector %v) in %v", raceEnabled, time.Since(start).Round(time.Millisecond))
+	return bin
+}
+
+// cluster is the lab: one labnode per host, and the total of every add
+// the nodes acknowledged.
+type cluster struct {
+	t     *testing.T
+	nw    *Network
+	hosts []Host
+	bin   string
+
+	mu    sync.Mutex
+	procs []*Process
+	total int64
+}
+
+func newCluster(t *testing.T, nw *Network, bin string) *cluster {
+	c := &cluster{t: t, nw: nw, hosts: nw.Hosts(), bin: bin}
+	c.procs = make([]*Process, len(c.hosts))
+	t.Cleanup(func() {
+		for _, p := range c.processes() {
+			if p == nil {
+				continue
+			}
+			if err := p.Kill(); err != nil {
+				t.Errorf("kill %s: %v", p.Name(), err)
+			}
+			if t.Failed() {
+				t.Logf("stderr of %s:\n%s", p.Name(), p.Stderr())
+			}
+		}
+	})
+	return c
+}
+
+func (c *cluster) processes() []*Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.procs)
+}
+
+func (c *cluster) proc(i int) *Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.procs[i]
+}
+
+// addr returns host i's gossip address.
+func (c *cluster) addr(i int) string {
+	return netip.AddrPortFrom(c.hosts[i].Addr, labPort).String()
+}
+
+// start starts the node of host i, joining the hosts in join; every node
+// re-discovers all the others, which is what heals partitions.
+func (c *cluster) start(ctx context.Context, i int, join []int) error {
+	var joins, peers []string
+	for _, j := range join {
+		joins = append(joins, c.addr(j))
+	}
+	for j := range c.hosts {
+		if j != i {
+			peers = append(peers, c.addr(j))
+		}
+	}
+	h := c.hosts[i]
+	p, err := Start(ctx, h.Name, h.Namespace, c.bin,
+		"-name", h.Name, "-bind", h.Addr.String(), "-port", strconv.Itoa(labPort),
+		"-join", strings.Join(joins, ","), "-peers", strings.Join(peers, ","))
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.procs[i] = p
+	c.mu.Unlock()
+	return nil
+}
+
+// startAll starts n1 alone, then the others at once, each joining n1,
+// and waits until every node sees every other.
+func (c *cluster) startAll() {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), startDeadline)
+	defer cancel()
+	begin := time.Now()
+	if err := c.start(ctx, 0, nil); err != nil {
+		c.t.Fatal(err)
+	}
+	errs := make([]error, len(c.hosts))
+	var wg sync.WaitGroup
+	for i := 1; i < len(c.hosts); i++ {
+		wg.Go(func() { errs[i] = c.start(ctx, i, []int{0}) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		c.t.Fatal(err)
+	}
+	c.waitMembers(all(len(c.hosts)), startDeadline)
+	c.t.Logf("%d nodes started and see each other after %v", len(c.hosts), time.Since(begin).Round(time.Millisecond))
+}
+
+// add makes each node in nodes do adds adds of 1, 2, 3, … concurrently,
+// and returns how much was added in all.
+func (c *cluster) add(nodes []int, adds int) int64 {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for k, i := range nodes {
+		p := c.proc(i)
+		wg.Go(func() {
+			for a := 1; a <= adds; a++ {
+				if err := p.Add(ctx, int64(a)); err != nil {
+					errs[k] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		c.t.Fatal(err)
+	}
+	sum := int64(len(nodes) * adds * (adds + 1) / 2)
+	c.mu.Lock()
+	c.total += sum
+	c.mu.Unlock()
+	return sum
+}
+
+// waitValue polls the nodes until each holds want, and returns how long
+// that took. Every add is positive, so a value above want is a double
+// count: it fails at once.
+func (c *cluster) waitValue(nodes []int, want int64, deadline time.Duration) time.Duration {
+	c.t.Helper()
+	begin := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline+commandTimeout)
+	defer cancel()
+	for {
+		got := make([]string, 0, len(nodes))
+		done := true
+		for _, i := range nodes {
+			v, err := c.proc(i).Value(ctx)
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			if v > want {
+				c.t.Fatalf("%s holds %d, more than the %d added: an increment was counted twice", c.hosts[i].Name, v, want)
+			}
+			done = done && v == want
+			got = append(got, fmt.Sprintf("%s=%d", c.hosts[i].Name, v))
+		}
+		if done {
+			return time.Since(begin)
+		}
+		if time.Since(begin) > deadline {
+			c.t.Fatalf("not converged to %d within %v: %s", want, deadline, strings.Join(got, " "))
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// waitMembers polls the nodes until each sees exactly the nodes alive,
+// and returns how long that took.
+func (c *cluster) waitMembers(nodes []int, deadline time.Duration) time.Duration {
+	c.t.Helper()
+	var want []string
+	for _, i := range nodes {
+		want = append(want, c.hosts[i].Name)
+	}
+	slices.Sort(want)
+	begin := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline+commandTimeout)
+	defer cancel()
+	for {
+		got := make([]string, 0, len(nodes))
+		done := true
+		for _, i := range nodes {
+			m, err := c.proc(i).Members(ctx)
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			done = done && slices.Equal(m, want)
+			got = append(got, fmt.Sprintf("%s sees %v", c.hosts[i].Name, m))
+		}
+		if done {
+			return time.Since(begin)
+		}
+		if time.Since(begin) > deadline {
+			c.t.Fatalf("members not %v within %v: %s", want, deadline, strings.Join(got, "; "))
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// all returns the indexes 0…n-1.
+func all(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+func round(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
+
+// TestLab runs six labnode processes in six network namespaces and checks
+// that the counter every node adds to converges to the exact total under
+// 20 % packet loss, across a partition and its healing, and across a
+// SIGKILL and restart of one node. The loss stays on from the first step
+// to the last.
+func TestLab(t *testing.T) {
+	requireLab(t)
+	nw := setupNetwork(t, labNodes)
+	c := newCluster(t, nw, buildLabnode(t))
+	c.startAll()
+	ctx := context.Background()
+	everyone := all(labNodes)
+
+	ok := t.Run("loss", func(t *testing.T) {
+		c.t = t
+		if err := nw.SetLoss(ctx, lossRate); err != nil {
+			t.Fatal(err)
+		}
+		c.add(everyone, 30)
+		took := c.waitValue(everyone, c.total, convergeDeadline)
+		lost, _, err := nw.Dropped(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lost == 0 {
+			t.Fatal("the loss rules dropped no packet: the lab is not injecting loss")
+		}
+		t.Logf("%.0f%% loss: %d adds on %d nodes (total %d) converged on every node in %v; %d packets dropped so far",
+			lossRate*100, 30*labNodes, labNodes, c.total, round(took), lost)
+	})
+	ok = ok && t.Run("partition", func(t *testing.T) {
+		c.t = t
+		left, right := []int{0, 1, 2}, []int{3, 4, 5}
+		before := c.total
+		if err := nw.Partition(ctx, left, right); err != nil {
+			t.Fatal(err)
+		}
+		begin := time.Now()
+		c.waitMembers(left, splitDeadline)
+		c.waitMembers(right, splitDeadline)
+		t.Logf("partition {n1,n2,n3} | {n4,n5,n6}: each side sees only itself after %v", round(time.Since(begin)))
+
+		// Each side converges to its own adds only: the partition holds.
+		addedLeft := c.add(left, 20)
+		addedRight := c.add(right, 25)
+		tookLeft := c.waitValue(left, before+addedLeft, convergeDeadline)
+		tookRight := c.waitValue(right, before+addedRight, convergeDeadline)
+		t.Logf("while partitioned: left converged to %d in %v, right to %d in %v",
+			before+addedLeft, round(tookLeft), before+addedRight, round(tookRight))
+
+		_, cut, err := nw.Dropped(ctx) // before Heal resets the counters
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cut == 0 {
+			t.Fatal("the partition rules dropped no packet: the lab did not partition")
+		}
+
+		if err := nw.Heal(ctx); err != nil {
+			t.Fatal(err)
+		}
+		begin = time.Now()
+		c.waitValue(everyone, c.total, healDeadline)
+		tookValue := time.Since(begin)
+		c.waitMembers(everyone, healDeadline)
+		t.Logf("healed: every node holds the exact total %d after %v, sees all %d members after %v (partition dropped %d packets)",
+			c.total, round(tookValue), labNodes, round(time.Since(begin)), cut)
+	})
+	ok = ok && t.Run("kill_restart", func(t *testing.T) {
+		c.t = t
+		const victim = 2 // n3
+		others := slices.DeleteFunc(all(labNodes), func(i int) bool { return i == victim })
+		c.add([]int{victim}, 40)
+		c.waitValue(everyone, c.total, convergeDeadline)
+		oldInc, err := c.proc(victim).Incarnation(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.proc(victim).Kill(); err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		c.add(others, 10)
+		c.waitValue(others, c.total, convergeDeadline)
+
+		startCtx, cancel := context.WithTimeout(ctx, startDeadline)
+		defer cancel()
+		if err := c.start(startCtx, victim, others); err != nil {
+			t.Fatal(err)
+		}
+		restarted := c.proc(victim)
+		newInc, err := restarted.Incarnation(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if newInc == oldInc {
+			t.Fatalf("restarted n3 kept incarnation %d: its new adds would share the old slot", oldInc)
+		}
+		// Join exchanges full state, so the restarted node holds the old
+		// slot's count, and everyone else's, as soon as it is ready.
+		if v, err := restarted.Value(ctx); err != nil || v != c.total {
+			t.Fatalf("restarted n3 holds %d (err %v) right after joining, want %d", v, err, c.total)
+		}
+		t.Logf("n3 killed with SIGKILL and restarted (incarnation %d -> %d) in %v; it held the exact total %d on joining",
+			oldInc, newInc, round(time.Since(killed)), c.total)
+
+		c.add([]int{victim}, 15)
+		c.add(everyone, 5)
+		took := c.waitValue(everyone, c.total, convergeDeadline)
+		tookMembers := c.waitMembers(everyone, convergeDeadline)
+		t.Logf("after restart: adds on the new slot and on everyone converged to %d in %v, all %d members alive %v later; every add counted exactly once",
+			c.total, round(took), labNodes, round(tookMembers))
+	})
+	if !ok {
+		t.Log("a step failed; later steps were not run")
+	}
+}
