@@ -16,6 +16,7 @@ type Codec struct {
 	limits Limits
 	enc    cbor.UserBufferEncMode
 	dec    cbor.DecMode
+	times  timeTypes // which types need checkTimes after decoding
 }
 
 // New returns a Codec that enforces l. It returns an error wrapping
@@ -128,7 +129,9 @@ func (c *Codec) appendMarshalNoLimit(dst []byte, v any) ([]byte, error) {
 // item within c's Limits, with no duplicate map keys, indefinite lengths,
 // tags or invalid UTF-8. Map keys that match no struct field are ignored,
 // so a newer peer can add fields. An integer decoded into an interface
-// value becomes int64, a map map[string]any.
+// value becomes int64, a map map[string]any. A time.Time field accepts
+// an RFC 3339 string (as Marshal writes) or epoch seconds, and must fall
+// in the years 0 to 9999 UTC, which is what Marshal can send on.
 //
 // The error wraps ErrTooLarge, ErrMalformed or ErrTypeMismatch, and the
 // fxamacker/cbor error that caused it (whose text names the struct field).
@@ -137,7 +140,15 @@ func (c *Codec) Unmarshal(data []byte, v any) error {
 	if len(data) > c.limits.MaxMessageBytes {
 		return fmt.Errorf("shoal/codec: unmarshal into %T: %w: %d bytes, limit %d", v, ErrTooLarge, len(data), c.limits.MaxMessageBytes)
 	}
-	return classify(fmt.Sprintf("shoal/codec: unmarshal into %T", v), c.dec.Unmarshal(data, v))
+	if err := c.dec.Unmarshal(data, v); err != nil {
+		return classify(fmt.Sprintf("shoal/codec: unmarshal into %T", v), err)
+	}
+	if rv := reflect.ValueOf(v); c.times.has(rv.Type()) {
+		if err := checkTimes(rv); err != nil {
+			return fmt.Errorf("shoal/codec: unmarshal into %T: %w", v, err)
+		}
+	}
+	return nil
 }
 
 // wellformed checks data's size and structure against c's limits before

@@ -59,12 +59,14 @@ func classify(what string, err error) error {
 		target   *cbor.InvalidUnmarshalError
 		keyType  *cbor.InvalidMapKeyTypeError
 		unsupTyp *cbor.UnsupportedTypeError
+		unsupVal *cbor.UnsupportedValueError
 	)
 	var sentinel error
 	switch {
 	case errors.As(err, &nested), errors.As(err, &arrayLen), errors.As(err, &mapLen):
 		sentinel = ErrTooLarge
-	case errors.As(err, &typeErr), errors.As(err, &target), errors.As(err, &keyType), errors.As(err, &unsupTyp):
+	case errors.As(err, &typeErr), errors.As(err, &target), errors.As(err, &keyType),
+		errors.As(err, &unsupTyp), errors.As(err, &unsupVal):
 		sentinel = ErrTypeMismatch
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return fmt.Errorf("%s: %w: truncated input: %w", what, ErrMalformed, err)

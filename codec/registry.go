@@ -160,7 +160,7 @@ func getRegistered(typ reflect.Type) func(tc *typedCodec, r *reader, depth int) 
 			return nil, err
 		}
 		p := reflect.New(typ)
-		if err := classify("decode "+typ.String(), tc.c.dec.Unmarshal(raw, p.Interface())); err != nil {
+		if err := tc.c.Unmarshal(raw, p.Interface()); err != nil {
 			return nil, err
 		}
 		return p.Elem().Interface(), nil
