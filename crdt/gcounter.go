@@ -131,33 +131,13 @@ func (c *GCounter) Merge(now time.Time, other *GCounter) (effect *GCounter, chan
 		return nil, false
 	}
 	if len(ins) > 0 {
-		c.S = insertSlots(c.S, ins)
-	}
-	if c.own != 0 || !c.self.IsZero() {
-		c.own = 0
-		if i, ok := c.search(c.self); ok {
+		c.S = insertSorted(c.S, ins, func(a, b Slot) int { return a.Replica.Compare(b.Replica) })
+		c.own = 0 // inserts moved the own slot
+		if i, ok := c.search(c.self); ok && !c.self.IsZero() {
 			c.own = i + 1
 		}
 	}
 	return &GCounter{S: eff}, true
-}
-
-// insertSlots merges the sorted slots ins, none of which dst holds, into
-// the sorted dst, growing it in place from the back.
-func insertSlots(dst, ins []Slot) []Slot {
-	n := len(dst)
-	dst = slices.Grow(dst, len(ins))[:n+len(ins)]
-	i, j := n-1, len(ins)-1
-	for k := len(dst) - 1; j >= 0 && k >= 0; k-- {
-		if i >= 0 && dst[i].Replica.Compare(ins[j].Replica) > 0 {
-			dst[k] = dst[i]
-			i--
-		} else {
-			dst[k] = ins[j]
-			j--
-		}
-	}
-	return dst
 }
 
 // Delta returns the replica's own slot if Add was called since the last

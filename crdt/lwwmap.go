@@ -223,24 +223,6 @@ func (m *LWWMap[K, V]) Merge(now time.Time, other *LWWMap[K, V]) (effect *LWWMap
 	return &LWWMap[K, V]{E: eff}, true
 }
 
-// insertSorted merges the sorted ins, whose keys dst does not hold, into
-// the sorted dst, growing it in place from the back.
-func insertSorted[E any](dst, ins []E, compare func(a, b E) int) []E {
-	n := len(dst)
-	dst = slices.Grow(dst, len(ins))[:n+len(ins)]
-	i, j := n-1, len(ins)-1
-	for k := len(dst) - 1; j >= 0 && k >= 0; k-- {
-		if i >= 0 && compare(dst[i], ins[j]) > 0 {
-			dst[k] = dst[i]
-			i--
-		} else {
-			dst[k] = ins[j]
-			j--
-		}
-	}
-	return dst
-}
-
 // Delta returns the entries written locally since the last Delta that no
 // remote write has replaced since.
 func (m *LWWMap[K, V]) Delta() (delta *LWWMap[K, V], ok bool) {

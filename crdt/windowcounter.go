@@ -210,16 +210,6 @@ func (w *WindowCounter) addSlow(idx int64, n uint64) {
 	w.markDirty(idx)
 }
 
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 func (w *WindowCounter) search(r Replica) (int, bool) {
 	return slices.BinarySearchFunc(w.Slots, r, func(s WindowSlot, r Replica) int { return s.Replica.Compare(r) })
 }
