@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -82,9 +81,13 @@ type FaultConfig struct {
 	// dropped is delivered twice; each copy draws its own jitter.
 	Duplicate float64
 	// Seed seeds the network's random source. Zero picks a time-based seed.
-	// The same seed gives the same sequence of fault decisions, but the
-	// order in which goroutines send is up to the scheduler, so runs of
+	// The same seed gives each transport the same sequence of fault
+	// decisions, but memberlist's timing is up to the scheduler, so runs of
 	// concurrent nodes are not reproducible packet for packet.
+	//
+	// Each transport draws from its own source, derived from Seed and the
+	// order in which transports were created, so the decisions for one
+	// sender do not depend on how other senders interleave with it.
 	Seed int64
 }
 
@@ -165,19 +168,24 @@ type Network struct {
 	done chan struct{} // closed by Close
 	wg   sync.WaitGroup
 
-	stats networkCounters
+	stats  networkCounters
+	faults atomic.Pointer[FaultConfig]
+	seed   uint64 // seeds each transport's random source
 
-	mu       sync.Mutex
-	cfg      FaultConfig
-	rng      *rand.Rand
+	// mu guards the topology. Senders only read it, so they do not
+	// serialise on one another.
+	mu       sync.RWMutex
 	byAddr   map[string]*Transport
 	byName   map[string]*Transport
 	group    map[string]int // partition group by node name; absent = unlisted
 	isolated map[string]bool
 	hosts    uint32 // addresses handed out so far
-	queue    deliveryQueue
-	seq      uint64 // tie-breaker keeping equal-time packets in send order
 	closed   bool
+
+	qmu     sync.Mutex // guards the fields below
+	queue   deliveryQueue
+	seq     uint64 // tie-breaker keeping equal-time packets in send order
+	qclosed bool
 }
 
 // NewNetwork returns a running Network that injects the faults in cfg. It
@@ -187,53 +195,42 @@ func NewNetwork(cfg FaultConfig) (*Network, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
 	n := &Network{
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
-		cfg:      cfg,
-		rng:      newRand(cfg.Seed),
+		seed:     uint64(seed),
 		byAddr:   make(map[string]*Transport),
 		byName:   make(map[string]*Transport),
 		group:    make(map[string]int),
 		isolated: make(map[string]bool),
 	}
+	n.faults.Store(&cfg)
 	n.wg.Add(1)
 	go n.deliveryLoop()
 	return n, nil
 }
 
-// newRand returns a random source seeded with seed, or with the clock if
-// seed is zero.
-func newRand(seed int64) *rand.Rand {
-	if seed == 0 {
-		seed = time.Now().UnixNano()
-	}
-	return rand.New(rand.NewPCG(uint64(seed), uint64(seed)^0x9e3779b97f4a7c15))
-}
-
 // SetFaults replaces the fault configuration; it applies to packets sent and
 // streams dialled from then on (packets already in flight keep their delay).
-// A non-zero Seed reseeds the random source; a zero Seed keeps the current
-// one. It returns an error wrapping ErrInvalidFaultConfig, and changes
-// nothing, if cfg is out of range.
+// Seed is ignored: random sources are seeded once, by NewNetwork. It returns
+// an error wrapping ErrInvalidFaultConfig, and changes nothing, if cfg is
+// out of range.
 func (n *Network) SetFaults(cfg FaultConfig) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if cfg.Seed != 0 {
-		n.rng = newRand(cfg.Seed)
-	}
-	n.cfg = cfg
+	cfg.Seed = n.faults.Load().Seed
+	n.faults.Store(&cfg)
 	return nil
 }
 
 // Faults returns the current fault configuration.
 func (n *Network) Faults() FaultConfig {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.cfg
+	return *n.faults.Load()
 }
 
 // NewTransport returns a transport for the node called name, with an address
@@ -262,7 +259,7 @@ func (n *Network) NewTransport(name string) (*Transport, error) {
 	n.hosts++
 	h := n.hosts
 	ip := net.IPv4(10, byte(h>>16), byte(h>>8), byte(h)).To4()
-	t := newTransport(n, name, ip, simPort)
+	t := newTransport(n, name, ip, simPort, n.seed^uint64(h)*0x9e3779b97f4a7c15)
 	n.byAddr[t.addr.String()] = t
 	n.byName[name] = t
 	return t, nil
@@ -366,10 +363,13 @@ func (n *Network) Close() error {
 		return nil
 	}
 	n.closed = true
+	n.mu.Unlock()
+	n.qmu.Lock()
+	n.qclosed = true
 	n.stats.undeliverable.Add(uint64(len(n.queue)))
 	n.stats.inFlight.Add(-int64(len(n.queue)))
 	n.queue = nil
-	n.mu.Unlock()
+	n.qmu.Unlock()
 	close(n.done)
 	n.wg.Wait()
 	return nil

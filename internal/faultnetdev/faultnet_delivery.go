@@ -77,71 +77,65 @@ func (q *deliveryQueue) pop() scheduledPacket {
 // a packet that is lost; it fails only when the network is closed.
 func (n *Network) send(from *Transport, b []byte, to memberlist.Address) error {
 	n.stats.sent.Add(1)
-	var now [2]*Transport // copies to deliver at once, after unlocking
-	immediate := 0
-
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
+	n.mu.RLock()
+	closed := n.closed
+	dest := n.lookupLocked(to)
+	reachable := dest != nil && n.reachableLocked(from.name, dest.name)
+	n.mu.RUnlock()
+	switch {
+	case closed:
 		n.stats.undeliverable.Add(1)
 		return fmt.Errorf("send to %s: %w", to.Addr, ErrNetworkClosed)
-	}
-	dest := n.lookupLocked(to)
-	switch {
 	case dest == nil:
-		n.mu.Unlock()
 		n.stats.undeliverable.Add(1)
 		return nil
-	case !n.reachableLocked(from.name, dest.name):
-		n.mu.Unlock()
+	case !reachable:
 		n.stats.partitioned.Add(1)
 		return nil
-	case n.cfg.Drop > 0 && n.rng.Float64() < n.cfg.Drop:
-		n.mu.Unlock()
+	}
+	plan := from.plan(n.faults.Load())
+	if plan.drop {
 		n.stats.dropped.Add(1)
 		return nil
 	}
-	copies := 1
-	if n.cfg.Duplicate > 0 && n.rng.Float64() < n.cfg.Duplicate {
-		copies = 2
+	if plan.copies == 2 {
 		n.stats.duplicated.Add(1)
 	}
-	wakeLoop := false
-	for range copies {
-		delay := n.cfg.Delay
-		if n.cfg.Jitter > 0 {
-			delay += time.Duration(n.rng.Int64N(int64(n.cfg.Jitter)))
-		}
+	for _, delay := range plan.delay[:plan.copies] {
+		buf := append([]byte(nil), b...)
 		if delay <= 0 {
-			now[immediate] = dest
-			immediate++
-			continue
-		}
-		n.seq++
-		p := scheduledPacket{
-			due:  time.Now().Add(delay),
-			seq:  n.seq,
-			from: from,
-			to:   dest,
-			buf:  append([]byte(nil), b...),
-		}
-		n.stats.inFlight.Add(1)
-		if n.queue.push(p) {
-			wakeLoop = true
+			n.deliver(from, dest, buf)
+		} else {
+			n.schedule(from, dest, buf, delay)
 		}
 	}
-	n.mu.Unlock()
+	return nil
+}
 
-	if wakeLoop {
+// schedule queues a packet for delivery after delay.
+func (n *Network) schedule(from, dest *Transport, buf []byte, delay time.Duration) {
+	n.qmu.Lock()
+	if n.qclosed {
+		n.qmu.Unlock()
+		n.stats.undeliverable.Add(1)
+		return
+	}
+	n.seq++
+	n.stats.inFlight.Add(1)
+	first := n.queue.push(scheduledPacket{
+		due:  time.Now().Add(delay),
+		seq:  n.seq,
+		from: from,
+		to:   dest,
+		buf:  buf,
+	})
+	n.qmu.Unlock()
+	if first {
 		select {
 		case n.wake <- struct{}{}:
 		default: // a wake-up is already pending
 		}
 	}
-	for _, dest := range now[:immediate] {
-		n.deliver(from, dest, append([]byte(nil), b...))
-	}
-	return nil
 }
 
 // deliver puts a packet on dest's packet channel without blocking.
@@ -171,30 +165,38 @@ func (n *Network) deliveryLoop() {
 	defer timer.Stop()
 	var due []scheduledPacket
 	for {
-		n.mu.Lock()
-		if n.closed {
-			n.mu.Unlock()
+		n.qmu.Lock()
+		if n.qclosed {
+			n.qmu.Unlock()
 			return
 		}
 		now := time.Now()
 		due = due[:0]
 		for len(n.queue) > 0 && !n.queue[0].due.After(now) {
-			p := n.queue.pop()
-			if !n.reachableLocked(p.from.name, p.to.name) {
-				n.stats.partitioned.Add(1)
-				n.stats.inFlight.Add(-1)
-				continue
-			}
-			due = append(due, p)
+			due = append(due, n.queue.pop())
 		}
 		wait := time.Duration(-1)
 		if len(n.queue) > 0 {
 			wait = n.queue[0].due.Sub(now)
 		}
-		n.mu.Unlock()
+		n.qmu.Unlock()
 
+		if len(due) > 0 {
+			// A partition made while a packet was in flight loses it.
+			n.mu.RLock()
+			for i := range due {
+				if !n.reachableLocked(due[i].from.name, due[i].to.name) {
+					due[i].to = nil
+				}
+			}
+			n.mu.RUnlock()
+		}
 		for i := range due {
-			n.deliver(due[i].from, due[i].to, due[i].buf)
+			if due[i].to == nil {
+				n.stats.partitioned.Add(1)
+			} else {
+				n.deliver(due[i].from, due[i].to, due[i].buf)
+			}
 			n.stats.inFlight.Add(-1)
 			due[i] = scheduledPacket{}
 		}

@@ -2,8 +2,10 @@ package swarmtest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,12 +35,15 @@ type Transport struct {
 	streamCh chan net.Conn
 	shut     atomic.Bool
 	done     chan struct{} // closed by Shutdown
+
+	rngMu sync.Mutex // guards rng
+	rng   *rand.Rand // fault decisions for packets this transport sends
 }
 
 var _ memberlist.NodeAwareTransport = (*Transport)(nil)
 
 // newTransport returns a transport of n at ip:port.
-func newTransport(n *Network, name string, ip net.IP, port int) *Transport {
+func newTransport(n *Network, name string, ip net.IP, port int, seed uint64) *Transport {
 	return &Transport{
 		net:      n,
 		name:     name,
@@ -48,7 +53,35 @@ func newTransport(n *Network, name string, ip net.IP, port int) *Transport {
 		packetCh: make(chan *memberlist.Packet, packetBacklog),
 		streamCh: make(chan net.Conn),
 		done:     make(chan struct{}),
+		rng:      rand.New(rand.NewPCG(seed, seed^0xda942042e4dd58b5)),
 	}
+}
+
+// faultPlan is what the network does with one packet.
+type faultPlan struct {
+	drop   bool
+	copies int              // 1, or 2 if duplicated
+	delay  [2]time.Duration // per copy
+}
+
+// plan draws the fate of one packet under cfg from t's random source.
+func (t *Transport) plan(cfg *FaultConfig) faultPlan {
+	t.rngMu.Lock()
+	defer t.rngMu.Unlock()
+	if cfg.Drop > 0 && t.rng.Float64() < cfg.Drop {
+		return faultPlan{drop: true}
+	}
+	p := faultPlan{copies: 1}
+	if cfg.Duplicate > 0 && t.rng.Float64() < cfg.Duplicate {
+		p.copies = 2
+	}
+	for i := range p.copies {
+		p.delay[i] = cfg.Delay
+		if cfg.Jitter > 0 {
+			p.delay[i] += time.Duration(t.rng.Int64N(int64(cfg.Jitter)))
+		}
+	}
+	return p
 }
 
 // Addr returns the transport's address, "host:port", as memberlist
@@ -121,22 +154,20 @@ func (t *Transport) dial(a memberlist.Address, timeout time.Duration) (net.Conn,
 		return nil, fmt.Errorf("dial %s: %w", a.String(), ErrTransportShutdown)
 	}
 	n := t.net
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
-		return nil, fmt.Errorf("dial %s: %w", a.String(), ErrNetworkClosed)
-	}
+	n.mu.RLock()
+	closed := n.closed
 	dest := n.lookupLocked(a)
-	if dest == nil {
-		n.mu.Unlock()
+	reachable := dest != nil && n.reachableLocked(t.name, dest.name)
+	n.mu.RUnlock()
+	switch {
+	case closed:
+		return nil, fmt.Errorf("dial %s: %w", a.String(), ErrNetworkClosed)
+	case dest == nil:
 		return nil, fmt.Errorf("dial %s: %w", a.String(), ErrNoRoute)
-	}
-	if !n.reachableLocked(t.name, dest.name) {
-		n.mu.Unlock()
+	case !reachable:
 		return nil, timeoutError{fmt.Errorf("dial %s: %w", a.String(), ErrUnreachable)}
 	}
-	delay := n.cfg.Delay
-	n.mu.Unlock()
+	delay := n.faults.Load().Delay
 
 	var deadline <-chan time.Time
 	if timeout > 0 {

@@ -1,0 +1,315 @@
+package swarmtest
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// faultMsgLog is a memberlist.Delegate that records user messages in
+// arrival order.
+type faultMsgLog struct {
+	mu   sync.Mutex
+	msgs []uint64
+}
+
+// NotifyMsg records a message sent by faultSendSeq.
+func (d *faultMsgLog) NotifyMsg(b []byte) {
+	if len(b) != 8 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.msgs = append(d.msgs, binary.BigEndian.Uint64(b))
+}
+
+// received returns a copy of the messages recorded so far.
+func (d *faultMsgLog) received() []uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]uint64(nil), d.msgs...)
+}
+
+// NodeMeta returns no metadata.
+func (*faultMsgLog) NodeMeta(int) []byte { return nil }
+
+// GetBroadcasts has nothing to gossip.
+func (*faultMsgLog) GetBroadcasts(int, int) [][]byte { return nil }
+
+// LocalState has no state to push.
+func (*faultMsgLog) LocalState(bool) []byte { return nil }
+
+// MergeRemoteState ignores remote state.
+func (*faultMsgLog) MergeRemoteState([]byte, bool) {}
+
+// faultNodeConfig returns a memberlist config for a node on tr with
+// intervals shortened for tests and compression off (it allocates ~64 KiB
+// per packet).
+func faultNodeConfig(tr *Transport) *memberlist.Config {
+	c := memberlist.DefaultLocalConfig()
+	c.Name = tr.Name()
+	c.Transport = tr
+	c.Logger = log.New(io.Discard, "", 0)
+	c.EnableCompression = false
+	c.ProbeInterval = 200 * time.Millisecond
+	c.ProbeTimeout = 100 * time.Millisecond
+	c.GossipInterval = 50 * time.Millisecond
+	c.PushPullInterval = 3 * time.Second
+	c.TCPTimeout = time.Second
+	c.RetransmitMult = 4
+	return c
+}
+
+// faultCluster is a set of memberlist nodes on one Network.
+type faultCluster struct {
+	net   *Network
+	nodes []*memberlist.Memberlist
+	names []string
+}
+
+// startFaultCluster creates size memberlist nodes named prefix-i on net,
+// each configured by faultNodeConfig and then tune (if not nil), and shuts
+// them down at the end of the test. It does not join them.
+func startFaultCluster(t testing.TB, n *Network, prefix string, size int, tune func(*memberlist.Config)) *faultCluster {
+	t.Helper()
+	c := &faultCluster{net: n}
+	for i := range size {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		tr := newFaultTransport(t, n, name)
+		cfg := faultNodeConfig(tr)
+		if tune != nil {
+			tune(cfg)
+		}
+		m, err := memberlist.Create(cfg)
+		if err != nil {
+			t.Fatalf("memberlist.Create(%s): %v", name, err)
+		}
+		t.Cleanup(func() { _ = m.Shutdown() })
+		c.nodes = append(c.nodes, m)
+		c.names = append(c.names, name)
+	}
+	return c
+}
+
+// joinAll joins every node to one of the nodes before it (node 0 for the
+// first few), so the seed does not serve every join.
+func (c *faultCluster) joinAll(t testing.TB) {
+	t.Helper()
+	for i := 1; i < len(c.nodes); i++ {
+		seed := c.nodes[(i-1)/4] // a 4-ary tree of seeds
+		if _, err := c.nodes[i].Join([]string{seed.LocalNode().Address()}); err != nil {
+			t.Fatalf("node %d Join: %v", i, err)
+		}
+	}
+}
+
+// allSee reports whether every node in nodes counts want live members.
+func allSee(nodes []*memberlist.Memberlist, want int) bool {
+	for _, m := range nodes {
+		if m.NumMembers() != want {
+			return false
+		}
+	}
+	return true
+}
+
+// membershipSummary describes how many members each node sees, for failure
+// messages.
+func membershipSummary(nodes []*memberlist.Memberlist) string {
+	counts := make(map[int]int)
+	for _, m := range nodes {
+		counts[m.NumMembers()]++
+	}
+	return fmt.Sprintf("members seen -> node count: %v", counts)
+}
+
+func TestFaultMemberlist50NodesWithLossAndJitter(t *testing.T) {
+	faultLeakCheck(t)
+	n := newFaultNetwork(t, FaultConfig{Drop: 0.3, Jitter: 20 * time.Millisecond, Seed: 1})
+	c := startFaultCluster(t, n, "node", 50, func(cfg *memberlist.Config) {
+		cfg.ProbeTimeout = 150 * time.Millisecond // above 2x jitter
+	})
+	start := time.Now()
+	c.joinAll(t)
+	deadline := 30 * time.Second
+	done := false
+	for time.Since(start) < deadline && !done {
+		done = allSee(c.nodes, 50)
+		if !done {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if !done {
+		t.Fatalf("no full membership after %v: %s; %+v", deadline, membershipSummary(c.nodes), n.Stats())
+	}
+	s := n.Stats()
+	t.Logf("50 nodes converged in %v; %+v", time.Since(start).Round(time.Millisecond), s)
+	if s.PacketsDropped == 0 {
+		t.Errorf("Stats() = %+v: 30%% drop dropped nothing", s)
+	}
+}
+
+func TestFaultMemberlistPartitionAndHeal(t *testing.T) {
+	faultLeakCheck(t)
+	n := newFaultNetwork(t, FaultConfig{Jitter: 5 * time.Millisecond, Seed: 2})
+	const size = 16
+	c := startFaultCluster(t, n, "node", size, nil)
+	c.joinAll(t)
+	faultWaitFor(t, 20*time.Second, "full membership", func() bool { return allSee(c.nodes, size) })
+
+	left, right := c.nodes[:size/2], c.nodes[size/2:]
+	if err := n.Partition(c.names[:size/2], c.names[size/2:]); err != nil {
+		t.Fatalf("Partition: %v", err)
+	}
+	start := time.Now()
+	faultWaitFor(t, 30*time.Second, "each side to declare the other dead", func() bool {
+		return allSee(left, size/2) && allSee(right, size/2)
+	})
+	t.Logf("partition detected in %v", time.Since(start).Round(time.Millisecond))
+	if s := n.Stats(); s.PacketsPartitioned == 0 {
+		t.Errorf("Stats() = %+v: partition blocked nothing", s)
+	}
+
+	n.Heal()
+	start = time.Now()
+	if _, err := left[0].Join([]string{right[0].LocalNode().Address()}); err != nil {
+		t.Fatalf("Join across healed partition: %v", err)
+	}
+	if _, err := right[0].Join([]string{left[0].LocalNode().Address()}); err != nil {
+		t.Fatalf("Join across healed partition: %v", err)
+	}
+	faultWaitFor(t, 30*time.Second, "full membership after heal", func() bool { return allSee(c.nodes, size) })
+	t.Logf("healed in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// faultSendSeq sends messages first .. first+count-1 from one node to
+// another as best-effort user packets.
+func faultSendSeq(t testing.TB, from, to *memberlist.Memberlist, first, count int) {
+	t.Helper()
+	for i := first; i < first+count; i++ {
+		if err := from.SendBestEffort(to.LocalNode(), seqPacket(i)); err != nil {
+			t.Fatalf("SendBestEffort: %v", err)
+		}
+	}
+}
+
+// startFaultPair starts two joined nodes whose second node logs user
+// messages.
+func startFaultPair(t testing.TB, n *Network) (from, to *memberlist.Memberlist, got *faultMsgLog) {
+	t.Helper()
+	got = &faultMsgLog{}
+	c := startFaultCluster(t, n, "pair", 2, func(cfg *memberlist.Config) {
+		if cfg.Name == "pair-1" {
+			cfg.Delegate = got
+		}
+	})
+	// Join goes over a stream, so it succeeds whatever the packet faults.
+	c.joinAll(t)
+	return c.nodes[0], c.nodes[1], got
+}
+
+func TestFaultMemberlistDropAll(t *testing.T) {
+	faultLeakCheck(t)
+	n := newFaultNetwork(t, FaultConfig{Drop: 1, Seed: 3})
+	from, to, got := startFaultPair(t, n)
+	before := n.Stats().PacketsDropped
+	const sends = 20
+	faultSendSeq(t, from, to, 0, sends)
+	if s := n.Stats(); s.PacketsDropped < before+sends {
+		t.Errorf("Stats() = %+v: want at least %d more drops than %d", s, sends, before)
+	}
+	// A marker sent once drops stop arrives after anything sent before it
+	// could have (no delay, and memberlist handles user messages in order).
+	if err := n.SetFaults(FaultConfig{}); err != nil {
+		t.Fatalf("SetFaults: %v", err)
+	}
+	faultSendSeq(t, from, to, sends, 1)
+	faultWaitFor(t, 5*time.Second, "the marker", func() bool { return len(got.received()) > 0 })
+	if msgs := got.received(); len(msgs) != 1 || msgs[0] != sends {
+		t.Errorf("received %v, want only the marker %d", msgs, sends)
+	}
+}
+
+func TestFaultMemberlistDuplicateAll(t *testing.T) {
+	faultLeakCheck(t)
+	n := newFaultNetwork(t, FaultConfig{Duplicate: 1, Seed: 4})
+	from, to, got := startFaultPair(t, n)
+	const sends = 20
+	faultSendSeq(t, from, to, 0, sends)
+	faultWaitFor(t, 5*time.Second, "every message twice", func() bool { return len(got.received()) >= 2*sends })
+	// Send a marker without duplication: everything duplicated before it
+	// has been handled once it arrives.
+	if err := n.SetFaults(FaultConfig{}); err != nil {
+		t.Fatalf("SetFaults: %v", err)
+	}
+	faultSendSeq(t, from, to, sends, 1)
+	faultWaitFor(t, 5*time.Second, "the marker", func() bool { return len(got.received()) > 2*sends })
+	count := make(map[uint64]int)
+	for _, m := range got.received() {
+		count[m]++
+	}
+	for i := range uint64(sends) {
+		if count[i] != 2 {
+			t.Errorf("message %d received %d times, want 2", i, count[i])
+		}
+	}
+	if count[sends] != 1 {
+		t.Errorf("marker received %d times, want 1", count[sends])
+	}
+}
+
+func TestFaultMemberlistJitterReorders(t *testing.T) {
+	faultLeakCheck(t)
+	n := newFaultNetwork(t, FaultConfig{Jitter: 20 * time.Millisecond, Seed: 5})
+	from, to, got := startFaultPair(t, n)
+	const sends = 50
+	faultSendSeq(t, from, to, 0, sends)
+	faultWaitFor(t, 5*time.Second, "every message", func() bool { return len(got.received()) >= sends })
+	msgs := got.received()
+	seen := make(map[uint64]bool)
+	inversions := 0
+	for i, m := range msgs {
+		if seen[m] {
+			t.Errorf("message %d received twice", m)
+		}
+		seen[m] = true
+		if i > 0 && m < msgs[i-1] {
+			inversions++
+		}
+	}
+	if len(seen) != sends {
+		t.Errorf("received %d distinct messages, want %d", len(seen), sends)
+	}
+	if inversions == 0 {
+		t.Errorf("received %v in send order; want reordering with 20ms jitter", msgs)
+	}
+}
+
+func TestFaultMemberlist300NodeSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("300 memberlist nodes take tens of seconds; skipped with -short")
+	}
+	faultLeakCheck(t)
+	n := newFaultNetwork(t, FaultConfig{Drop: 0.05, Delay: time.Millisecond, Jitter: 5 * time.Millisecond, Seed: 6})
+	const size = 300
+	c := startFaultCluster(t, n, "node", size, func(cfg *memberlist.Config) {
+		// Fewer, larger rounds keep 300 nodes affordable on two cores.
+		cfg.ProbeInterval = time.Second
+		cfg.ProbeTimeout = 200 * time.Millisecond
+		cfg.GossipInterval = 100 * time.Millisecond
+		cfg.PushPullInterval = 10 * time.Second
+	})
+	start := time.Now()
+	c.joinAll(t)
+	joined := time.Since(start)
+	t.Logf("300 nodes joined in %v", joined.Round(time.Millisecond))
+	faultWaitFor(t, 45*time.Second, "full membership of 300 nodes", func() bool { return allSee(c.nodes, size) })
+	t.Logf("300 nodes: joins took %v, full membership after %v; %+v",
+		joined.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), n.Stats())
+}
