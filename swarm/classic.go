@@ -260,7 +260,7 @@ func (s *Swarm) Node() *Node { return s.node }
 
 // Local returns the local node's name, address and port.
 func (s *Swarm) Local() *NodeInfo {
-	ln := s.node.ml.LocalNode()
+	ln := &s.node.local
 	return &NodeInfo{Name: ln.Name, Addr: append(net.IP(nil), ln.Addr...), Port: ln.Port}
 }
 

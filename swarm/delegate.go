@@ -68,6 +68,9 @@ func (n *Node) decodeMessage(buf []byte) ([]codec.Envelope, error) {
 func (n *Node) receive(env *codec.Envelope, forward bool) {
 	switch env.Kind {
 	case codec.KindDelta, codec.KindState, kindDirect:
+	case kindLeave:
+		n.members.leaving(env.Origin)
+		return
 	default:
 		n.handlersMu.RLock()
 		h := n.handlers[env.Kind]

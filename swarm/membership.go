@@ -63,10 +63,13 @@ type membership struct {
 	members map[string]Member
 	subs    map[chan MemberEvent]struct{}
 	hooks   []func(MemberEvent)
+	// leavers are replicas that announced they are leaving on purpose.
+	leavers map[crdt.Replica]time.Time
 }
 
 func newMembership(n *Node) *membership {
-	return &membership{n: n, members: make(map[string]Member), subs: make(map[chan MemberEvent]struct{})}
+	return &membership{n: n, members: make(map[string]Member), subs: make(map[chan MemberEvent]struct{}),
+		leavers: make(map[crdt.Replica]time.Time)}
 }
 
 func (m *membership) setLocal(ln *memberlist.Node) {
@@ -110,6 +113,37 @@ func (m *membership) update(ln *memberlist.Node, st MemberState) {
 	for _, h := range hooks {
 		h(ev)
 	}
+}
+
+// leaving records r's announcement that it is leaving; the announcement is
+// forgotten after a minute, by which time memberlist has acted on it.
+func (m *membership) leaving(r crdt.Replica) {
+	now := m.n.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, t := range m.leavers {
+		if now.Sub(t) > time.Minute {
+			delete(m.leavers, k)
+		}
+	}
+	m.leavers[r] = now
+}
+
+// departed records a member memberlist no longer counts: left if it said so.
+func (m *membership) departed(ln *memberlist.Node) {
+	st := MemberFailed
+	if ln.State == memberlist.StateLeft {
+		st = MemberLeft
+	}
+	if inc, ok := parseMeta(ln.Meta); ok {
+		m.mu.RLock()
+		_, said := m.leavers[crdt.Replica{Node: ln.Name, Incarnation: inc}]
+		m.mu.RUnlock()
+		if said {
+			st = MemberLeft
+		}
+	}
+	m.update(ln, st)
 }
 
 func (m *membership) list() []Member {
@@ -175,13 +209,7 @@ type eventDelegate Node
 
 func (d *eventDelegate) NotifyJoin(ln *memberlist.Node)   { d.members.update(ln, MemberAlive) }
 func (d *eventDelegate) NotifyUpdate(ln *memberlist.Node) { d.members.update(ln, MemberAlive) }
-func (d *eventDelegate) NotifyLeave(ln *memberlist.Node) {
-	st := MemberFailed
-	if ln.State == memberlist.StateLeft {
-		st = MemberLeft
-	}
-	d.members.update(ln, st)
-}
+func (d *eventDelegate) NotifyLeave(ln *memberlist.Node)  { d.members.departed(ln) }
 
 // Members returns every member this node has seen, alive or not, sorted by
 // name, this node included.

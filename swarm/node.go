@@ -22,6 +22,12 @@ import (
 // everyone itself, and its gossip copy covers the members it missed.
 const kindDirect codec.Kind = 5
 
+// kindLeave announces that its origin is leaving on purpose. memberlist's
+// own leave reaches the event delegate looking exactly like a failure (it
+// passes the node with its state field unchanged), so a leaving node tells
+// every member first, and they classify the departure as left.
+const kindLeave codec.Kind = 6
+
 var (
 	// ErrClosed is returned by every call on a Node (and its values) after
 	// Leave or Close.
@@ -54,6 +60,9 @@ type Node struct {
 	stats   counters
 	members *membership
 	maxPkt  int // largest shoal message that fits one packet
+	// local is memberlist's view of this node, copied at New: memberlist's
+	// LocalNode must not be called once the node may be leaving.
+	local memberlist.Node
 
 	valuesMu sync.RWMutex
 	values   map[string]*entry
@@ -65,6 +74,10 @@ type Node struct {
 	dirtyMu sync.Mutex
 	dirty   []*entry
 	wake    chan struct{}
+
+	// ctx ends when the node stops; background work derives from it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	closed   atomic.Bool
 	closeMu  sync.Mutex // serialises Leave and Close
@@ -100,6 +113,7 @@ func New(cfg Config) (*Node, error) {
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -171,10 +185,13 @@ func New(cfg Config) (*Node, error) {
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		_ = tr.Shutdown()
+		n.cancel()
 		return nil, fmt.Errorf("shoal/swarm: start memberlist: %w", err)
 	}
 	n.ml = ml
-	n.members.setLocal(ml.LocalNode())
+	n.local = *ml.LocalNode()
+	n.local.Addr = append(net.IP(nil), n.local.Addr...)
+	n.members.setLocal(&n.local)
 	n.wg.Add(1)
 	go n.flushLoop()
 	if cfg.Discovery != nil {
@@ -203,8 +220,7 @@ func (n *Node) Name() string { return n.cfg.Name }
 
 // Addr returns the address and port peers use to reach this node.
 func (n *Node) Addr() string {
-	ln := n.ml.LocalNode()
-	return net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
+	return net.JoinHostPort(n.local.Addr.String(), strconv.Itoa(int(n.local.Port)))
 }
 
 // Join contacts the given peers ("host:port") and joins their cluster. It
@@ -218,24 +234,25 @@ func (n *Node) Join(ctx context.Context, peers ...string) (int, error) {
 	if len(peers) == 0 {
 		return 0, fmt.Errorf("%w: no peers given", ErrJoin)
 	}
-	type result struct {
-		n   int
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		k, err := n.ml.Join(peers)
-		done <- result{k, err}
-	}()
-	select {
-	case r := <-done:
-		if r.n == 0 {
-			return 0, fmt.Errorf("%w: %v: %v", ErrJoin, peers, r.err)
+	// Peer by peer, so that ctx is honoured between them; each attempt is
+	// bounded by TCPTimeout.
+	joined := 0
+	var errs []error
+	for _, p := range peers {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
 		}
-		return r.n, nil
-	case <-ctx.Done():
-		return 0, fmt.Errorf("%w: %v: %w", ErrJoin, peers, ctx.Err())
+		k, err := n.ml.Join([]string{p})
+		joined += k
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
+	if joined == 0 {
+		return 0, fmt.Errorf("%w: %v: %w", ErrJoin, peers, errors.Join(errs...))
+	}
+	return joined, nil
 }
 
 // JoinDiscovered asks Config.Discovery for peers now and joins those this
@@ -437,6 +454,7 @@ func (n *Node) Leave() error {
 		}
 		t.Stop()
 	}
+	n.announceLeave()
 	n.closed.Store(true)
 	var errs []error
 	if err := n.ml.Leave(time.Until(deadline)); err != nil {
@@ -446,9 +464,29 @@ func (n *Node) Leave() error {
 	return errors.Join(errs...)
 }
 
+// announceLeave tells every live member, best effort, that this replica is
+// leaving on purpose.
+func (n *Node) announceLeave() {
+	msg, err := n.codec.EncodeEnvelope(&codec.Envelope{Kind: kindLeave, Origin: n.self})
+	if err != nil {
+		n.log.Error("encode leave", "err", err)
+		return
+	}
+	for _, m := range n.ml.Members() {
+		if m.Name == n.cfg.Name {
+			continue
+		}
+		if err := n.ml.SendBestEffort(m, msg); err == nil {
+			n.stats.sent(kindLeave, len(msg))
+		}
+	}
+}
+
 // Close shuts the node down without announcing it: peers notice it as
 // failed after their failure-detection time. Prefer Leave. Close is
-// idempotent and returns when every goroutine the node started has ended.
+// idempotent and returns when every goroutine the node started has ended
+// (a probe memberlist has in flight ends by itself within a probe
+// interval: memberlist does not wait for it).
 func (n *Node) Close() error {
 	n.closeMu.Lock()
 	defer n.closeMu.Unlock()
@@ -462,6 +500,7 @@ func (n *Node) Close() error {
 func (n *Node) stopLocked() error {
 	n.shutdown = true
 	close(n.stop)
+	n.cancel()
 	err := n.ml.Shutdown()
 	n.wg.Wait()
 	n.members.close()

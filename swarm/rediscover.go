@@ -31,15 +31,11 @@ func (n *Node) rediscoverLoop() {
 // rediscover runs one discovery round and returns how many new peers it
 // joined.
 func (n *Node) rediscover() int {
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.TCPTimeout)
+	if n.closed.Load() {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.TCPTimeout)
 	defer cancel()
-	go func() {
-		select {
-		case <-n.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	peers, err := n.cfg.Discovery.Peers(ctx)
 	if err != nil {
 		n.stats.discoveryErrors.Add(1)

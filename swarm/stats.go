@@ -59,6 +59,7 @@ var kindNames = [maxKind]string{
 	codec.KindBroadcast: "broadcast",
 	codec.KindClassic:   "classic",
 	kindDirect:          "direct",
+	kindLeave:           "leave",
 }
 
 type counters struct {
