@@ -12,9 +12,6 @@ const (
 	// DefaultBuckets splits the window of a Limiter into 100 buckets: an
 	// event frees its place at most W/100 after it left the window.
 	DefaultBuckets = 100
-	// DefaultHold is the longest a silent peer is assumed to keep
-	// admitting at its last rate (capped at the window).
-	DefaultHold = time.Second
 	// DefaultLag is how long a peer's admissions take to reach this node
 	// on the fast path: the sync interval plus the node's flush interval.
 	DefaultLag = 20 * time.Millisecond
@@ -39,15 +36,14 @@ type Config struct {
 	// per node in memory and in anti-entropy; a delta carries only the
 	// buckets that changed.
 	Buckets int
-	// Hold is the longest this node assumes a silent peer keeps admitting
-	// at its last measured rate (default DefaultHold, capped at Window).
-	// It is the failure knob: see the package documentation for the bound
-	// it sets on over-admission during a partition. Negative turns
-	// extrapolation off.
-	Hold time.Duration
 	// Lag is how far behind the peers' counts are when they arrive
-	// (default DefaultLag): extrapolation covers it.
+	// (default DefaultLag): a peer is assumed to have admitted, at its
+	// recent rate, for Lag plus the time since it was last heard, at most
+	// 2·Lag. Negative turns extrapolation off.
 	Lag time.Duration
+	// Partition chooses what a node does when members disappear (see
+	// the package documentation); default PartitionKeepLimit.
+	Partition Partition
 	// RateSpan is how far back a peer's rate is measured (default
 	// Window/10, at least one bucket).
 	RateSpan time.Duration
@@ -75,18 +71,13 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: Window %v does not split into %d buckets of whole nanoseconds", ErrInvalidConfig, c.Window, c.Buckets)
 	}
 	switch {
-	case c.Hold == 0:
-		c.Hold = min(DefaultHold, c.Window)
-	case c.Hold < 0:
-		c.Hold = 0
-	case c.Hold > c.Window:
-		c.Hold = c.Window
-	}
-	if c.Lag == 0 {
+	case c.Lag == 0:
 		c.Lag = DefaultLag
+	case c.Lag < 0:
+		c.Lag = 0
 	}
-	if c.Lag < 0 {
-		return c, fmt.Errorf("%w: Lag %v is negative", ErrInvalidConfig, c.Lag)
+	if c.Partition != PartitionKeepLimit && c.Partition != PartitionScaleLimit {
+		return c, fmt.Errorf("%w: Partition %d is unknown", ErrInvalidConfig, c.Partition)
 	}
 	if c.RateSpan == 0 {
 		c.RateSpan = c.Window / 10
@@ -102,3 +93,22 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	return c, nil
 }
+
+// Partition is what a limiter does when members of the cluster disappear
+// (crashed, or cut off by a partition: a node cannot tell which).
+type Partition int
+
+const (
+	// PartitionKeepLimit (the default) keeps limiting with what the node
+	// knows: its own admissions and the peers' counts it last received,
+	// which leave the window over W. A group of nodes cut off from the
+	// rest admits up to Limit per window on its own, so k groups admit up
+	// to k·Limit per window while the partition lasts.
+	PartitionKeepLimit Partition = iota
+	// PartitionScaleLimit scales the limit by the share of the cluster
+	// still reachable: Limit·live/peak, where peak is the most members
+	// seen alive within the last window. k groups then admit about Limit
+	// in total, but a cluster that really lost nodes admits less until a
+	// window has passed since it was larger.
+	PartitionScaleLimit
+)

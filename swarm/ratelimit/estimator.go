@@ -16,12 +16,14 @@ import (
 // The estimate of the cluster's admissions in the window ending at now is
 //
 //	est(now) = Σ own[cur−B … cur] + Σ_peers known_p[cur−B … cur]
-//	         + Σ_peers rate_p · s_p,  s_p = now − heard_p + lag, for 0 < s_p ≤ hold
+//	         + Σ_peers rate_p · clamp(now − heard_p + lag, 0, 2·lag)
 //
 // where cur is the bucket of now, known_p are peer p's bucket counts as
 // last received, heard_p is when they last changed, and rate_p is p's rate
-// over the span before heard_p. A peer silent for longer than hold is
-// taken to be idle or gone, and only its known counts remain. The oldest bucket, only partly inside the
+// over the span before heard_p. The last term is what peers admitted that
+// is still in flight: an admitting peer reports about every lag, so one
+// silent for longer is throttled, idle or cut off, and is not assumed to
+// keep admitting (which would make throttled nodes starve each other). The oldest bucket, only partly inside the
 // window, counts in full: the estimate never falls below the true count
 // because of bucketing, so buckets never cause over-admission; an event
 // frees its place when its whole bucket has left the window.
@@ -29,8 +31,8 @@ type estimator struct {
 	limit float64
 	width int64 // bucket width in nanoseconds
 	nb    int64 // B, buckets per window; the estimate spans B+1 buckets
-	hold  int64 // longest extrapolation of a silent peer
 	lag   int64 // how long a peer's counts take to reach us
+	hold  int64 // longest extrapolation, 2·lag
 	span  int64 // buckets over which a peer's rate is measured
 
 	own   ring
@@ -101,7 +103,7 @@ func (r *ring) reset() {
 	}
 }
 
-func newEstimator(limit int, window time.Duration, buckets int, hold, lag, rateSpan time.Duration) *estimator {
+func newEstimator(limit int, window time.Duration, buckets int, lag, rateSpan time.Duration) *estimator {
 	width := int64(window) / int64(buckets)
 	span := int64(rateSpan) / width
 	if int64(rateSpan)%width != 0 {
@@ -112,8 +114,8 @@ func newEstimator(limit int, window time.Duration, buckets int, hold, lag, rateS
 		limit: float64(limit),
 		width: width,
 		nb:    int64(buckets),
-		hold:  int64(hold),
 		lag:   int64(lag),
+		hold:  2 * int64(lag),
 		span:  span,
 		own:   newRing(buckets + 1),
 		peers: newRing(buckets + 1),
@@ -154,10 +156,13 @@ func (e *estimator) extrapolated(now int64) float64 {
 	var x float64
 	for _, p := range e.rates {
 		d := now - p.heard + e.lag
-		if d <= 0 || d > e.hold {
-			continue // a peer silent for longer than hold is idle or gone
+		if d <= 0 || now-p.heard > e.span*e.width {
+			continue // the rate is older than its own span: forgotten
 		}
-		x += p.rate * float64(d)
+		// An admitting peer reports every sync and flush interval (about
+		// lag); one silent for longer is throttled, idle or cut off, and
+		// is not assumed to keep admitting.
+		x += p.rate * float64(min(d, e.hold))
 	}
 	return x
 }

@@ -28,6 +28,7 @@ const namePrefix = "ratelimit/"
 // A Limiter is safe for concurrent use; after Close it denies everything.
 type Limiter struct {
 	cfg    Config
+	node   *swarm.Node
 	self   crdt.Replica
 	shared *swarm.Shared[*crdt.WindowCounter]
 
@@ -64,9 +65,10 @@ func New(n *swarm.Node, name string, cfg Config) (*Limiter, error) {
 	}
 	l := &Limiter{
 		cfg:    cfg,
+		node:   n,
 		self:   n.Replica(),
 		shared: shared,
-		est:    newEstimator(cfg.Limit, cfg.Window, cfg.Buckets, cfg.Hold, cfg.Lag, cfg.RateSpan),
+		est:    newEstimator(cfg.Limit, cfg.Window, cfg.Buckets, cfg.Lag, cfg.RateSpan),
 		wake:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
@@ -245,12 +247,24 @@ func (l *Limiter) run(notify <-chan struct{}, cancel func()) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	cooling := false
+	var scale <-chan time.Time
+	var sc scaler
+	if l.cfg.Partition == PartitionScaleLimit {
+		t := time.NewTicker(scaleInterval)
+		defer t.Stop()
+		scale = t.C
+	}
 	for {
 		select {
 		case <-l.stop:
 			timer.Stop()
 			l.push()
 			return
+		case now := <-scale:
+			limit := sc.limit(now, l.cfg.Limit, l.cfg.Window, l.node.Members())
+			l.mu.Lock()
+			l.est.limit = limit
+			l.mu.Unlock()
 		case <-notify:
 			l.refresh(time.Now())
 		case <-l.wake:
@@ -314,4 +328,40 @@ func (l *Limiter) refresh(now time.Time) {
 	l.mu.Lock()
 	l.est.setPeers(now.UnixNano(), l.self, slots)
 	l.mu.Unlock()
+}
+
+// scaleInterval is how often PartitionScaleLimit counts live members.
+const scaleInterval = 250 * time.Millisecond
+
+// scaler tracks the most members seen alive within the last window, for
+// PartitionScaleLimit.
+type scaler struct {
+	samples []memberSample
+}
+
+type memberSample struct {
+	at   time.Time
+	live int
+}
+
+// limit returns limit·live/peak for the members seen at now.
+func (s *scaler) limit(now time.Time, limit int, window time.Duration, members []swarm.Member) float64 {
+	live := 0
+	for _, m := range members {
+		if m.State == swarm.MemberAlive {
+			live++
+		}
+	}
+	live = max(live, 1)
+	k := 0
+	for k < len(s.samples) && now.Sub(s.samples[k].at) > window {
+		k++
+	}
+	s.samples = append(s.samples[:0], s.samples[k:]...)
+	s.samples = append(s.samples, memberSample{now, live})
+	peak := live
+	for _, x := range s.samples {
+		peak = max(peak, x.live)
+	}
+	return float64(limit) * float64(live) / float64(peak)
 }

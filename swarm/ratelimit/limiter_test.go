@@ -45,7 +45,7 @@ func TestConfigErrors(t *testing.T) {
 		{Limit: 1, Window: time.Second, Buckets: -1},
 		{Limit: 1, Window: time.Second, Buckets: 2000},
 		{Limit: 1, Window: 7, Buckets: 2},
-		{Limit: 1, Window: time.Second, Lag: -1},
+		{Limit: 1, Window: time.Second, Partition: 5},
 		{Limit: 1, Window: time.Second, RateSpan: -1},
 		{Limit: 1, Window: time.Second, SyncInterval: -1},
 	} {

@@ -1,0 +1,278 @@
+package ratelimitbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os/exec"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/shoal-go/shoal/swarm"
+)
+
+// instance is one limiter under test: a shoal node with its limiter, or a
+// client of the shared redis-server.
+type instance struct {
+	name  string
+	node  *swarm.Node // nil for redis
+	allow func(now time.Time, key int) bool
+	close func()
+}
+
+// event is one offered request and whether it was admitted.
+type event struct {
+	t       int64
+	key     int32
+	allowed bool
+}
+
+// loader offers load to one instance until stopped.
+type loader struct {
+	inst   *instance
+	rate   float64 // requests per second
+	keys   *rand.Zipf
+	events []event
+	costs  []float64 // mean ns per decision of each batch
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// Run runs one scenario and returns what it measured. progress (may be
+// nil) receives a line per phase. A redis scenario without a redis-server
+// returns a Result with Skipped set and no error.
+func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
+	p, err := p.withDefaults()
+	if err != nil {
+		return Result{}, err
+	}
+	if progress == nil {
+		progress = io.Discard
+	}
+	res := Result{Backend: p.Backend, Params: p}
+	var mk func(i int, name string) (*instance, error)
+	switch p.Backend {
+	case BackendRedis:
+		bin, err := exec.LookPath(p.RedisServer)
+		if err != nil {
+			res.Skipped = fmt.Sprintf("redis baseline skipped: %s not found (apt-get install -y redis-server)", p.RedisServer)
+			fmt.Fprintln(progress, res.Skipped)
+			return res, nil
+		}
+		srv, err := startRedis(ctx, bin)
+		if err != nil {
+			return res, err
+		}
+		defer srv.stop()
+		mk = func(i int, name string) (*instance, error) { return newRedisInstance(srv.addr, name, p) }
+	default:
+		var seed string
+		mk = func(i int, name string) (*instance, error) {
+			in, err := newShoalInstance(ctx, name, seed, p)
+			if err == nil && seed == "" {
+				seed = in.node.Addr()
+			}
+			return in, err
+		}
+	}
+
+	var insts []*instance
+	defer func() {
+		for _, in := range insts {
+			in.close()
+		}
+	}()
+	for i := range p.Nodes {
+		in, err := mk(i, fmt.Sprintf("node-%d", i))
+		if err != nil {
+			return res, err
+		}
+		insts = append(insts, in)
+	}
+	if p.Backend == BackendShoal {
+		if err := waitMembers(ctx, insts, p.Nodes); err != nil {
+			return res, err
+		}
+	}
+	fmt.Fprintf(progress, "%s: %d nodes up; offering %.1f×%d per %v for %v (skew %.2f, churn %v, keyed %v)\n",
+		p.Backend, p.Nodes, p.Offered, p.Limit, p.Window, p.Duration, p.Skew, p.Churn, p.Keyed != nil)
+
+	bytes0 := wireBytes(insts)
+	cpu0 := cpuTime()
+	start := time.Now()
+	end := start.Add(p.Duration)
+	var loaders []*loader
+	startLoad := func(in *instance, i int) *loader {
+		rate := p.Offered * float64(p.Limit) / p.Window.Seconds() * p.share(i, p.Nodes)
+		l := &loader{inst: in, rate: rate, stop: make(chan struct{}), done: make(chan struct{})}
+		if k := p.Keyed; k != nil {
+			rate = k.Rate
+			l.rate = rate
+			l.keys = rand.NewZipf(rand.New(rand.NewPCG(uint64(i), 7)), k.ZipfS, 1, uint64(k.Keys-1))
+		}
+		loaders = append(loaders, l)
+		go l.run(end)
+		return l
+	}
+	for i, in := range insts {
+		startLoad(in, i)
+	}
+
+	var churnErr error
+	if p.Churn {
+		churnErr = churn(ctx, p, start, &insts, loaders[len(loaders)-1], mk, startLoad, progress)
+	}
+	for _, l := range loaders {
+		select {
+		case <-l.done:
+		case <-ctx.Done():
+			for _, l := range loaders {
+				l.halt()
+			}
+			return res, ctx.Err()
+		}
+	}
+	elapsed := time.Since(start)
+	res.CPUPerNode = (cpuTime() - cpu0).Seconds() / elapsed.Seconds() / float64(p.Nodes)
+	if p.Backend == BackendShoal {
+		res.WireBytesPerSecPerNode = float64(wireBytes(insts)-bytes0) / elapsed.Seconds() / float64(p.Nodes)
+	}
+	if churnErr != nil {
+		return res, churnErr
+	}
+	evaluate(&res, p, start, end, loaders)
+	fmt.Fprintf(progress, "%s: ratio mean %.3f worst %.3f min %.3f, allow p50 %.0f ns, %.0f B/s per node\n",
+		p.Backend, res.AdmittedRatioMean, res.AdmittedRatioWorst, res.AdmittedRatioMin, res.AllowNsP50, res.WireBytesPerSecPerNode)
+	return res, nil
+}
+
+// churn kills the last instance at a third of the run and starts a new
+// one at half, which takes over the load of the killed one.
+func churn(ctx context.Context, p Params, start time.Time, insts *[]*instance, victim *loader,
+	mk func(int, string) (*instance, error), startLoad func(*instance, int) *loader, progress io.Writer) error {
+	if !sleepUntil(ctx, start.Add(p.Duration/3)) {
+		return ctx.Err()
+	}
+	victim.halt()
+	victim.inst.close()
+	fmt.Fprintf(progress, "churn: %s killed at %v\n", victim.inst.name, time.Since(start).Round(time.Millisecond))
+	if !sleepUntil(ctx, start.Add(p.Duration/2)) {
+		return ctx.Err()
+	}
+	in, err := mk(p.Nodes, fmt.Sprintf("node-%d", p.Nodes))
+	if err != nil {
+		return err
+	}
+	*insts = append(*insts, in)
+	startLoad(in, p.Nodes-1)
+	fmt.Fprintf(progress, "churn: %s added at %v\n", in.name, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// run paces the load: every 2 ms it offers the requests due by then, in
+// one batch stamped with one instant, and records each decision.
+func (l *loader) run(end time.Time) {
+	defer close(l.done)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	begin := time.Now()
+	sent := 0
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		if now.After(end) {
+			return
+		}
+		due := int(l.rate*now.Sub(begin).Seconds()) - sent
+		if due <= 0 {
+			continue
+		}
+		ns := now.UnixNano()
+		for range due {
+			key := 0
+			if l.keys != nil {
+				key = int(l.keys.Uint64())
+			}
+			ok := l.inst.allow(now, key)
+			l.events = append(l.events, event{t: ns, key: int32(key), allowed: ok})
+		}
+		l.costs = append(l.costs, float64(time.Since(now).Nanoseconds())/float64(due))
+		sent += due
+	}
+}
+
+func (l *loader) halt() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	<-l.done
+}
+
+func waitMembers(ctx context.Context, insts []*instance, want int) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok := true
+		for _, in := range insts {
+			if in.node.Stats().Members != want {
+				ok = false
+			}
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("ratelimitbench: nodes did not see each other within 30 s")
+		}
+		if !sleepUntil(ctx, time.Now().Add(20*time.Millisecond)) {
+			return ctx.Err()
+		}
+	}
+}
+
+func wireBytes(insts []*instance) uint64 {
+	var b uint64
+	for _, in := range insts {
+		if in.node != nil && !in.node.Closed() {
+			b += in.node.Stats().WireBytesSent
+		}
+	}
+	return b
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func percentile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
