@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 // nodeName is set on every pod so that the API server treats it as bound to
@@ -51,7 +53,8 @@ func (s *Server) CreateServiceAccount(t testing.TB, ns, name string) {
 
 // GrantPodReader creates Role "pod-reader-SA" allowing get and list on pods
 // in ns, and a RoleBinding of it to ServiceAccount sa: the rule that
-// discovery documents.
+// discovery documents. It returns once the authorizer applies the grant
+// (RBAC objects reach it asynchronously, through an informer).
 func (s *Server) GrantPodReader(t testing.TB, ns, sa string) {
 	t.Helper()
 	role := "pod-reader-" + sa
@@ -66,6 +69,42 @@ func (s *Server) GrantPodReader(t testing.TB, ns, sa string) {
 		"roleRef":  obj{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
 		"subjects": []any{obj{"kind": "ServiceAccount", "name": sa, "namespace": ns}},
 	})
+	s.WaitAllowed(t, "system:serviceaccount:"+ns+":"+sa, ns, "list", "pods")
+}
+
+// WaitAllowed waits until RBAC allows user (with the groups of a service
+// account when user is one) to do verb on resource in ns, as a
+// SubjectAccessReview says; it fails the test after 30 s.
+func (s *Server) WaitAllowed(t testing.TB, user, ns, verb, resource string) {
+	t.Helper()
+	groups := []string{"system:authenticated"}
+	if rest, ok := strings.CutPrefix(user, "system:serviceaccount:"); ok {
+		saNS, _, _ := strings.Cut(rest, ":")
+		groups = append(groups, "system:serviceaccounts", "system:serviceaccounts:"+saNS)
+	}
+	review := obj{
+		"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+		"spec": obj{
+			"user": user, "groups": groups,
+			"resourceAttributes": obj{"namespace": ns, "verb": verb, "resource": resource},
+		},
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var resp struct {
+			Status struct {
+				Allowed bool `json:"allowed"`
+			} `json:"status"`
+		}
+		s.admin(t, http.MethodPost, "/apis/authorization.k8s.io/v1/subjectaccessreviews", "", review, &resp)
+		if resp.Status.Allowed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kubetest: RBAC still denies %s %s %s in %s after 30s", user, verb, resource, ns)
+		}
+		time.Sleep(20 * time.Millisecond) // polling an API with no watch for this
+	}
 }
 
 // TokenFor returns a fresh bound token of ServiceAccount sa in ns from the

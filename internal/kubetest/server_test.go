@@ -78,6 +78,16 @@ func TestServer(t *testing.T) {
 		t.Fatalf("bad token: %d %v, want 401", code, err)
 	}
 
+	kinds := s.Apply(t, "ns", []byte("# a comment-only document\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  k: v\n---\n"))
+	if len(kinds) != 1 || kinds[0] != "ConfigMap" {
+		t.Fatalf("Apply created %v, want [ConfigMap]", kinds)
+	}
+	var cm struct{ Data map[string]string }
+	s.admin(t, http.MethodGet, "/api/v1/namespaces/ns/configmaps/cm", "", nil, &cm)
+	if cm.Data["k"] != "v" {
+		t.Fatalf("applied ConfigMap data = %v", cm.Data)
+	}
+
 	dir := t.TempDir()
 	s.WriteServiceAccountDir(t, dir, "ns", token)
 	if b, err := os.ReadFile(dir + "/namespace"); err != nil || string(b) != "ns" {
