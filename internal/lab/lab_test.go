@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -82,28 +80,6 @@ func setupNetwork(t *testing.T, n int) *Network {
 		}
 	})
 	return nw
-}
-
-// buildLabnode builds internal/cmd/labnode into a temporary directory,
-// with the race detector when this test has it.
-func buildLabnode(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go tool not found to build labnode: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "labnode")
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	args = append(args, "github.com/shoal-go/shoal/internal/cmd/labnode")
-	start := time.Now()
-	if out, err := exec.Command(goTool, args...).CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	t.Logf("built labnode (race detector %v) in %v", raceEnabled, time.Since(start).Round(time.Millisecond))
-	return bin
 }
 
 // cluster is the lab: one labnode per host, and the total of every add
@@ -317,7 +293,7 @@ func round(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond
 func TestLab(t *testing.T) {
 	requireLab(t)
 	nw := setupNetwork(t, labNodes)
-	c := newCluster(t, nw, buildLabnode(t))
+	c := newCluster(t, nw, labnodeBinary(t))
 	c.startAll()
 	ctx := context.Background()
 	everyone := all(labNodes)
@@ -392,13 +368,16 @@ func TestLab(t *testing.T) {
 		}
 		killed := time.Now()
 		c.add(others, 10)
-		c.waitValue(others, c.total, convergeDeadline)
+		tookOthers := c.waitValue(others, c.total, convergeDeadline)
+		t.Logf("n3 killed with SIGKILL; adds on the other five converged to %d in %v", c.total, round(tookOthers))
 
 		startCtx, cancel := context.WithTimeout(ctx, startDeadline)
 		defer cancel()
+		restart := time.Now()
 		if err := c.start(startCtx, victim, others); err != nil {
 			t.Fatal(err)
 		}
+		joined := time.Since(restart)
 		restarted := c.proc(victim)
 		newInc, err := restarted.Incarnation(ctx)
 		if err != nil {
@@ -412,8 +391,8 @@ func TestLab(t *testing.T) {
 		if v, err := restarted.Value(ctx); err != nil || v != c.total {
 			t.Fatalf("restarted n3 holds %d (err %v) right after joining, want %d", v, err, c.total)
 		}
-		t.Logf("n3 killed with SIGKILL and restarted (incarnation %d -> %d) in %v; it held the exact total %d on joining",
-			oldInc, newInc, round(time.Since(killed)), c.total)
+		t.Logf("n3 restarted (incarnation %d -> %d) and joined in %v, %v after the kill; it held the exact total %d on joining",
+			oldInc, newInc, round(joined), round(time.Since(killed)), c.total)
 
 		c.add([]int{victim}, 15)
 		c.add(everyone, 5)
