@@ -227,8 +227,7 @@ func (k *Kubernetes) listPods(ctx context.Context, runningOnly bool) ([]pod, err
 			q.Set("continue", cont)
 		}
 		u.RawQuery = q.Encode()
-		var page podList
-		err := k.getJSON(ctx, u.String(), &page)
+		page, err := k.getPodList(ctx, u.String())
 		if errors.Is(err, errListExpired) && restarts < kubernetesMaxListRestarts {
 			// The snapshot behind the continue token was compacted away;
 			// only a fresh listing is consistent.
@@ -254,10 +253,10 @@ func (k *Kubernetes) listPods(ctx context.Context, runningOnly bool) ([]pod, err
 // errListExpired marks HTTP 410 Gone on a paginated list.
 var errListExpired = fmt.Errorf("%w: continue token expired (410 Gone)", ErrDiscovery)
 
-// getJSON GETs target and decodes a 200 response into out, retrying
-// transient failures with backoff, and a 401 once at once with a freshly read
-// token.
-func (k *Kubernetes) getJSON(ctx context.Context, target string, out any) error {
+// getPodList GETs one page of pods, retrying transient failures with
+// backoff, and a 401 once at once when the token comes from a file, which
+// is read again.
+func (k *Kubernetes) getPodList(ctx context.Context, target string) (podList, error) {
 	var (
 		lastErr   error
 		retried   bool // a 401 was retried
@@ -267,18 +266,18 @@ func (k *Kubernetes) getJSON(ctx context.Context, target string, out any) error 
 	for attempt := 0; attempt < attempts; attempt++ {
 		if attempt > 0 && retryWait > 0 {
 			if err := sleepCtx(ctx, retryWait); err != nil {
-				return fmt.Errorf("%w: GET %s: %w (after %d attempts, last: %v)", ErrUnreachable, target, err, attempt, lastErr)
+				return podList{}, fmt.Errorf("%w: GET %s: %w (after %d attempts, last: %v)", ErrUnreachable, target, err, attempt, lastErr)
 			}
 		}
-		retry, wait, err := k.attempt(ctx, target, out)
+		page, retry, wait, err := k.attempt(ctx, target)
 		if err == nil {
-			return nil
+			return page, nil
 		}
 		lastErr = err
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w: GET %s: %w (after %d attempts, last: %v)", ErrUnreachable, target, ctx.Err(), attempt+1, lastErr)
+			return podList{}, fmt.Errorf("%w: GET %s: %w (after %d attempts, last: %v)", ErrUnreachable, target, ctx.Err(), attempt+1, lastErr)
 		}
-		if errors.Is(err, ErrUnauthorized) && !retried {
+		if errors.Is(err, ErrUnauthorized) && !retried && k.s.tokenSource.file != "" {
 			// A bound token may have been rotated between our read and the
 			// server's check; one immediate retry reads the file again.
 			retried = true
@@ -287,14 +286,14 @@ func (k *Kubernetes) getJSON(ctx context.Context, target string, out any) error 
 			continue
 		}
 		if !retry {
-			return err
+			return podList{}, err
 		}
 		retryWait = max(wait, k.backoff(attempt))
 	}
 	if attempts > 1 {
-		return fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempts)
+		return podList{}, fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempts)
 	}
-	return lastErr
+	return podList{}, lastErr
 }
 
 // backoff returns the wait before retry n+1: RetryBackoff doubled per
@@ -305,31 +304,33 @@ func (k *Kubernetes) backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// attempt makes one request. It reports whether a failure is worth retrying
+// attempt makes one request, decoding into a fresh page so that nothing of
+// a failed attempt survives. It reports whether a failure is worth retrying
 // and how long the server asked to wait.
-func (k *Kubernetes) attempt(ctx context.Context, target string, out any) (retry bool, wait time.Duration, err error) {
+func (k *Kubernetes) attempt(ctx context.Context, target string) (page podList, retry bool, wait time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, k.s.RequestTimeout)
 	defer cancel()
 	resp, err := k.do(ctx, target)
 	if err != nil {
-		return !errors.Is(err, ErrUnauthorized), 0, err
+		return page, !errors.Is(err, ErrUnauthorized), 0, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusOK {
-		body := io.LimitReader(resp.Body, maxKubernetesResponseBytes+1)
-		lr := &countingReader{r: body}
-		if err := json.NewDecoder(lr).Decode(out); err != nil {
-			if ctx.Err() != nil || isNetError(err) {
-				return true, 0, fmt.Errorf("%w: GET %s: reading the response: %w", ErrUnreachable, target, err)
-			}
-			if lr.n > maxKubernetesResponseBytes {
-				return false, 0, fmt.Errorf("%w: GET %s: response larger than %d bytes; lower KubernetesConfig.PageSize", ErrDiscovery, target, maxKubernetesResponseBytes)
-			}
-			return false, 0, fmt.Errorf("%w: GET %s: malformed response: %w", ErrDiscovery, target, err)
-		}
-		return false, 0, nil
+	if resp.StatusCode != http.StatusOK {
+		retry, wait, err = k.statusError(resp, target)
+		return page, retry, wait, err
 	}
-	return k.statusError(resp, target)
+	lr := &countingReader{r: io.LimitReader(resp.Body, maxKubernetesResponseBytes+1)}
+	if err := json.NewDecoder(lr).Decode(&page); err != nil {
+		switch {
+		case ctx.Err() != nil || isNetError(err):
+			return podList{}, true, 0, fmt.Errorf("%w: GET %s: reading the response: %w", ErrUnreachable, target, err)
+		case lr.n > maxKubernetesResponseBytes:
+			return podList{}, false, 0, fmt.Errorf("%w: GET %s: response larger than %d bytes; lower KubernetesConfig.PageSize", ErrDiscovery, target, maxKubernetesResponseBytes)
+		default:
+			return podList{}, false, 0, fmt.Errorf("%w: GET %s: malformed response: %w", ErrDiscovery, target, err)
+		}
+	}
+	return page, false, 0, nil
 }
 
 // do sends one GET with the current token.

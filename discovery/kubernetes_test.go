@@ -291,6 +291,7 @@ func TestKubernetes401WithoutToken(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnauthorized)
 	assert.ErrorContains(t, err, "neither Token nor TokenFile")
 	assert.Empty(t, f.requests()[0]["auth"])
+	assert.Len(t, f.requests(), 1, "without a token file, a retry could not change anything")
 }
 
 func TestKubernetes403NamesTheRBACRule(t *testing.T) {
