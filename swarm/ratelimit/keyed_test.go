@@ -1,0 +1,225 @@
+package ratelimit_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/shoal-go/shoal/crdt"
+	"github.com/shoal-go/shoal/swarm/ratelimit"
+	"github.com/shoal-go/shoal/swarm/swarmtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func newKeyed(t testing.TB, cfg ratelimit.KeyedConfig) *ratelimit.KeyedLimiter {
+	t.Helper()
+	k, err := ratelimit.NewKeyed(newNode(t), "clients", cfg)
+	require.NoError(t, err)
+	t.Cleanup(k.Close)
+	return k
+}
+
+func TestKeyedConfigErrors(t *testing.T) {
+	n := newNode(t)
+	for _, cfg := range []ratelimit.KeyedConfig{
+		{Limit: 0, Window: time.Second},
+		{Limit: 1, Window: time.Second, MaxKeys: -1},
+		{Limit: 1, Window: time.Second, ExpireInterval: -1},
+		{Limit: 1, Window: 7, Buckets: 2},
+	} {
+		_, err := ratelimit.NewKeyed(n, "x", cfg)
+		assert.ErrorIs(t, err, ratelimit.ErrInvalidConfig, "%+v", cfg)
+	}
+}
+
+func TestKeyedLimiterPerKey(t *testing.T) {
+	k := newKeyed(t, ratelimit.KeyedConfig{Limit: 3, Window: time.Minute})
+	ctx := context.Background()
+	for i := range 3 {
+		assert.True(t, k.Allow(ctx, "alice"), "alice %d", i)
+	}
+	assert.False(t, k.Allow(ctx, "alice"), "alice is over her limit")
+	assert.True(t, k.Allow(ctx, "bob"), "bob has his own limit")
+
+	// Alice's events are in the current 3 s bucket, which leaves the
+	// window 60 s after its end: between 57 and 63 s from now.
+	d := k.Delta("alice")
+	assert.Greater(t, d, 57*time.Second)
+	assert.LessOrEqual(t, d, 63*time.Second)
+	assert.Equal(t, int((d+time.Second-1)/time.Second), k.RetryAfter("alice"))
+	assert.Equal(t, time.Duration(0), k.Delta("bob"))
+	assert.Equal(t, 0, k.RetryAfter("bob"))
+
+	oldest := k.Oldest("alice")
+	assert.WithinDuration(t, time.Now(), oldest, 3*time.Second, "start of the current bucket")
+	assert.False(t, oldest.After(time.Now()))
+	assert.True(t, k.Oldest("nobody").IsZero())
+
+	// Resize raises alice's limit on this node; restoring lowers it again.
+	k.Resize("alice", 5)
+	assert.True(t, k.Allow(ctx, "alice"))
+	k.Resize("alice", 0)
+	assert.False(t, k.Allow(ctx, "alice"))
+
+	dec := k.DecideN(time.Now(), "carol", 2)
+	assert.True(t, dec.Allowed)
+	assert.Equal(t, 1, dec.Remaining)
+	dec = k.DecideN(time.Now(), "carol", 2)
+	assert.False(t, dec.Allowed)
+	assert.Greater(t, dec.RetryAfter, 57*time.Second)
+	assert.Equal(t, ratelimit.InfDuration, k.DecideN(time.Now(), "dave", 4).RetryAfter)
+
+	k.Close()
+	k.Close()
+	assert.False(t, k.Allow(ctx, "erin"))
+	assert.Equal(t, ratelimit.InfDuration, k.Delta("erin"))
+	assert.Equal(t, math.MaxInt32, k.RetryAfter("erin"))
+	assert.True(t, k.Oldest("alice").IsZero())
+	assert.False(t, k.DecideN(time.Now(), "erin", 1).Allowed)
+}
+
+func TestKeyedLimiterFixedInstants(t *testing.T) {
+	k := newKeyed(t, ratelimit.KeyedConfig{Limit: 2, Window: time.Second, Buckets: 10})
+	t0 := time.Unix(3000, 0)
+	assert.True(t, k.AllowN(t0, "k", 2))
+	assert.False(t, k.AllowN(t0.Add(1099*time.Millisecond), "k", 1), "the first bucket is still partly in the window")
+	assert.True(t, k.AllowN(t0.Add(1100*time.Millisecond), "k", 1))
+	assert.True(t, k.AllowN(t0, "k", 0))
+	assert.False(t, k.AllowN(t0, "k", -1))
+}
+
+func TestKeyedLimiterEvictsIdleAndExcessKeys(t *testing.T) {
+	k := newKeyed(t, ratelimit.KeyedConfig{Limit: 10, Window: 200 * time.Millisecond, Buckets: 4, MaxKeys: 50, ExpireInterval: 10 * time.Millisecond})
+	now := time.Now()
+	for i := range 200 {
+		require.True(t, k.AllowN(now, "key-"+strconv.Itoa(i), 1))
+	}
+	swarmtest.WaitFor(t, 5*time.Second, func() error {
+		if n := k.Len(); n > 50 {
+			return fmt.Errorf("%d keys held, MaxKeys 50", n)
+		}
+		return nil
+	})
+	// Once their window has passed, idle keys are freed altogether.
+	swarmtest.WaitFor(t, 5*time.Second, func() error {
+		if n := k.Len(); n != 0 {
+			return fmt.Errorf("%d idle keys still held", n)
+		}
+		return nil
+	})
+}
+
+func TestKeyedLimiterAcrossNodes(t *testing.T) {
+	c := swarmtest.Start(t, 2, swarmtest.Options{})
+	cfg := ratelimit.KeyedConfig{Limit: 4, Window: time.Minute}
+	a, err := ratelimit.NewKeyed(c.Node(0), "clients", cfg)
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := ratelimit.NewKeyed(c.Node(1), "clients", cfg)
+	require.NoError(t, err)
+	defer b.Close()
+	ctx := context.Background()
+	for range 4 {
+		require.True(t, a.Allow(ctx, "alice"))
+	}
+	swarmtest.WaitFor(t, 10*time.Second, func() error {
+		if d := b.Delta("alice"); d <= 0 {
+			return fmt.Errorf("node 1 has not heard of alice's events (Delta %v)", d)
+		}
+		return nil
+	})
+	assert.False(t, b.Allow(ctx, "alice"), "the limit is cluster-wide")
+	assert.True(t, b.Allow(ctx, "bob"))
+}
+
+// TestKeyedMemoryPerKey measures the heap a node's keyed window holds per
+// active key at N = 10: each key counted by this node in one bucket, and
+// by the nine peers in one bucket each (a key every node sees), or by
+// one peer only (a key of one client on one node).
+func TestKeyedMemoryPerKey(t *testing.T) {
+	const keys = 20_000
+	t0 := time.Unix(5000, 0)
+	for _, peersPerKey := range []int{0, 1, 9} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		w, err := crdt.NewKeyedWindow(crdt.Replica{Node: "node-0", Incarnation: 1}, time.Minute, ratelimit.DefaultKeyedBuckets)
+		require.NoError(t, err)
+		names := make([]string, keys)
+		for i := range names {
+			names[i] = "client-" + strconv.Itoa(i)
+			w.AddAt(t0, names[i], 1)
+		}
+		for p := 1; p <= peersPerKey; p++ {
+			st := w.Empty()
+			for _, name := range sortedNames(names) {
+				st.Keys = append(st.Keys, crdt.KeySlots{Key: name, Slots: []crdt.WindowSlot{{
+					Replica: crdt.Replica{Node: "node-" + strconv.Itoa(p), Incarnation: 1},
+					Buckets: []crdt.Bucket{{Index: t0.UnixNano() / int64(3*time.Second), N: 1}},
+				}}})
+			}
+			w.Merge(t0, st)
+		}
+		w.Delta()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perKey := float64(after.HeapAlloc-before.HeapAlloc) / keys
+		t.Logf("%d peers per key: %.0f bytes per active key (key strings included)", peersPerKey, perKey)
+		if peersPerKey <= 1 {
+			assert.Less(t, perKey, 1024.0)
+		}
+		runtime.KeepAlive(w)
+		runtime.KeepAlive(names)
+	}
+}
+
+func sortedNames(names []string) []string {
+	s := slices.Clone(names)
+	slices.Sort(s)
+	return s
+}
+
+// BenchmarkKeyedLimiterAllow decides for one of 100,000 keys, all held,
+// on a one-node swarm, with the instant passed in.
+func BenchmarkKeyedLimiterAllow(b *testing.B) {
+	k := newKeyed(b, ratelimit.KeyedConfig{Limit: 1 << 30, Window: time.Minute, MaxKeys: 200_000})
+	keys := make([]string, 100_000)
+	now := time.Now()
+	for i := range keys {
+		keys[i] = "client-" + strconv.Itoa(i)
+		k.AllowN(now, keys[i], 1)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		now = now.Add(time.Microsecond)
+		k.AllowN(now, keys[i%len(keys)], 1)
+		i++
+	}
+}
+
+// BenchmarkKeyedLimiterAllowHot decides for 1,000 hot keys among 100,000
+// held: most flushes carry a key many decisions touched, so the node's
+// per-flush encoding is amortised, as for real client traffic.
+func BenchmarkKeyedLimiterAllowHot(b *testing.B) {
+	k := newKeyed(b, ratelimit.KeyedConfig{Limit: 1 << 30, Window: time.Minute, MaxKeys: 200_000})
+	keys := make([]string, 100_000)
+	now := time.Now()
+	for i := range keys {
+		keys[i] = "client-" + strconv.Itoa(i)
+		k.AllowN(now, keys[i], 1)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		now = now.Add(time.Microsecond)
+		k.AllowN(now, keys[i%1000], 1)
+		i++
+	}
+}
