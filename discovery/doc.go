@@ -61,8 +61,9 @@
 // error names the token source, a 403 error the RBAC rule and a Role that
 // grants it, an unreachable server the URL tried.
 //
-// Kubernetes.Get is the GET-only transport that the swarm compatibility
-// adapter's ClientKubernetes is built on.
+// KubernetesClient (NewKubernetesClient, the same config without a
+// selector) is the API access alone: Get sends one authenticated GET, as
+// the swarm compatibility adapter's ClientKubernetes does.
 //
 // # Why not k8s.io/client-go
 //

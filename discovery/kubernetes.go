@@ -2,8 +2,6 @@ package discovery
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,63 +26,41 @@ import (
 // package documentation for a Role. Kubernetes is safe for concurrent use and
 // starts no goroutines.
 type Kubernetes struct {
-	s         *kubernetesSettings
-	client    *http.Client
-	transport *http.Transport // nil when the caller supplied the client
+	c *KubernetesClient
+	s *kubernetesSettings // c.s
 }
 
 var _ Discoverer = (*Kubernetes)(nil)
 
 // NewKubernetes validates cfg and returns a Kubernetes source. It reads the
-// CA bundle but makes no request. A bad or missing value returns an error
-// wrapping ErrInvalidConfig that names the field.
+// CA bundle but makes no request. A bad or missing value, an empty
+// LabelSelector included, returns an error wrapping ErrInvalidConfig that
+// names the field.
 func NewKubernetes(cfg KubernetesConfig) (*Kubernetes, error) {
-	s, err := cfg.settings()
+	if strings.TrimSpace(cfg.LabelSelector) == "" {
+		return nil, fmt.Errorf("%w: KubernetesConfig.LabelSelector is empty; it would select every pod in the namespace", ErrInvalidConfig)
+	}
+	c, err := NewKubernetesClient(cfg)
 	if err != nil {
 		return nil, err
 	}
-	k := &Kubernetes{s: s, client: s.HTTPClient}
-	if k.client == nil {
-		k.transport, err = newKubernetesTransport(s.caFile)
-		if err != nil {
-			return nil, err
-		}
-		k.client = &http.Client{Transport: k.transport, Timeout: s.RequestTimeout}
-	}
-	return k, nil
-}
-
-func newKubernetesTransport(caFile string) (*http.Transport, error) {
-	var t *http.Transport
-	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
-		t = dt.Clone()
-	} else {
-		t = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
-	}
-	if caFile == "" {
-		return t, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("%w: CA file: %w", ErrInvalidConfig, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%w: CA file %s holds no PEM certificate", ErrInvalidConfig, caFile)
-	}
-	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return t, nil
+	return &Kubernetes{c: c, s: c.s}, nil
 }
 
 // BaseURL returns the API server's URL, such as "https://10.0.0.1:443".
-func (k *Kubernetes) BaseURL() string { return k.s.baseURL.String() }
+func (k *Kubernetes) BaseURL() string { return k.c.BaseURL() }
 
 // Namespace returns the namespace whose pods are listed.
-func (k *Kubernetes) Namespace() string { return k.s.Namespace }
+func (k *Kubernetes) Namespace() string { return k.c.Namespace() }
 
 // CloseIdleConnections closes the idle keep-alive connections to the API
 // server. The source stays usable; call it when discovery stops.
-func (k *Kubernetes) CloseIdleConnections() { k.client.CloseIdleConnections() }
+func (k *Kubernetes) CloseIdleConnections() { k.c.CloseIdleConnections() }
+
+// Get is KubernetesClient.Get, with this source's server and credentials.
+func (k *Kubernetes) Get(ctx context.Context, target string) (*http.Response, error) {
+	return k.c.Get(ctx, target)
+}
 
 // Peers lists the serving pods, page by page, and returns them sorted by pod
 // name. Each page request is retried as KubernetesConfig.Retries says; an
@@ -310,7 +285,7 @@ func (k *Kubernetes) backoff(n int) time.Duration {
 func (k *Kubernetes) attempt(ctx context.Context, target string) (page podList, retry bool, wait time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, k.s.RequestTimeout)
 	defer cancel()
-	resp, err := k.do(ctx, target)
+	resp, err := k.c.do(ctx, target)
 	if err != nil {
 		return page, !errors.Is(err, ErrUnauthorized), 0, err
 	}
@@ -331,35 +306,6 @@ func (k *Kubernetes) attempt(ctx context.Context, target string) (page podList, 
 		}
 	}
 	return page, false, 0, nil
-}
-
-// do sends one GET with the current token.
-func (k *Kubernetes) do(ctx context.Context, target string) (*http.Response, error) {
-	token, err := k.s.tokenSource.token()
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%w: GET %s: %w", ErrInvalidConfig, target, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "shoal-discovery")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := k.client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL goes in front, once
-		}
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-			err = fmt.Errorf("no answer within %s: %w", k.s.RequestTimeout, err)
-		}
-		return nil, fmt.Errorf("%w: kubernetes API at %s: %w", ErrUnreachable, target, err)
-	}
-	return resp, nil
 }
 
 // statusError turns a non-200 response into an error a person can act on.

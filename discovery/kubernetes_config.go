@@ -43,8 +43,9 @@ const (
 	serviceAccountNamespaceFile = "namespace"
 )
 
-// KubernetesConfig configures a Kubernetes source. Zero fields take the
-// defaults above; LabelSelector is required.
+// KubernetesConfig configures a Kubernetes source, or a KubernetesClient
+// (which ignores LabelSelector, Port, PageSize and InterfaceAddrs). Zero
+// fields take the defaults above; NewKubernetes requires LabelSelector.
 type KubernetesConfig struct {
 	// InCluster reads the API server address from the environment
 	// (KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT) and the
@@ -60,8 +61,8 @@ type KubernetesConfig struct {
 	Namespace string
 	// LabelSelector selects the service's pods, either a classic
 	// "key=value" pair or any selector the API accepts
-	// ("app=shoal,tier in (edge,api)"). Required: an empty selector would
-	// join every pod of the namespace.
+	// ("app=shoal,tier in (edge,api)"). Required by NewKubernetes: an
+	// empty selector would join every pod of the namespace.
 	LabelSelector string
 	// Port is the gossip port of every pod. Default DefaultPort.
 	Port uint16
@@ -124,9 +125,6 @@ func (cfg KubernetesConfig) settings() (*kubernetesSettings, error) {
 		s.InterfaceAddrs = net.InterfaceAddrs
 	}
 	s.LabelSelector = strings.TrimSpace(s.LabelSelector)
-	if s.LabelSelector == "" {
-		return nil, fmt.Errorf("%w: KubernetesConfig.LabelSelector is empty; it would select every pod in the namespace", ErrInvalidConfig)
-	}
 	if s.Port == 0 {
 		s.Port = DefaultPort
 	}
