@@ -8,8 +8,7 @@
 //
 // Each line typed on standard input is a number to add (an empty line adds
 // 1). Every process prints the value (and the number of live members)
-// whenever either changes. Ctrl-C leaves the
-// cluster gracefully.
+// whenever either changes. Ctrl-C leaves the cluster gracefully.
 package main
 
 import (
