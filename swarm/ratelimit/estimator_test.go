@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shoal-go/shoal/crdt"
+	"github.com/shoal-go/shoal/swarm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -142,4 +143,25 @@ func TestEstimatorNegativeTimeBuckets(t *testing.T) {
 	ok, _ = e.take(0, 1)
 	assert.False(t, ok)
 	assert.False(t, math.IsNaN(e.estimate(0)))
+}
+
+func TestScalerLimitFollowsLiveShareOfPeak(t *testing.T) {
+	alive := func(n, dead int) []swarm.Member {
+		var ms []swarm.Member
+		for i := range n {
+			st := swarm.MemberAlive
+			if i < dead {
+				st = swarm.MemberFailed
+			}
+			ms = append(ms, swarm.Member{Name: string(rune('a' + i)), State: st})
+		}
+		return ms
+	}
+	var s scaler
+	at := time.Unix(100, 0)
+	assert.Equal(t, 1000.0, s.limit(at, 1000, 10*time.Second, alive(4, 0)))
+	assert.Equal(t, 500.0, s.limit(at.Add(time.Second), 1000, 10*time.Second, alive(4, 2)), "half the cluster is gone")
+	assert.Equal(t, 500.0, s.limit(at.Add(10*time.Second), 1000, 10*time.Second, alive(4, 2)))
+	assert.Equal(t, 1000.0, s.limit(at.Add(11*time.Second), 1000, 10*time.Second, alive(4, 2)), "a window later the smaller cluster is the cluster")
+	assert.Equal(t, 500.0, s.limit(at.Add(12*time.Second), 1000, 10*time.Second, nil), "no member list: itself alone, of two seen")
 }
