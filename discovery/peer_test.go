@@ -1,7 +1,9 @@
 package discovery
 
 import (
+	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -36,4 +38,31 @@ func TestPeerString(t *testing.T) {
 	assert.Equal(t, "pod-a@[fd00::1]:9990", Peer{Name: "pod-a", Addr: ap}.String())
 	assert.Equal(t, "[fd00::1]:9990", Peer{Addr: ap}.String())
 	assert.Equal(t, "[fd00::1]:9990", Peer{Name: "[fd00::1]:9990", Addr: ap}.String())
+}
+
+// FuzzParsePeer checks that ParsePeer never panics, that what it accepts is
+// valid, and that a peer printed as name=addr parses back to itself.
+func FuzzParsePeer(f *testing.F) {
+	for _, s := range []string{"10.0.0.1:9990", "a=10.0.0.1:9990", "b=[fd00::1]:1", "[::ffff:1.2.3.4]:5", "=:", "a=b=c", "[fe80::1%eth0]:9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePeer(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("ParsePeer(%q) error %v does not wrap ErrInvalidConfig", s, err)
+			}
+			return
+		}
+		if err := p.validate(); err != nil || p.Name == "" {
+			t.Fatalf("ParsePeer(%q) = %+v, invalid: %v", s, p, err)
+		}
+		if strings.Contains(p.Name, "=") {
+			return // a name with "=" cannot round-trip through "name=addr"
+		}
+		again, err := ParsePeer(p.Name + "=" + p.Addr.String())
+		if err != nil || again != p {
+			t.Fatalf("round trip of %+v: %+v, %v", p, again, err)
+		}
+	})
 }
