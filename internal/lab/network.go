@@ -109,7 +109,7 @@ func Setup(ctx context.Context, prefix string, n int, subnet netip.Prefix) (*Net
 // address and iptables chains.
 func (nw *Network) create(ctx context.Context, bits int) error {
 	if err := run(ctx, "ip", "netns", "add", nw.hub); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return unavailable(err)
 	}
 	steps := [][]string{
 		{"ip", "-n", nw.hub, "link", "set", "lo", "up"},
@@ -129,7 +129,7 @@ func (nw *Network) create(ctx context.Context, bits int) error {
 	}
 	for _, s := range steps {
 		if err := run(ctx, s...); err != nil {
-			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return unavailable(err)
 		}
 	}
 	for _, h := range nw.hosts {
@@ -140,11 +140,16 @@ func (nw *Network) create(ctx context.Context, bits int) error {
 			{"-A", "INPUT", "-j", chainLoss},
 		} {
 			if err := nw.iptables(ctx, h, rule...); err != nil {
-				return fmt.Errorf("%w: %v", ErrUnavailable, err)
+				return unavailable(err)
 			}
 		}
 	}
 	return nil
+}
+
+// unavailable marks a command's failure as the environment's.
+func unavailable(err error) error {
+	return fmt.Errorf("%w: %s", ErrUnavailable, strings.TrimPrefix(err.Error(), "shoal/lab: "))
 }
 
 // Hosts returns the hosts, n1 first. The caller owns the slice.
@@ -291,11 +296,12 @@ func (nw *Network) iptables(ctx context.Context, h Host, args ...string) error {
 // RemoveLeftovers removes the namespaces of earlier runs that died before
 // cleaning up: those named base-PID-… whose process PID no longer runs.
 // Namespaces of a run still in progress (another test process) are left
-// alone. It returns the names it removed.
+// alone. It returns the names it removed. When namespaces cannot even be
+// listed, the error wraps ErrUnavailable.
 func RemoveLeftovers(ctx context.Context, base string) ([]string, error) {
 	out, err := output(ctx, "ip", "netns", "list")
 	if err != nil {
-		return nil, err
+		return nil, unavailable(err)
 	}
 	var removed []string
 	var errs []error
