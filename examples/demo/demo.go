@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shoal-go/shoal/swarm"
+	"github.com/shoal-go/shoal/swarm/ratelimit"
 )
 
 // probeTimeout is how long a beacon update may take to reach every node
@@ -25,7 +26,9 @@ type demoNode struct {
 	node     *swarm.Node
 	requests *swarm.Counter // what the workload counts
 	beacon   *swarm.Counter // one increment per probe, to time propagation
-	counted  atomic.Int64   // requests this node added itself
+	limiter  *ratelimit.Limiter
+	counted  atomic.Int64 // requests this node added itself
+	admitted atomic.Int64 // requests its rate limiter admitted
 }
 
 // demo is a running swarm with its workload.
@@ -34,16 +37,21 @@ type demo struct {
 	nodes   []*demoNode
 	total   atomic.Int64 // requests added on all nodes: the true value
 	tracker *beaconTracker
-	started time.Time
-	wg      sync.WaitGroup
+	admits  *admissionLog
+
+	// Kept by the view's goroutine (limitRow).
+	worst, overloadSum float64
+	overloadN          int
+	started            time.Time
+	wg                 sync.WaitGroup
 }
 
 // startDemo starts o.nodes nodes on loopback, joins them and waits until
 // every node sees all of them alive.
 func startDemo(ctx context.Context, o options) (*demo, error) {
-	d := &demo{o: o, tracker: newBeaconTracker(o.nodes)}
+	d := &demo{o: o, tracker: newBeaconTracker(o.nodes), admits: newAdmissionLog(o.window)}
 	for i := 0; i < o.nodes; i++ {
-		dn, err := startNode(fmt.Sprintf("node-%d", i+1))
+		dn, err := startNode(fmt.Sprintf("node-%d", i+1), o)
 		if err != nil {
 			_ = d.stop()
 			return nil, err
@@ -64,7 +72,7 @@ func startDemo(ctx context.Context, o options) (*demo, error) {
 	return d, nil
 }
 
-func startNode(name string) (*demoNode, error) {
+func startNode(name string, o options) (*demoNode, error) {
 	n, err := swarm.New(swarm.DefaultLocalConfig(name))
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -72,6 +80,9 @@ func startNode(name string) (*demoNode, error) {
 	dn := &demoNode{node: n}
 	if dn.requests, err = swarm.NewCounter(n, "requests"); err == nil {
 		dn.beacon, err = swarm.NewCounter(n, "beacon")
+	}
+	if err == nil {
+		dn.limiter, err = ratelimit.New(n, "api", ratelimit.Config{Limit: o.limit, Window: o.window})
 	}
 	if err != nil {
 		_ = n.Close()
@@ -161,11 +172,23 @@ func (d *demo) workload(ctx context.Context, dn *demoNode, seed uint64) {
 		if k == 0 {
 			continue
 		}
+		// The true total first: a node may read an add before the demo
+		// counts it, never the other way round (snapshot reads the
+		// total last).
+		d.total.Add(k)
+		dn.counted.Add(k)
 		if err := dn.requests.Add(k); err != nil {
 			return
 		}
-		dn.counted.Add(k)
-		d.total.Add(k)
+		var ok int64
+		now := time.Now()
+		for j := int64(0); j < k; j++ {
+			if dn.limiter.AllowN(now, 1) {
+				ok++
+			}
+		}
+		dn.admitted.Add(ok)
+		d.admits.record(now, k, ok)
 	}
 }
 
@@ -242,6 +265,11 @@ func (d *demo) settle(timeout time.Duration) (time.Duration, bool) {
 func (d *demo) stop() error {
 	var errs []error
 	for _, dn := range d.nodes {
+		if dn.limiter != nil {
+			if err := dn.limiter.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: close limiter: %w", dn.node.Name(), err))
+			}
+		}
 		if err := dn.node.Leave(); err != nil && !errors.Is(err, swarm.ErrClosed) {
 			errs = append(errs, fmt.Errorf("%s: %w", dn.node.Name(), err))
 		}

@@ -1,7 +1,8 @@
 // Command demo starts a small shoal swarm inside one process, on
 // 127.0.0.1, and shows it working: every node counts requests into one
-// shared counter, and a beacon update measures how long a change takes to
-// reach every node. It runs for a while, prints a summary and exits.
+// shared counter and offers them to one cluster-wide rate limit, and a
+// beacon update measures how long a change takes to reach every node. It
+// runs for a while, prints a summary and exits.
 //
 //	go run ./examples/demo                 # 5 nodes, 20 s, live view
 //	go run ./examples/demo -nodes 9 -duration 1m
@@ -43,6 +44,8 @@ type options struct {
 	rate     float64
 	noTUI    bool
 	refresh  time.Duration
+	limit    int           // cluster rate limit per window
+	window   time.Duration // rate-limit window
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -54,6 +57,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rate, "rate", 100, "requests per second each node counts (and offers to the rate limit)")
 	fs.BoolVar(&o.noTUI, "no-tui", false, "print plain log lines instead of the live view (the default when stdout is not a terminal)")
 	fs.DurationVar(&o.refresh, "refresh", 250*time.Millisecond, "how often the live view is redrawn")
+	fs.IntVar(&o.limit, "limit", 0, "cluster-wide rate limit per window; 0 means half of what the nodes offer")
+	fs.DurationVar(&o.window, "window", 5*time.Second, "rate-limit sliding window")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -68,6 +73,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-rate %v: want more than 0 and at most 100000", o.rate)
 	case o.refresh <= 0:
 		return o, fmt.Errorf("-refresh %v: want a positive duration", o.refresh)
+	case o.limit < 0:
+		return o, fmt.Errorf("-limit %d: want 0 (automatic) or more", o.limit)
+	case o.window < 100*time.Millisecond || o.window%100 != 0:
+		return o, fmt.Errorf("-window %v: want at least 100ms, a whole number of 100ns", o.window)
+	}
+	if o.limit == 0 {
+		o.limit = max(1, int(float64(o.nodes)*o.rate*o.window.Seconds()/2))
 	}
 	return o, nil
 }

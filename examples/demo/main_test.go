@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +22,7 @@ func TestDemoPlain(t *testing.T) {
 	if strings.Contains(s, "\x1b[") {
 		t.Errorf("plain output contains escape codes:\n%q", s)
 	}
-	for _, want := range []string{"t=0s total=", "node-5=", "final total=", "Summary: 5 nodes on 127.0.0.1", "(converged)", "beacon updates"} {
+	for _, want := range []string{"t=0s total=", "node-5=", "final total=", "Summary: 5 nodes on 127.0.0.1", "(converged)", "beacon updates", "admitted_in_window=", "The cluster rate limit of 1,250 per 5s admitted"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}
@@ -83,6 +85,8 @@ func TestDemoFlags(t *testing.T) {
 		{"-duration", "0s"},
 		{"-rate", "-1"},
 		{"-refresh", "0s"},
+		{"-limit", "-1"},
+		{"-window", "10ms"},
 		{"extra"},
 		{"-bogus"},
 	} {
@@ -100,6 +104,43 @@ func TestDemoFlags(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "-nodes") {
 		t.Errorf("-h does not describe -nodes: %q", errOut.String())
+	}
+}
+
+// The whole cluster's admissions stay near the limit once the limiters
+// have seen each other: a 1 s window overloaded 2×, for 3 s.
+func TestDemoRateLimit(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"-duration", "3s", "-nodes", "3", "-window", "1s", "-limit", "150"}, &out, &errOut, false)
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, errOut.String())
+	}
+	m := regexp.MustCompile(`admitted (\S+) of the (\S+) requests offered; while overloaded, the whole cluster admitted (\S+)× the limit per sliding window on average and (\S+)× at worst`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no rate-limit sentence in the summary:\n%s", out.String())
+	}
+	mean, _ := strconv.ParseFloat(m[3], 64)
+	worst, _ := strconv.ParseFloat(m[4], 64)
+	// Generous bounds for a loaded 2-core machine under -race; the
+	// ratelimit package's own tests hold the tight ones.
+	if mean < 0.6 || worst > 1.5 {
+		t.Errorf("admitted %s× the limit on average, %s× at worst; want within [0.6, 1.5]", m[3], m[4])
+	}
+}
+
+func TestAdmissionLog(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	l := newAdmissionLog(time.Second)
+	l.record(t0, 10, 8)
+	l.record(t0.Add(500*time.Millisecond), 5, 5)
+	l.record(t0.Add(1200*time.Millisecond), 4, 1)
+	off, adm, toff, tadm := l.inWindow(t0.Add(1300 * time.Millisecond))
+	if off != 9 || adm != 6 || toff != 19 || tadm != 14 {
+		t.Errorf("inWindow = %d %d %d %d, want 9 6 19 14", off, adm, toff, tadm)
+	}
+	off, adm, _, _ = l.inWindow(t0.Add(3 * time.Second))
+	if off != 0 || adm != 0 {
+		t.Errorf("after the window: %d %d, want 0 0", off, adm)
 	}
 }
 

@@ -14,6 +14,19 @@ type snapshot struct {
 	Total    int64 // the true number of requests counted on all nodes
 	Nodes    []nodeRow
 	Beacon   latencyStats
+	Limit    limitRow
+}
+
+// limitRow is the cluster rate limit as the demo measures it from outside.
+type limitRow struct {
+	Limit                       int
+	Window                      time.Duration
+	Full                        bool  // a whole window has passed
+	Offered, Admitted           int64 // in the last window, all nodes
+	TotalOffered, TotalAdmitted int64
+	Worst                       float64 // highest Admitted/Limit seen over full windows
+	MeanOverloaded              float64 // mean Admitted/Limit while Offered ≥ 1.2·Limit
+	OverloadedSamples           int
 }
 
 // nodeRow is one node's line.
@@ -22,6 +35,8 @@ type nodeRow struct {
 	Members   int
 	Value     int64         // the shared counter as this node reads it
 	Counted   int64         // what this node added itself
+	Admitted  int64         // what its rate limiter admitted
+	Estimate  float64       // what its limiter believes the cluster admitted in the window
 	LastReach time.Duration // delay of the last beacon that reached it
 	WireBytes uint64        // bytes its transport wrote
 }
@@ -31,9 +46,10 @@ func (d *demo) snapshot(final bool) snapshot {
 		Elapsed:  time.Since(d.started),
 		Duration: d.o.duration,
 		Final:    final,
-		Total:    d.total.Load(),
 		Beacon:   d.tracker.stats(),
 	}
+	now := time.Now()
+	s.Limit = d.limitRow(now, final)
 	for i, dn := range d.nodes {
 		st := dn.node.Stats()
 		v, _ := dn.requests.Value()
@@ -42,11 +58,37 @@ func (d *demo) snapshot(final bool) snapshot {
 			Members:   st.Members,
 			Value:     v,
 			Counted:   dn.counted.Load(),
+			Admitted:  dn.admitted.Load(),
+			Estimate:  dn.limiter.Estimate(now),
 			LastReach: s.Beacon.LastPerNode[i],
 			WireBytes: st.WireBytesSent,
 		})
 	}
+	s.Total = d.total.Load() // after the nodes' values: never below them
 	return s
+}
+
+// limitRow measures the cluster's admissions in the last window and keeps
+// the worst and mean ratios to the limit. Only the view's goroutine calls
+// it.
+func (d *demo) limitRow(now time.Time, final bool) limitRow {
+	r := limitRow{Limit: d.o.limit, Window: d.o.window}
+	r.Offered, r.Admitted, r.TotalOffered, r.TotalAdmitted = d.admits.inWindow(now)
+	r.Full = now.Sub(d.started) >= d.o.window
+	if r.Full && !final {
+		ratio := float64(r.Admitted) / float64(r.Limit)
+		d.worst = max(d.worst, ratio)
+		if float64(r.Offered) >= 1.2*float64(r.Limit) {
+			d.overloadSum += ratio
+			d.overloadN++
+		}
+	}
+	r.Worst = d.worst
+	r.OverloadedSamples = d.overloadN
+	if d.overloadN > 0 {
+		r.MeanOverloaded = d.overloadSum / float64(d.overloadN)
+	}
+	return r
 }
 
 // summary is the demo's result.
@@ -57,13 +99,14 @@ type summary struct {
 	Converged  bool
 	Settle     time.Duration
 	Beacon     latencyStats
+	Limit      limitRow
 	BytesPerS  float64 // mean bytes written per node per second
 	Disagreed  []string
 	FinalValue []int64
 }
 
 func (d *demo) summarize(final snapshot, ran, settle time.Duration, converged bool) summary {
-	s := summary{Nodes: len(d.nodes), Ran: ran, Total: final.Total, Converged: converged, Settle: settle, Beacon: final.Beacon}
+	s := summary{Nodes: len(d.nodes), Ran: ran, Total: final.Total, Converged: converged, Settle: settle, Beacon: final.Beacon, Limit: final.Limit}
 	var bytes uint64
 	for _, r := range final.Nodes {
 		bytes += r.WireBytes
@@ -99,6 +142,17 @@ func (s summary) paragraph() string {
 		fmt.Fprintf(&b, " (%d missed the %s deadline). ", s.Beacon.Missed, probeTimeout)
 	default:
 		fmt.Fprintf(&b, "No beacon update completed (%d missed the %s deadline). ", s.Beacon.Missed, probeTimeout)
+	}
+	l := s.Limit
+	fmt.Fprintf(&b, "The cluster rate limit of %s per %s admitted %s of the %s requests offered",
+		thousands(int64(l.Limit)), l.Window, thousands(l.TotalAdmitted), thousands(l.TotalOffered))
+	if l.OverloadedSamples > 0 {
+		fmt.Fprintf(&b, "; while overloaded, the whole cluster admitted %.2f× the limit per sliding window on average and %.2f× at worst. ",
+			l.MeanOverloaded, l.Worst)
+	} else if l.Worst > 0 {
+		fmt.Fprintf(&b, "; at most %.2f× the limit in any sliding window. ", l.Worst)
+	} else {
+		b.WriteString(" (the run was shorter than one window). ")
 	}
 	fmt.Fprintf(&b, "Each node wrote %s/s to the network on average, memberlist's probes included.", byteSize(s.BytesPerS))
 	return b.String()

@@ -57,15 +57,30 @@ func (v *liveView) frame(s snapshot) {
 	line("")
 	line("true total of requests counted on all nodes: %s%s%s", ansiBold, thousands(s.Total), ansiReset)
 	line("")
-	line("%-9s %7s %12s %8s %12s %14s %12s", "node", "members", "counter", "behind", "counted here", "last beacon in", "wire bytes")
+	line("%-8s %7s %9s %7s %9s %9s %15s %11s %11s", "node", "members", "counter", "behind", "counted", "admitted", "limit estimate", "last beacon", "wire bytes")
 	for _, r := range s.Nodes {
 		behind := s.Total - r.Value
 		color := ansiGreen
 		if behind != 0 {
 			color = ansiYellow
 		}
-		line("%-9s %7d %s%12s %8s%s %12s %14s %12s", r.Name, r.Members, color, thousands(r.Value), thousands(behind), ansiReset,
-			thousands(r.Counted), reachCell(r.LastReach), thousands(int64(r.WireBytes)))
+		line("%-8s %7d %s%9s %7s%s %9s %9s %15s %11s %11s", r.Name, r.Members, color, thousands(r.Value), thousands(behind), ansiReset,
+			thousands(r.Counted), thousands(r.Admitted), fmt.Sprintf("%s/%s", thousands(int64(r.Estimate)), thousands(int64(s.Limit.Limit))),
+			reachCell(r.LastReach), thousands(int64(r.WireBytes)))
+	}
+	line("")
+	l := s.Limit
+	line("rate limit \"api\": %s requests per %s across the cluster, decided locally on each node", thousands(int64(l.Limit)), l.Window)
+	ratio := float64(l.Admitted) / float64(l.Limit)
+	color := ansiGreen
+	if ratio > 1.1 {
+		color = ansiYellow
+	}
+	line("  true total in the last %s: offered %s, admitted %s%s (%.2f× the limit)%s", l.Window, thousands(l.Offered), color, thousands(l.Admitted), ratio, ansiReset)
+	if l.Full {
+		line("  worst window so far: %.2f× the limit", l.Worst)
+	} else {
+		line("  (the first window is still filling)")
 	}
 	line("")
 	line("beacon: an update sent from one node at a time; time until every node has it")
@@ -115,6 +130,7 @@ func (v *plainView) frame(s snapshot) {
 	for _, r := range s.Nodes {
 		fmt.Fprintf(&b, " %s=%d", r.Name, r.Value)
 	}
+	fmt.Fprintf(&b, " admitted_in_window=%d/%d", s.Limit.Admitted, s.Limit.Limit)
 	if s.Beacon.HaveLatencies {
 		fmt.Fprintf(&b, " beacon_reach_all: n=%d p50=%s max=%s missed=%d",
 			s.Beacon.Count, roundDur(s.Beacon.P50), roundDur(s.Beacon.Max), s.Beacon.Missed)
