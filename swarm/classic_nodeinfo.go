@@ -229,10 +229,14 @@ func NewNodeInfoClientKubernetes(o Options) (NodeInfoClient, error) {
 	if port == 0 {
 		port = DefaultPort
 	}
-	k, err := discovery.NewKubernetes(discovery.KubernetesConfig{
-		InCluster: ko.KubernetesInCluster, BaseURL: ko.KubernetesAPIBaseURL,
-		Namespace: ns, LabelSelector: key + "=" + val, Port: port,
-	})
+	cfg := discovery.KubernetesConfig{
+		InCluster: ko.KubernetesInCluster, Namespace: ns, LabelSelector: key + "=" + val, Port: port,
+	}
+	if !ko.KubernetesInCluster {
+		// In cluster the predecessor ignored the URL; so do we.
+		cfg.BaseURL = ko.KubernetesAPIBaseURL
+	}
+	k, err := discovery.NewKubernetes(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("shoal/swarm: kubernetes: %w", err)
 	}

@@ -2,6 +2,10 @@ package swarm_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"sort"
 	"testing"
 	"time"
@@ -290,5 +294,26 @@ func BenchmarkClassicValues(b *testing.B) {
 		if len(sws[0].Values("k")) != 3 {
 			b.Fatal("lost a value")
 		}
+	}
+}
+
+func TestClientKubernetesOutOfCluster(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
+	}))
+	defer srv.Close()
+	c, err := swarm.NewClientKubernetes(false, srv.URL)
+	require.NoError(t, err)
+	defer c.Stop()
+	rsp, err := c.Get("/api/v1/namespaces/kube-system/pods")
+	require.NoError(t, err)
+	defer rsp.Body.Close()
+	body, err := io.ReadAll(rsp.Body)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"path":"/api/v1/namespaces/kube-system/pods"}`, string(body))
+
+	_, err = swarm.NewClientKubernetes(true, "")
+	if os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+		require.Error(t, err, "in cluster without the service environment")
 	}
 }
