@@ -117,7 +117,9 @@
 //
 // Marshal and Unmarshal, for CRDT states and registered types, follow
 // fxamacker/cbor's struct tags; time.Time there is an RFC 3339 string in
-// UTC with nanoseconds, and an integer decoded into an interface is int64.
+// UTC with nanoseconds (years 0 to 9999: Unmarshal rejects a time outside
+// them, so that what a node accepts it can also send on), and an integer
+// decoded into an interface is int64.
 //
 // # Errors
 //
@@ -130,10 +132,16 @@
 //
 // # Costs
 //
-// Measured on a 2-core AMD EPYC VM (go test -bench, median of 5):
-// an envelope with a 100-byte payload encodes and decodes in about 0.5 µs
-// with one allocation when encoded into a reused buffer (about 0.65 µs and
-// two allocations with a fresh one); EncodeAny of an int64 costs about
-// 0.1 µs and DecodeAny about 0.1 µs. A decoded payload aliases the
-// message, so decoding an envelope does not copy it.
+// Measured on a loaded 2-core AMD EPYC VM, go1.26, medians of
+// go test -run '^$' -bench . -benchmem -count 5 ./codec/:
+//
+//	envelope, 100-byte payload, encode + decode      390 ns  2 allocs
+//	  the same, encoded into a reused buffer         345 ns  1 alloc
+//	DecodeBatch, 16 envelopes of 64-byte payloads   4.3 µs  17 allocs
+//	EncodeAny(int64)                                  71 ns  2 allocs
+//	DecodeAny(int64)                                  98 ns  3 allocs
+//	EncodeAny(map[string]any with 4 entries)         560 ns  7 allocs
+//
+// Decoding an envelope allocates once, for its three strings; the payload
+// aliases the message.
 package codec
