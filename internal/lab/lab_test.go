@@ -89,7 +89,6 @@ func setupNetwork(t *testing.T, n int) *Network {
 // cluster is the lab: one labnode per host, and the total of every add
 // the nodes acknowledged.
 type cluster struct {
-	nw    *Network
 	hosts []Host
 	bin   string
 
@@ -99,7 +98,7 @@ type cluster struct {
 }
 
 func newCluster(t *testing.T, nw *Network, bin string) *cluster {
-	c := &cluster{nw: nw, hosts: nw.Hosts(), bin: bin}
+	c := &cluster{hosts: nw.Hosts(), bin: bin}
 	c.procs = make([]*Process, len(c.hosts))
 	t.Cleanup(func() {
 		for _, p := range c.processes() {
