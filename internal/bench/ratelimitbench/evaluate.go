@@ -11,6 +11,7 @@ func evaluate(res *Result, p Params, start, end time.Time, loaders []*loader) {
 	byKey := map[int32]*keyEvents{}
 	for _, l := range loaders {
 		costs = append(costs, l.costs...)
+		res.MaxStallMs = max(res.MaxStallMs, float64(l.stall)/1e6)
 		for _, e := range l.events {
 			k := byKey[e.key]
 			if k == nil {

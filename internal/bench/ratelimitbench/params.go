@@ -103,6 +103,10 @@ type Result struct {
 	// divided by the node count and the run's length: the share of one
 	// core a node used, load generation included.
 	CPUPerNode float64 `json:"cpu_per_node"`
+	// MaxStallMs is the longest gap between two ticks (2 ms apart) of any
+	// load generator: how starved of CPU the process was. The requests of
+	// a gap are offered at once when it ends.
+	MaxStallMs float64 `json:"max_stall_ms"`
 	// KeysOverloaded is how many keys the keyed ratios cover.
 	KeysOverloaded int `json:"keys_overloaded,omitempty"`
 	// BytesPerKey is the heap growth per active key of one node's keyed

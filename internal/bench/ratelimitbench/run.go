@@ -37,6 +37,7 @@ type loader struct {
 	keys   *rand.Zipf
 	events []event
 	costs  []float64 // mean ns per decision of each batch
+	stall  time.Duration
 	stop   chan struct{}
 	done   chan struct{}
 }
@@ -144,8 +145,8 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 		return res, churnErr
 	}
 	evaluate(&res, p, start, end, loaders)
-	fmt.Fprintf(progress, "%s: ratio mean %.3f worst %.3f min %.3f, allow p50 %.0f ns, %.0f B/s per node\n",
-		p.Backend, res.AdmittedRatioMean, res.AdmittedRatioWorst, res.AdmittedRatioMin, res.AllowNsP50, res.WireBytesPerSecPerNode)
+	fmt.Fprintf(progress, "%s: ratio mean %.3f worst %.3f min %.3f, allow p50 %.0f ns, %.0f B/s per node, longest stall %.0f ms\n",
+		p.Backend, res.AdmittedRatioMean, res.AdmittedRatioWorst, res.AdmittedRatioMin, res.AllowNsP50, res.WireBytesPerSecPerNode, res.MaxStallMs)
 	return res, nil
 }
 
@@ -190,6 +191,7 @@ func (l *loader) run(end time.Time) {
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
 	begin := time.Now()
+	last := begin
 	sent := 0
 	for {
 		select {
@@ -198,6 +200,8 @@ func (l *loader) run(end time.Time) {
 		case <-tick.C:
 		}
 		now := time.Now()
+		l.stall = max(l.stall, now.Sub(last))
+		last = now
 		if now.After(end) {
 			return
 		}
