@@ -114,7 +114,7 @@ func (e *entry) describe(now time.Time) ValueInfo {
 	}
 	cv, ok := e.a.(currentValue)
 	if !ok {
-		info.Value = "(not describable)"
+		info.Value = notDescribable
 		return info
 	}
 	describeValue(&info, cv.current(), now)
@@ -151,8 +151,18 @@ func describeValue(info *ValueInfo, v any, now time.Time) {
 		describeClassic(info, v)
 	default:
 		describeReflect(info, v)
+		if info.Value == notDescribable {
+			// A type this file does not know (a newer CRDT): its size at
+			// least, if it tells.
+			if l, ok := v.(interface{ Len() int }); ok {
+				info.Value = fmt.Sprintf("%d entries", l.Len())
+			}
+		}
 	}
 }
+
+// notDescribable is the Value of a type Values cannot look into.
+const notDescribable = "(not describable)"
 
 func describePNCounter(info *ValueInfo, v *crdt.PNCounter) {
 	type pn struct{ p, n uint64 }
@@ -207,14 +217,14 @@ var timestampType = reflect.TypeFor[crdt.Timestamp]()
 func describeReflect(info *ValueInfo, v any) {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
-		info.Value = "(not describable)"
+		info.Value = notDescribable
 		return
 	}
 	rv = rv.Elem()
 	t := rv.Type()
 	name := t.Name()
 	if t.PkgPath() != reflect.TypeFor[crdt.Replica]().PkgPath() {
-		info.Value = "(not describable)"
+		info.Value = notDescribable
 		return
 	}
 	writers := make(map[crdt.Replica]*ReplicaInfo)
@@ -255,7 +265,7 @@ func describeReflect(info *ValueInfo, v any) {
 	case strings.HasPrefix(name, "LWWRegister["):
 		tsf := rv.FieldByName("TS")
 		if !tsf.IsValid() || tsf.Type() != timestampType {
-			info.Value = "(not describable)"
+			info.Value = notDescribable
 			return
 		}
 		ts := tsf.Interface().(crdt.Timestamp)
@@ -291,7 +301,7 @@ func describeReflect(info *ValueInfo, v any) {
 		}
 		info.Value = fmt.Sprintf("%d elements", elems)
 	default:
-		info.Value = "(not describable)"
+		info.Value = notDescribable
 		return
 	}
 	for _, w := range writers {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shoal-go/shoal/crdt"
 	"github.com/shoal-go/shoal/swarm"
+	"github.com/shoal-go/shoal/swarm/ratelimit"
 	"github.com/shoal-go/shoal/swarm/swarmtest"
 )
 
@@ -165,4 +166,23 @@ func TestValuesBoundsEntries(t *testing.T) {
 	require.LessOrEqual(t, len(v.Entries[0].Value), 200+len("…"))
 	require.True(t, strings.HasSuffix(v.Entries[0].Value, "…"))
 	require.Equal(t, 250.0, v.Replicas[0].Count)
+}
+
+// A type Values has no description for still shows its size when it has a
+// Len method (here the keyed limiter's crdt.KeyedWindow).
+func TestValuesFallsBackToLen(t *testing.T) {
+	c := swarmtest.Start(t, 1, swarmtest.Options{})
+	k, err := ratelimit.NewKeyed(c.Node(0), "per-client", ratelimit.KeyedConfig{Limit: 10, Window: time.Minute})
+	require.NoError(t, err)
+	defer k.Close()
+	now := time.Now()
+	require.True(t, k.AllowN(now, "alice", 1))
+	require.True(t, k.AllowN(now, "bob", 1))
+	for _, v := range c.Node(0).Values() {
+		if strings.Contains(v.Type, "KeyedWindow") {
+			require.Equal(t, "2 entries", v.Value)
+			return
+		}
+	}
+	t.Fatalf("no KeyedWindow among %+v", c.Node(0).Values())
 }
