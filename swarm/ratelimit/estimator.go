@@ -15,7 +15,7 @@ import (
 //
 // The estimate of the cluster's admissions in the window ending at now is
 //
-//	est(now) = Σ own[cur−B … cur] + Σ_peers known_p[cur−B … cur]
+//	est(now) = Σ own[cur−B …] + Σ_peers known_p[cur−B …]
 //	         + Σ_peers rate_p · clamp(now − heard_p + lag, 0, 2·lag)
 //
 // where cur is the bucket of now, known_p are peer p's bucket counts as
@@ -60,7 +60,11 @@ type peerState struct {
 	seen      bool // present in the latest refresh
 }
 
-// ring holds the counts of the last B+1 buckets, slot idx mod (B+1).
+// ring holds the counts of the last 2B+2 buckets, slot idx mod (2B+2):
+// a window's B+1 and as many again, so that a request stamped up to a
+// window before the newest bucket seen (a batch stamped before a refresh
+// brought newer buckets, on a starved process) still finds its window
+// whole, and counts the newer buckets too.
 type ring struct {
 	idx []int64
 	n   []uint64
@@ -117,8 +121,8 @@ func newEstimator(limit int, window time.Duration, buckets int, lag, rateSpan ti
 		lag:   int64(lag),
 		hold:  2 * int64(lag),
 		span:  span,
-		own:   newRing(buckets + 1),
-		peers: newRing(buckets + 1),
+		own:   newRing(2 * (buckets + 1)),
+		peers: newRing(2 * (buckets + 1)),
 		cur:   math.MinInt64,
 		state: make(map[crdt.Replica]*peerState),
 	}
@@ -142,9 +146,11 @@ func (e *estimator) advance(now int64) int64 {
 	return cur
 }
 
+// resum recomputes the sum of the buckets from cur−B on: the window, and
+// any newer bucket (counted as if now, never left out).
 func (e *estimator) resum() {
 	var s uint64
-	for i := e.cur - e.nb; i <= e.cur; i++ {
+	for i := e.cur - e.nb; i <= e.cur+e.nb+1; i++ {
 		s += e.own.get(i) + e.peers.get(i)
 	}
 	e.sum = float64(s)
@@ -201,7 +207,7 @@ func (e *estimator) retryAfter(now int64, n uint64, est float64) (time.Duration,
 	}
 	cur := e.advance(now)
 	var freed float64
-	for i := cur - e.nb; i <= cur; i++ {
+	for i := cur - e.nb; i <= cur+e.nb+1; i++ {
 		freed += float64(e.own.get(i) + e.peers.get(i))
 		if freed >= need {
 			// Bucket i leaves the estimate when bucket i+B+1 begins.
@@ -215,7 +221,7 @@ func (e *estimator) retryAfter(now int64, n uint64, est float64) (time.Duration,
 // resetAt returns when every bucket counted now has left the window.
 func (e *estimator) resetAt(now int64) int64 {
 	cur := e.advance(now)
-	for i := cur; i >= cur-e.nb; i-- {
+	for i := cur + e.nb + 1; i >= cur-e.nb; i-- {
 		if e.own.get(i)+e.peers.get(i) > 0 {
 			return (i + e.nb + 1) * e.width
 		}
@@ -240,8 +246,8 @@ func (e *estimator) setPeers(now int64, self crdt.Replica, slots []crdt.WindowSl
 			continue
 		}
 		for _, b := range s.Buckets {
-			idx := min(b.Index, cur) // a peer whose clock runs ahead counts now
-			if idx >= cur-e.nb {
+			idx := min(b.Index, cur)  // a peer whose clock runs ahead counts now
+			if idx > cur-2*(e.nb+1) { // what the ring holds
 				e.peers.add(idx, b.N)
 			}
 		}

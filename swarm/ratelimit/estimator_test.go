@@ -165,3 +165,22 @@ func TestScalerLimitFollowsLiveShareOfPeak(t *testing.T) {
 	assert.Equal(t, 1000.0, s.limit(at.Add(11*time.Second), 1000, 10*time.Second, alive(4, 2)), "a window later the smaller cluster is the cluster")
 	assert.Equal(t, 500.0, s.limit(at.Add(12*time.Second), 1000, 10*time.Second, nil), "no member list: itself alone, of two seen")
 }
+
+// A request stamped before the refresh that brought a peer's newer bucket
+// must still count that bucket.
+func TestEstimatorCountsBucketsNewerThanTheRequest(t *testing.T) {
+	e := newEstimator(10, time.Second, 10, 0, 100*time.Millisecond)
+	e.setPeers(t0+ms(250), self, []crdt.WindowSlot{
+		{Replica: peerA, Buckets: []crdt.Bucket{{Index: b0 + 2, N: 9}}},
+	})
+	ok, est := e.take(t0+ms(150), 2)
+	assert.False(t, ok, "the peer's 9 events at t0+200ms count for a request stamped t0+150ms")
+	assert.Equal(t, 9.0, est)
+	ok, _ = e.take(t0+ms(150), 1)
+	assert.True(t, ok)
+	// And the window of an instant a few buckets back is still whole.
+	e.setPeers(t0+ms(650), self, []crdt.WindowSlot{
+		{Replica: peerA, Buckets: []crdt.Bucket{{Index: b0 + 2, N: 9}}},
+	})
+	assert.Equal(t, 10.0, e.estimate(t0+ms(150)))
+}
