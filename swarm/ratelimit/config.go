@@ -9,9 +9,9 @@ import (
 
 // Defaults for the zero fields of Config.
 const (
-	// DefaultBuckets splits the window of a Limiter into 100 buckets: an
-	// event frees its place at most W/100 after it left the window.
-	DefaultBuckets = 100
+	// DefaultBuckets splits the window of a Limiter into 200 buckets: an
+	// event frees its place at most W/200 after it left the window.
+	DefaultBuckets = 200
 	// DefaultLag is how long a peer's admissions take to reach this node
 	// on the fast path: the sync interval plus the node's flush interval.
 	DefaultLag = 20 * time.Millisecond
