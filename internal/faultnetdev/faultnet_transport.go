@@ -28,7 +28,7 @@ import (
 type Transport struct {
 	net      *Network
 	name     string
-	addr     simAddr
+	addr     net.Addr // a simAddr, boxed once so that packets do not allocate it
 	ip       net.IP
 	port     int
 	packetCh chan *memberlist.Packet
