@@ -118,8 +118,8 @@ func (c *faultCluster) joinAll(t testing.TB) {
 	}
 }
 
-// allSee reports whether every node in nodes counts want live members.
-func allSee(nodes []*memberlist.Memberlist, want int) bool {
+// faultAllSee reports whether every node in nodes counts want live members.
+func faultAllSee(nodes []*memberlist.Memberlist, want int) bool {
 	for _, m := range nodes {
 		if m.NumMembers() != want {
 			return false
@@ -128,9 +128,9 @@ func allSee(nodes []*memberlist.Memberlist, want int) bool {
 	return true
 }
 
-// membershipSummary describes how many members each node sees, for failure
+// faultMembershipSummary describes how many members each node sees, for failure
 // messages.
-func membershipSummary(nodes []*memberlist.Memberlist) string {
+func faultMembershipSummary(nodes []*memberlist.Memberlist) string {
 	counts := make(map[int]int)
 	for _, m := range nodes {
 		counts[m.NumMembers()]++
@@ -156,13 +156,13 @@ func TestFaultMemberlist50NodesWithLossAndJitter(t *testing.T) {
 	deadline := 45 * time.Second
 	done := false
 	for time.Since(start) < deadline && !done {
-		done = allSee(c.nodes, 50)
+		done = faultAllSee(c.nodes, 50)
 		if !done {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	if !done {
-		t.Fatalf("no full membership after %v: %s; %+v", deadline, membershipSummary(c.nodes), n.Stats())
+		t.Fatalf("no full membership after %v: %s; %+v", deadline, faultMembershipSummary(c.nodes), n.Stats())
 	}
 	s := n.Stats()
 	t.Logf("50 nodes: joins took %v, full membership after %v; %+v",
@@ -178,7 +178,7 @@ func TestFaultMemberlistPartitionAndHeal(t *testing.T) {
 	const size = 16
 	c := startFaultCluster(t, n, "node", size, nil)
 	c.joinAll(t)
-	faultWaitFor(t, 20*time.Second, "full membership", func() bool { return allSee(c.nodes, size) })
+	faultWaitFor(t, 20*time.Second, "full membership", func() bool { return faultAllSee(c.nodes, size) })
 
 	left, right := c.nodes[:size/2], c.nodes[size/2:]
 	if err := n.Partition(c.names[:size/2], c.names[size/2:]); err != nil {
@@ -186,7 +186,7 @@ func TestFaultMemberlistPartitionAndHeal(t *testing.T) {
 	}
 	start := time.Now()
 	faultWaitFor(t, 30*time.Second, "each side to declare the other dead", func() bool {
-		return allSee(left, size/2) && allSee(right, size/2)
+		return faultAllSee(left, size/2) && faultAllSee(right, size/2)
 	})
 	t.Logf("partition detected in %v", time.Since(start).Round(time.Millisecond))
 	if s := n.Stats(); s.PacketsPartitioned == 0 {
@@ -201,7 +201,7 @@ func TestFaultMemberlistPartitionAndHeal(t *testing.T) {
 	if _, err := right[0].Join([]string{left[0].LocalNode().Address()}); err != nil {
 		t.Fatalf("Join across healed partition: %v", err)
 	}
-	faultWaitFor(t, 30*time.Second, "full membership after heal", func() bool { return allSee(c.nodes, size) })
+	faultWaitFor(t, 30*time.Second, "full membership after heal", func() bool { return faultAllSee(c.nodes, size) })
 	t.Logf("healed in %v", time.Since(start).Round(time.Millisecond))
 }
 
@@ -210,7 +210,7 @@ func TestFaultMemberlistPartitionAndHeal(t *testing.T) {
 func faultSendSeq(t testing.TB, from, to *memberlist.Memberlist, first, count int) {
 	t.Helper()
 	for i := first; i < first+count; i++ {
-		if err := from.SendBestEffort(to.LocalNode(), seqPacket(i)); err != nil {
+		if err := from.SendBestEffort(to.LocalNode(), faultSeqPacket(i)); err != nil {
 			t.Fatalf("SendBestEffort: %v", err)
 		}
 	}
@@ -346,13 +346,39 @@ func TestFaultMemberlistManyNodes(t *testing.T) {
 	c.joinAll(t)
 	joined := time.Since(start)
 	deadline := 60 * time.Second
-	for !allSee(c.nodes, size) {
+	for !faultAllSee(c.nodes, size) {
 		if time.Since(start) > deadline {
 			t.Fatalf("no full membership %v after the first join: %s; %+v",
-				deadline, membershipSummary(c.nodes), n.Stats())
+				deadline, faultMembershipSummary(c.nodes), n.Stats())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("%d nodes: joins took %v, full membership after %v; %+v",
 		size, joined.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), n.Stats())
+}
+
+func TestFaultMemberlistLabelAndEncryption(t *testing.T) {
+	faultLeakCheck(t)
+	n := newFaultNetwork(t, FaultConfig{Jitter: 2 * time.Millisecond, Seed: 7})
+	key := []byte("0123456789abcdef0123456789abcdef") // AES-256
+	secure := func(cfg *memberlist.Config) {
+		cfg.Label = "shoal-test"
+		cfg.SecretKey = key
+	}
+	c := startFaultCluster(t, n, "sec", 4, secure)
+	c.joinAll(t)
+	faultWaitFor(t, 20*time.Second, "full membership with label and encryption",
+		func() bool { return faultAllSee(c.nodes, 4) })
+
+	// A node with another label cannot join: its stream is rejected.
+	other := startFaultCluster(t, n, "other", 1, func(cfg *memberlist.Config) {
+		secure(cfg)
+		cfg.Label = "another-cluster"
+	})
+	if _, err := other.nodes[0].Join([]string{c.nodes[0].LocalNode().Address()}); err == nil {
+		t.Errorf("a node with another label joined")
+	}
+	if got := c.nodes[0].NumMembers(); got != 4 {
+		t.Errorf("labelled cluster has %d members after a foreign join attempt, want 4", got)
+	}
 }

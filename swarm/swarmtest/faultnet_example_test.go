@@ -53,7 +53,7 @@ func ExampleNewNetwork() {
 	// Gossip is asynchronous: wait, with a deadline, for every node to
 	// know the other two.
 	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && !allSee(nodes, 3) {
+	for time.Now().Before(deadline) && !faultAllSee(nodes, 3) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	for _, m := range nodes {

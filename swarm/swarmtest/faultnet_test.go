@@ -67,8 +67,8 @@ func newFaultTransport(t testing.TB, n *Network, name string) *Transport {
 	return tr
 }
 
-// recvPacket returns the next packet on tr or fails t after timeout.
-func recvPacket(t testing.TB, tr *Transport, timeout time.Duration) *memberlist.Packet {
+// faultRecvPacket returns the next packet on tr or fails t after timeout.
+func faultRecvPacket(t testing.TB, tr *Transport, timeout time.Duration) *memberlist.Packet {
 	t.Helper()
 	select {
 	case p := <-tr.PacketCh():
@@ -79,8 +79,8 @@ func recvPacket(t testing.TB, tr *Transport, timeout time.Duration) *memberlist.
 	}
 }
 
-// seqPacket encodes i as an 8-byte packet.
-func seqPacket(i int) []byte { return binary.BigEndian.AppendUint64(nil, uint64(i)) }
+// faultSeqPacket encodes i as an 8-byte packet.
+func faultSeqPacket(i int) []byte { return binary.BigEndian.AppendUint64(nil, uint64(i)) }
 
 func TestFaultConfigValidation(t *testing.T) {
 	faultLeakCheck(t)
@@ -181,7 +181,7 @@ func TestFaultPacketPerfectNetwork(t *testing.T) {
 		t.Fatalf("WriteTo: %v", err)
 	}
 	copy(buf, "XXXXX") // the sender may reuse its buffer at once
-	p := recvPacket(t, b, time.Second)
+	p := faultRecvPacket(t, b, time.Second)
 	if string(p.Buf) != "hello" {
 		t.Errorf("Buf = %q, want hello", p.Buf)
 	}
@@ -203,7 +203,7 @@ func TestFaultPacketDropAll(t *testing.T) {
 	a := newFaultTransport(t, n, "a")
 	b := newFaultTransport(t, n, "b")
 	for i := range 100 {
-		if _, err := a.WriteTo(seqPacket(i), b.Addr()); err != nil {
+		if _, err := a.WriteTo(faultSeqPacket(i), b.Addr()); err != nil {
 			t.Fatalf("WriteTo: %v", err)
 		}
 	}
@@ -224,13 +224,13 @@ func TestFaultPacketDuplicateAll(t *testing.T) {
 	b := newFaultTransport(t, n, "b")
 	const sends = 50
 	for i := range sends {
-		if _, err := a.WriteTo(seqPacket(i), b.Addr()); err != nil {
+		if _, err := a.WriteTo(faultSeqPacket(i), b.Addr()); err != nil {
 			t.Fatalf("WriteTo: %v", err)
 		}
 	}
 	seen := make(map[uint64]int)
 	for range 2 * sends {
-		p := recvPacket(t, b, time.Second)
+		p := faultRecvPacket(t, b, time.Second)
 		seen[binary.BigEndian.Uint64(p.Buf)]++
 	}
 	for i := range sends {
@@ -254,7 +254,7 @@ func TestFaultPacketDelayJitterReorders(t *testing.T) {
 	const sends = 200
 	sentAt := make([]time.Time, sends)
 	for i := range sends {
-		at, err := a.WriteTo(seqPacket(i), b.Addr())
+		at, err := a.WriteTo(faultSeqPacket(i), b.Addr())
 		if err != nil {
 			t.Fatalf("WriteTo: %v", err)
 		}
@@ -263,7 +263,7 @@ func TestFaultPacketDelayJitterReorders(t *testing.T) {
 	seen := make(map[int]bool)
 	inversions, last := 0, -1
 	for range sends {
-		p := recvPacket(t, b, 2*time.Second)
+		p := faultRecvPacket(t, b, 2*time.Second)
 		i := int(binary.BigEndian.Uint64(p.Buf))
 		if seen[i] {
 			t.Fatalf("packet %d delivered twice", i)
@@ -293,7 +293,7 @@ func TestFaultPacketSeedIsDeterministic(t *testing.T) {
 		b := newFaultTransport(t, n, "b")
 		var got []int
 		for i := range 64 {
-			if _, err := a.WriteTo(seqPacket(i), b.Addr()); err != nil {
+			if _, err := a.WriteTo(faultSeqPacket(i), b.Addr()); err != nil {
 				t.Fatalf("WriteTo: %v", err)
 			}
 			select {
@@ -324,7 +324,7 @@ func TestFaultPacketOverflowAndUnknown(t *testing.T) {
 	a := newFaultTransport(t, n, "a")
 	b := newFaultTransport(t, n, "b")
 	for i := range packetBacklog + 10 {
-		if _, err := a.WriteTo(seqPacket(i), b.Addr()); err != nil {
+		if _, err := a.WriteTo(faultSeqPacket(i), b.Addr()); err != nil {
 			t.Fatalf("WriteTo: %v", err)
 		}
 	}
@@ -365,7 +365,7 @@ func TestFaultPartitionAndHeal(t *testing.T) {
 		if n.Stats().PacketsDelivered == before {
 			return false
 		}
-		recvPacket(t, dst, time.Second)
+		faultRecvPacket(t, dst, time.Second)
 		return true
 	}
 	for _, tc := range []struct {
@@ -488,7 +488,7 @@ func TestFaultConcurrentTrafficBalances(t *testing.T) {
 		senders.Go(func() {
 			for k := range perNode {
 				dst := ts[(i+1+k%(nodes-1))%nodes]
-				if _, err := src.WriteTo(seqPacket(k), dst.Addr()); err != nil {
+				if _, err := src.WriteTo(faultSeqPacket(k), dst.Addr()); err != nil {
 					t.Errorf("WriteTo: %v", err)
 					return
 				}
