@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
+	"os"
 	"sync"
 	"time"
 
@@ -60,7 +63,7 @@ func presetConfig(preset, name string) (swarm.Config, error) {
 			c.ProbeInterval = 2 * time.Second
 			c.ProbeTimeout = time.Second
 			c.SuspicionMult = 6
-			c.PushPullInterval = 60 * time.Second
+			c.PushPullInterval = 10 * time.Second
 			c.TCPTimeout = 30 * time.Second
 		}
 	case "local":
@@ -117,8 +120,8 @@ func startCluster(ctx context.Context, size int, preset string, nw network, prog
 	for i, nd := range c.nodes {
 		addrs[i] = nd.Addr()
 	}
-	if err := joinTree(ctx, size, func(ctx context.Context, i, seed int) error {
-		_, err := c.nodes[i].Join(ctx, addrs[seed])
+	if err := joinTree(ctx, size, func(ctx context.Context, i int, seeds []int) error {
+		_, err := c.nodes[i].Join(ctx, seedAddrs(addrs, seeds)...)
 		return err
 	}, prog, what); err != nil {
 		c.close()
@@ -139,9 +142,13 @@ func startCluster(ctx context.Context, size int, preset string, nw network, prog
 	return c, nil
 }
 
-// joinTree joins node i (i ≥ 1) to node (i−1)/4, a 4-ary tree of seeds,
-// so no single node serves every join; a few joins run at once.
-func joinTree(ctx context.Context, size int, join func(ctx context.Context, i, seed int) error, prog *progress, what string) error {
+// joinTree joins the nodes in batches of four: node i (i ≥ 1) joins node
+// (i−1)/4 — a 4-ary tree, so no node serves every join — and two random
+// nodes that joined before it. A join learns the cluster from the seeds'
+// member lists; with one seed, a member whose arrival was still being
+// gossiped when the seed answered stays unknown to the joiner until the
+// next anti-entropy round, which at hundreds of nodes is minutes away.
+func joinTree(ctx context.Context, size int, join func(ctx context.Context, i int, seeds []int) error, prog *progress, what string) error {
 	const parallel = 4
 	var (
 		wg    sync.WaitGroup
@@ -149,30 +156,45 @@ func joinTree(ctx context.Context, size int, join func(ctx context.Context, i, s
 		first error
 		done  int
 	)
-	sem := make(chan struct{}, parallel)
-	for i := 1; i < size; i++ {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := join(jctx, i, (i-1)/4)
-			cancel()
-			mu.Lock()
-			defer mu.Unlock()
-			done++
-			if err != nil && first == nil {
-				first = fmt.Errorf("join node-%d to node-%d: %w", i, (i-1)/4, err)
+	rng := rand.New(rand.NewPCG(uint64(size), 7))
+	for batch := 1; batch < size; batch += parallel {
+		for i := batch; i < min(batch+parallel, size); i++ {
+			seeds := []int{(i - 1) / 4}
+			for range 2 {
+				if s := rng.IntN(batch); !slices.Contains(seeds, s) {
+					seeds = append(seeds, s)
+				}
 			}
-			prog.update("%s: joined %d/%d nodes", what, done+1, size)
-		}()
-		// Let the seeds of later nodes join before them.
-		if i%parallel == 0 {
-			wg.Wait()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				err := join(jctx, i, seeds)
+				cancel()
+				mu.Lock()
+				defer mu.Unlock()
+				done++
+				if err != nil && first == nil {
+					first = fmt.Errorf("join node-%d to %v: %w", i, seeds, err)
+				}
+				prog.update("%s: joined %d/%d nodes", what, done+1, size)
+			}()
+		}
+		wg.Wait()
+		if first != nil {
+			return first
 		}
 	}
-	wg.Wait()
-	return first
+	return nil
+}
+
+// seedAddrs returns the addresses of the seeds.
+func seedAddrs(addrs []string, seeds []int) []string {
+	out := make([]string, len(seeds))
+	for k, s := range seeds {
+		out[k] = addrs[s]
+	}
+	return out
 }
 
 // waitFull polls until members(i) == size for every node i.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"time"
 
@@ -209,9 +208,6 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 	}
 	res.BytesPerNodePerS = float64(c.wireBytes()-bytes0) / float64(p.Nodes) / time.Since(t0).Seconds()
 	res.summarize()
-	if os.Getenv("SHOALBENCH_DEBUG") != "" {
-		fmt.Fprintln(os.Stderr, res.LatenciesMS)
-	}
 	prog.done("%s: p50 %v ms, p99 %v ms, converged %v", what, res.P50MS, res.P99MS, res.Converged)
 	return res, nil
 }

@@ -117,8 +117,8 @@ func startRefCluster(ctx context.Context, size int, preset string, nw network, a
 	for i, rn := range rc.nodes {
 		addrs[i] = rn.ml.LocalNode().FullAddress().Addr
 	}
-	if err := joinTree(ctx, size, func(_ context.Context, i, seed int) error {
-		_, err := rc.nodes[i].ml.Join([]string{addrs[seed]})
+	if err := joinTree(ctx, size, func(_ context.Context, i int, seeds []int) error {
+		_, err := rc.nodes[i].ml.Join(seedAddrs(addrs, seeds))
 		return err
 	}, prog, what); err != nil {
 		rc.close()

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	simnet "github.com/shoal-go/shoal/internal/faultnetdev"
+	"github.com/shoal-go/shoal/swarm"
+)
+
+// scaleParams configure a scale measurement.
+type scaleParams struct {
+	Nodes   int
+	Updates int
+	Preset  string
+	Net     network
+	Timeout time.Duration
+}
+
+// scaleResult is one scale row.
+type scaleResult struct {
+	Scenario  string  `json:"scenario"`
+	Preset    string  `json:"preset"`
+	Nodes     int     `json:"nodes"`
+	Transport string  `json:"transport"`
+	Drop      float64 `json:"drop"`
+	// StartS is the time to create every node; JoinS the time for every
+	// join call to return; MembershipS the time from the first join until
+	// every node sees every other as alive.
+	StartS      float64 `json:"start_s"`
+	JoinS       float64 `json:"join_s"`
+	MembershipS float64 `json:"membership_s"`
+	// Updates were made one after another by nodes spread over the
+	// cluster; the latencies are until the last node read each.
+	Updates          int     `json:"updates"`
+	P50MS            millis  `json:"p50_ms"`
+	MaxMS            millis  `json:"max_ms"`
+	BytesPerNodePerS float64 `json:"bytes_per_node_per_s"`
+	Converged        bool    `json:"converged"`
+}
+
+func (r scaleResult) columns() []string {
+	return []string{"preset", "nodes", "transport", "drop", "start s", "joins s", "full membership s", "updates", "p50 ms", "max ms", "bytes/node/s", "converged"}
+}
+
+func (r scaleResult) cells() []string {
+	return []string{r.Preset, fmt.Sprint(r.Nodes), r.Transport, fmt.Sprintf("%.0f%%", 100*r.Drop),
+		fmt.Sprintf("%.2f", r.StartS), fmt.Sprintf("%.2f", r.JoinS), fmt.Sprintf("%.1f", r.MembershipS),
+		fmt.Sprint(r.Updates), r.P50MS.String(), r.MaxMS.String(), humanBytes(r.BytesPerNodePerS), fmt.Sprint(r.Converged)}
+}
+
+func runScaleCmd(ctx context.Context, args []string, out, errOut io.Writer) error {
+	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	p := scaleParams{}
+	fs.IntVar(&p.Nodes, "nodes", 500, "number of nodes")
+	fs.IntVar(&p.Updates, "updates", 3, "number of updates to measure after the cluster formed")
+	fs.StringVar(&p.Preset, "preset", "scale", "timings: scale (LAN gossip, slower probes), lan, local or fast")
+	fs.StringVar(&p.Net.Transport, "transport", "sim", "sim (in-process) or loopback")
+	fs.Float64Var(&p.Net.Drop, "drop", 0, "packet loss probability (sim only)")
+	fs.DurationVar(&p.Net.Delay, "delay", 0, "one-way packet delay (sim only)")
+	fs.DurationVar(&p.Net.Jitter, "jitter", 0, "extra random packet delay in [0, jitter) (sim only)")
+	fs.Int64Var(&p.Net.Seed, "seed", 1, "seed of the simulated network's faults")
+	fs.DurationVar(&p.Timeout, "timeout", 60*time.Second, "wait per update before it counts as missed")
+	asJSON := fs.Bool("json", false, "print one JSON object per result on stdout")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	r, err := runScale(ctx, p, newProgress(errOut))
+	if err != nil {
+		return err
+	}
+	pr := &printer{w: out, json: *asJSON}
+	if err := pr.add(r); err != nil {
+		return err
+	}
+	return pr.flush()
+}
+
+func (p scaleParams) validate() error {
+	switch {
+	case p.Nodes < 2:
+		return fmt.Errorf("%w: -nodes %d (want at least 2)", errBadFlag, p.Nodes)
+	case p.Updates < 1:
+		return fmt.Errorf("%w: -updates %d", errBadFlag, p.Updates)
+	case p.Timeout <= 0:
+		return fmt.Errorf("%w: -timeout %v", errBadFlag, p.Timeout)
+	}
+	if _, err := presetConfig(p.Preset, "x"); err != nil {
+		return err
+	}
+	return p.Net.validate()
+}
+
+// runScale starts Nodes nodes, joins them in a tree, times full
+// membership, then times Updates updates of one counter to every node.
+// Unlike startCluster it times each phase, and faults (if any) are on
+// from the start.
+func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, error) {
+	res := scaleResult{Scenario: "scale", Preset: p.Preset, Nodes: p.Nodes, Transport: p.Net.Transport,
+		Drop: p.Net.Drop, Updates: p.Updates}
+	if err := p.validate(); err != nil {
+		return res, err
+	}
+	what := fmt.Sprintf("scale %d nodes", p.Nodes)
+	c := &cluster{}
+	defer c.close()
+	if p.Net.Transport == "sim" {
+		sim, err := simnet.NewNetwork(simnet.FaultConfig{Drop: p.Net.Drop, Delay: p.Net.Delay, Jitter: p.Net.Jitter, Seed: p.Net.Seed})
+		if err != nil {
+			return res, err
+		}
+		c.sim = sim
+	}
+	t0 := time.Now()
+	for i := range p.Nodes {
+		cfg, _ := presetConfig(p.Preset, fmt.Sprintf("node-%d", i))
+		if c.sim != nil {
+			tr, err := c.sim.NewTransport(cfg.Name)
+			if err != nil {
+				return res, err
+			}
+			cfg.Transport = tr
+		}
+		nd, err := swarm.New(cfg)
+		if err != nil {
+			return res, fmt.Errorf("start %s: %w", cfg.Name, err)
+		}
+		c.nodes = append(c.nodes, nd)
+		prog.update("%s: started %d/%d nodes", what, i+1, p.Nodes)
+	}
+	res.StartS = time.Since(t0).Seconds()
+
+	t1 := time.Now()
+	addrs := make([]string, p.Nodes)
+	for i, nd := range c.nodes {
+		addrs[i] = nd.Addr()
+	}
+	if err := joinTree(ctx, p.Nodes, func(ctx context.Context, i int, seeds []int) error {
+		_, err := c.nodes[i].Join(ctx, seedAddrs(addrs, seeds)...)
+		return err
+	}, prog, what); err != nil {
+		return res, err
+	}
+	res.JoinS = time.Since(t1).Seconds()
+	if err := waitFull(ctx, p.Nodes, 5*time.Minute, func(i int) int { return c.nodes[i].Stats().Members }, prog, what); err != nil {
+		return res, err
+	}
+	res.MembershipS = time.Since(t1).Seconds()
+	prog.done("%s: full membership after %.1f s (joins %.1f s)", what, res.MembershipS, res.JoinS)
+
+	arr := newArrivals(p.Nodes)
+	counters := make([]*swarm.Counter, p.Nodes)
+	for i, nd := range c.nodes {
+		var err error
+		if counters[i], err = swarm.NewCounter(nd, "scale"); err != nil {
+			return res, err
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(stop); wg.Wait() }()
+	for i, ctr := range counters {
+		ch, cancel := ctr.Shared().Subscribe()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cancel()
+			for {
+				select {
+				case <-ch:
+					if v, err := ctr.Value(); err == nil && v > 0 {
+						arr.markLevel(i, uint64(v), time.Now())
+					}
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	bytes0, t2 := c.wireBytes(), time.Now()
+	var lat []float64
+	for k := range p.Updates {
+		origin := (k * 7919) % p.Nodes // spread the origins over the cluster
+		target := uint64(k + 1)
+		arr.arm(target)
+		sent := time.Now()
+		if err := counters[origin].Add(1); err != nil {
+			return res, err
+		}
+		arr.markLevel(origin, target, sent)
+		last, _, ok, err := waitProgress(ctx, arr, p.Timeout, prog, func(n int) string {
+			return fmt.Sprintf("%s: update %d/%d has reached %d/%d nodes, elapsed %s", what, k+1, p.Updates, n, p.Nodes, prog.elapsed())
+		})
+		if err != nil {
+			return res, err
+		}
+		lat = append(lat, latencyOf(sent, last, ok))
+	}
+	res.BytesPerNodePerS = float64(c.wireBytes()-bytes0) / float64(p.Nodes) / time.Since(t2).Seconds()
+	r := convergenceResult{LatenciesMS: lat, Updates: p.Updates}
+	r.summarize()
+	res.P50MS, res.MaxMS, res.Converged = r.P50MS, r.MaxMS, r.Converged
+	prog.done("%s: updates reach every node in p50 %v ms, max %v ms, converged %v", what, res.P50MS, res.MaxMS, res.Converged)
+	return res, nil
+}
