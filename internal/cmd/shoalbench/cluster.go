@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"os"
 	"sync"
 	"time"
 
-	simnet "github.com/shoal-go/shoal/internal/faultnetdev"
 	"github.com/shoal-go/shoal/swarm"
+	simnet "github.com/shoal-go/shoal/swarm/swarmtest"
 )
 
 // errBadFlag is returned when a flag holds a value the scenario cannot use.

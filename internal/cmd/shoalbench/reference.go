@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
-	simnet "github.com/shoal-go/shoal/internal/faultnetdev"
 	"github.com/shoal-go/shoal/swarm"
+	simnet "github.com/shoal-go/shoal/swarm/swarmtest"
 )
 
 // refMessageSize is the size of a reference broadcast, about that of a

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	simnet "github.com/shoal-go/shoal/internal/faultnetdev"
 	"github.com/shoal-go/shoal/swarm"
+	simnet "github.com/shoal-go/shoal/swarm/swarmtest"
 )
 
 // scaleParams configure a scale measurement.
