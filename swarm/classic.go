@@ -374,10 +374,7 @@ func (s *Swarm) Broadcast(m interface{}) error {
 		return fmt.Errorf("shoal/swarm: broadcast: %w", err)
 	}
 	var errs []error
-	for _, mem := range n.ml.Members() {
-		if mem.Name == n.cfg.Name {
-			continue
-		}
+	for _, mem := range n.members.peers() {
 		if len(msg) <= n.maxPkt {
 			err = n.ml.SendBestEffort(mem, msg)
 		} else {

@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"net"
 	"net/netip"
 	"sort"
 	"sync"
@@ -63,13 +64,18 @@ type membership struct {
 	members map[string]Member
 	subs    map[chan MemberEvent]struct{}
 	hooks   []func(MemberEvent)
+	// nodes holds a copy of each live peer's memberlist node, taken inside
+	// memberlist's callbacks (which run under memberlist's node lock):
+	// Memberlist.Members returns pointers memberlist later mutates, so
+	// reading them outside its lock races.
+	nodes map[string]memberlist.Node
 	// leavers are replicas that announced they are leaving on purpose.
 	leavers map[crdt.Replica]time.Time
 }
 
 func newMembership(n *Node) *membership {
 	return &membership{n: n, members: make(map[string]Member), subs: make(map[chan MemberEvent]struct{}),
-		leavers: make(map[crdt.Replica]time.Time)}
+		leavers: make(map[crdt.Replica]time.Time), nodes: make(map[string]memberlist.Node)}
 }
 
 func (m *membership) setLocal(ln *memberlist.Node) {
@@ -87,7 +93,15 @@ func toMember(ln *memberlist.Node, st MemberState, now time.Time) Member {
 
 func (m *membership) update(ln *memberlist.Node, st MemberState) {
 	mem := toMember(ln, st, m.n.now())
+	cp := *ln
+	cp.Addr = append(net.IP(nil), ln.Addr...)
+	cp.Meta = append([]byte(nil), ln.Meta...)
 	m.mu.Lock()
+	if st == MemberAlive {
+		m.nodes[ln.Name] = cp
+	} else {
+		delete(m.nodes, ln.Name)
+	}
 	old, seen := m.members[ln.Name]
 	if seen && old.State == st && old.Replica == mem.Replica {
 		m.mu.Unlock()
@@ -154,6 +168,22 @@ func (m *membership) list() []Member {
 	}
 	m.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// peers returns copies of the live members' memberlist nodes, this node
+// excluded, to send to.
+func (m *membership) peers() []*memberlist.Node {
+	self := m.n.cfg.Name
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]*memberlist.Node, 0, len(m.nodes))
+	for name, nd := range m.nodes {
+		if name != self {
+			nd := nd
+			out = append(out, &nd)
+		}
+	}
 	return out
 }
 

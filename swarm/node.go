@@ -413,10 +413,7 @@ func (n *Node) sendDirect(small []codec.Envelope, large [][]byte) {
 		}
 		start = end
 	}
-	for _, m := range n.ml.Members() {
-		if m.Name == n.cfg.Name {
-			continue
-		}
+	for _, m := range n.members.peers() {
 		for _, p := range packets {
 			if err := n.ml.SendBestEffort(m, p); err != nil {
 				n.log.Debug("direct send", "to", m.Name, "err", err)
@@ -472,10 +469,7 @@ func (n *Node) announceLeave() {
 		n.log.Error("encode leave", "err", err)
 		return
 	}
-	for _, m := range n.ml.Members() {
-		if m.Name == n.cfg.Name {
-			continue
-		}
+	for _, m := range n.members.peers() {
 		if err := n.ml.SendBestEffort(m, msg); err == nil {
 			n.stats.sent(kindLeave, len(msg))
 		}

@@ -56,7 +56,7 @@ func (n *Node) rediscover() int {
 // unknownPeers returns the addresses of peers that are not live members.
 func (n *Node) unknownPeers(peers []discovery.Peer) []string {
 	live := make(map[string]bool)
-	for _, m := range n.ml.Members() {
+	for _, m := range n.members.peers() {
 		live[m.Address()] = true
 	}
 	var out []string
