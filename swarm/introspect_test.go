@@ -186,3 +186,25 @@ func TestValuesFallsBackToLen(t *testing.T) {
 	}
 	t.Fatalf("no KeyedWindow among %+v", c.Node(0).Values())
 }
+
+// BenchmarkValues describes 10 counters and a map of 100 keys.
+func BenchmarkValues(b *testing.B) {
+	c := swarmtest.Start(b, 1, swarmtest.Options{})
+	n := c.Node(0)
+	for i := 0; i < 10; i++ {
+		ctr, err := swarm.NewCounter(n, fmt.Sprintf("counter-%d", i))
+		require.NoError(b, err)
+		require.NoError(b, ctr.Add(int64(i)))
+	}
+	m, err := swarm.NewMap[string, int](n, "config", crdt.LWWOptions{})
+	require.NoError(b, err)
+	for i := 0; i < 100; i++ {
+		require.NoError(b, m.Set(fmt.Sprintf("key-%03d", i), i))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(n.Values()) != 11 {
+			b.Fatal("values")
+		}
+	}
+}

@@ -13,19 +13,22 @@
 // The Collector reads swarm.Node.Stats and Members at each scrape: the
 // membership by state, shoal's messages and bytes by kind, the bytes the
 // transport wrote, the gossip queue, drops, decode and transport errors,
-// anti-entropy exchanges and their bytes. See Collector for the list.
+// anti-entropy exchanges and their bytes. See Collector for the list. A
+// scrape of one node costs about 35 µs (BenchmarkCollectorGather).
 //
 // # Rate limits
 //
 // RateLimitMetrics counts the decisions of cluster rate limits by limit and
-// result, and reports each tracked limiter's limit and current estimate:
+// result, and reports each tracked limiter's limit and current estimate.
+// A RateLimitRecorder counts a decision in about 6 ns without allocating;
+// Observe by limit name costs about 38 ns (label lookup):
 //
 //	rl := promshoal.NewRateLimitMetrics(promshoal.Options{})
 //	reg.MustRegister(rl)
 //	api := rl.For("api")          // resolve the counters once
 //	...
 //	d := limiter.Decide()
-//	api.Observe(d.Allowed)        // ~10 ns, no allocation
+//	api.Observe(d.Allowed)        // ~6 ns, no allocation
 //
 // # Convergence lag
 //
