@@ -21,8 +21,9 @@ import (
 // Streams (DialTimeout) are net.Pipe pairs: synchronous, reliable and
 // ordered. PacketCh and StreamCh are never closed, not even by Shutdown,
 // because memberlist's listeners would read a nil packet from a closed
-// channel before they notice their own shutdown; once a transport is shut
-// down nothing more is sent on them.
+// channel before they notice their own shutdown. Once Shutdown has
+// returned, nothing new is sent on them, except a packet whose delivery was
+// already under way.
 //
 // A Transport is safe for concurrent use.
 type Transport struct {
@@ -94,7 +95,7 @@ func (t *Transport) Name() string { return t.name }
 // FinalAdvertiseAddr returns the transport's simulated IP and port. The
 // configured values are ignored: the address is fixed by the Network.
 func (t *Transport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
-	return t.ip, t.port, nil
+	return append(net.IP(nil), t.ip...), t.port, nil
 }
 
 // WriteTo sends b as one packet to addr. It copies b, never blocks, and
@@ -188,6 +189,13 @@ func (t *Transport) dial(a memberlist.Address, timeout time.Duration) (net.Conn,
 			return nil, fmt.Errorf("dial %s: %w", a.String(), ErrTransportShutdown)
 		case <-n.done:
 			return nil, fmt.Errorf("dial %s: %w", a.String(), ErrNetworkClosed)
+		}
+		// A partition made while the dial waited cuts it too.
+		n.mu.RLock()
+		reachable = n.reachableLocked(t.name, dest.name)
+		n.mu.RUnlock()
+		if !reachable {
+			return nil, timeoutError{fmt.Errorf("dial %s: %w", a.String(), ErrUnreachable)}
 		}
 	}
 

@@ -112,3 +112,31 @@ func TestFaultStreamDialFailures(t *testing.T) {
 		t.Errorf("StreamsRefused = %d, want 3", got)
 	}
 }
+
+func TestFaultStreamPartitionDuringDelay(t *testing.T) {
+	faultLeakCheck(t)
+	n := newFaultNetwork(t, FaultConfig{Delay: time.Second})
+	a := newFaultTransport(t, n, "a")
+	b := newFaultTransport(t, n, "b")
+	errc := make(chan error, 1)
+	go func() {
+		conn, err := a.DialTimeout(b.Addr(), time.Minute)
+		if conn != nil {
+			_ = conn.Close()
+		}
+		errc <- err
+	}()
+	// Whether the cut comes before the dial starts or while it waits out
+	// the delay, the dial is unreachable.
+	if err := n.Partition([]string{"a"}, []string{"b"}); err != nil {
+		t.Fatalf("Partition: %v", err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrUnreachable) {
+			t.Errorf("dial error = %v, want ErrUnreachable", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("dial still blocked")
+	}
+}
