@@ -148,7 +148,7 @@ func (p convergenceParams) result(system string) convergenceResult {
 // the counter through Subscribe, so an arrival is seen within a scheduler
 // tick of the merge.
 func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (convergenceResult, error) {
-	what := fmt.Sprintf("convergence %s %d nodes", p.Preset, p.Nodes)
+	what := fmt.Sprintf("convergence %s %d nodes%s", p.Preset, p.Nodes, p.Net.flags())
 	res := p.result("shoal")
 	c, err := startCluster(ctx, p.Nodes, p.Preset, p.Net, prog, what)
 	if err != nil {
@@ -215,7 +215,7 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 // convergeReference: node k mod N broadcasts message k+1 through
 // memberlist's queue; every node relays it once.
 func convergeReference(ctx context.Context, p convergenceParams, prog *progress) (convergenceResult, error) {
-	what := fmt.Sprintf("memberlist relay reference %s %d nodes", p.Preset, p.Nodes)
+	what := fmt.Sprintf("memberlist relay reference %s %d nodes%s", p.Preset, p.Nodes, p.Net.flags())
 	res := p.result("memberlist-relay")
 	arr := newArrivals(p.Nodes)
 	rc, err := startRefCluster(ctx, p.Nodes, p.Preset, p.Net, arr, prog, what)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -232,15 +233,19 @@ func writeFile(path string, b []byte) error {
 // convergencePlot draws the CDF of update latencies, one line per result
 // (the memberlist reference dashed).
 func convergencePlot(results []convergenceResult) []byte {
+	return convergencePlotWith(results, "Convergence: share of updates every node has, by time after the update")
+}
+
+func convergencePlotWith(results []convergenceResult, title string) []byte {
 	p := plot{
-		Title:  "Convergence: share of updates every node has, by time after the update",
+		Title:  title,
 		XLabel: "time until the last node has the update (ms, log scale)",
 		YLabel: "share of updates",
 		LogX:   true, YMin: 0, YMax: 1,
 	}
 	for _, r := range results {
 		sorted := append([]float64(nil), r.LatenciesMS...)
-		sortFloats(sorted)
+		sort.Float64s(sorted)
 		s := series{
 			Name:   fmt.Sprintf("%s %s %d%s", shortSystem(r.System), r.Preset, r.Nodes, netSuffix(r)),
 			Dashed: r.System != "shoal", Step: true,

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shoal-go/shoal/internal/bench/ratelimitbench"
+)
+
+// reportPlan is the set of runs the report makes.
+type reportPlan struct {
+	Convergence []convergenceParams
+	Traffic     []trafficParams
+	Scale       []scaleParams
+	Ratelimit   []ratelimitbench.Params
+}
+
+// fullPlan is the report's standard set, sized for a 2-core machine
+// (about 20 minutes).
+func fullPlan() reportPlan {
+	var p reportPlan
+	loop := network{Transport: "loopback"}
+	for _, n := range []int{10, 50} {
+		for _, preset := range []string{"lan", "local", "fast"} {
+			p.Convergence = append(p.Convergence, convergenceParams{
+				Nodes: n, Updates: 100, Preset: preset, Net: loop, Timeout: 10 * time.Second, Reference: true,
+			})
+		}
+	}
+	lossy := network{Transport: "sim", Drop: 0.2, Delay: time.Millisecond, Jitter: 4 * time.Millisecond, Seed: 1}
+	for _, preset := range []string{"fast", "lan"} {
+		p.Convergence = append(p.Convergence, convergenceParams{
+			Nodes: 50, Updates: 100, Preset: preset, Net: lossy, Timeout: 60 * time.Second, Reference: true,
+		})
+	}
+	for _, rate := range []float64{0, 100, 1000, 10000} {
+		p.Traffic = append(p.Traffic, trafficParams{Nodes: 10, Rate: rate, Keys: 1, Duration: 10 * time.Second, Writers: "one", Preset: "fast", Net: loop})
+	}
+	p.Traffic = append(p.Traffic,
+		trafficParams{Nodes: 10, Rate: 10000, Keys: 100, Duration: 10 * time.Second, Writers: "all", Preset: "fast", Net: loop},
+		trafficParams{Nodes: 50, Rate: 100, Keys: 1, Duration: 10 * time.Second, Writers: "one", Preset: "fast", Net: loop},
+		trafficParams{Nodes: 50, Rate: 10000, Keys: 1, Duration: 10 * time.Second, Writers: "one", Preset: "fast", Net: loop},
+		trafficParams{Nodes: 50, Rate: 10000, Keys: 1, Duration: 10 * time.Second, Writers: "one", Preset: "lan", Net: loop},
+	)
+	p.Scale = []scaleParams{{Nodes: 500, Updates: 5, Preset: "scale", Net: network{Transport: "sim", Seed: 1}, Timeout: 60 * time.Second}}
+	base := ratelimitbench.Params{Nodes: 10, Limit: 1000, Window: 10 * time.Second, Duration: 60 * time.Second, Offered: 2}
+	shoal, redis := base, base
+	shoal.Backend, redis.Backend = ratelimitbench.BackendShoal, ratelimitbench.BackendRedis
+	skewed := shoal
+	skewed.Skew = 0.8
+	short := shoal
+	short.Window, short.Duration = time.Second, 30*time.Second
+	p.Ratelimit = []ratelimitbench.Params{shoal, redis, skewed, short}
+	return p
+}
+
+// quickPlan is a short version of every part, for the CI smoke test.
+func quickPlan() reportPlan {
+	var p reportPlan
+	loop := network{Transport: "loopback"}
+	for _, preset := range []string{"local", "fast"} {
+		p.Convergence = append(p.Convergence, convergenceParams{
+			Nodes: 3, Updates: 5, Preset: preset, Net: loop, Timeout: 10 * time.Second, Reference: preset == "local",
+		})
+	}
+	p.Convergence = append(p.Convergence, convergenceParams{
+		Nodes: 3, Updates: 3, Preset: "fast", Net: network{Transport: "sim", Drop: 0.2, Seed: 1}, Timeout: 30 * time.Second,
+	})
+	for _, rate := range []float64{100, 1000} {
+		p.Traffic = append(p.Traffic, trafficParams{Nodes: 3, Rate: rate, Keys: 1, Duration: time.Second, Writers: "one", Preset: "fast", Net: loop})
+	}
+	p.Scale = []scaleParams{{Nodes: 20, Updates: 1, Preset: "scale", Net: network{Transport: "sim", Seed: 1}, Timeout: 30 * time.Second}}
+	p.Ratelimit = []ratelimitbench.Params{{Backend: ratelimitbench.BackendShoal, Nodes: 3, Limit: 100, Window: time.Second, Duration: 2 * time.Second, Offered: 2}}
+	return p
+}
+
+// The command lines that reproduce one run of the report.
+
+func (p convergenceParams) command() string {
+	s := fmt.Sprintf("convergence -nodes %d -updates %d -preset %s", p.Nodes, p.Updates, p.Preset)
+	s += p.Net.flags()
+	if p.Timeout != 10*time.Second {
+		s += fmt.Sprintf(" -timeout %v", p.Timeout)
+	}
+	if !p.Reference {
+		s += " -noref"
+	}
+	return s
+}
+
+func (nw network) flags() string {
+	if nw.Transport != "sim" {
+		return ""
+	}
+	s := " -transport sim"
+	if nw.Drop != 0 {
+		s += fmt.Sprintf(" -drop %g", nw.Drop)
+	}
+	if nw.Delay != 0 {
+		s += fmt.Sprintf(" -delay %v", nw.Delay)
+	}
+	if nw.Jitter != 0 {
+		s += fmt.Sprintf(" -jitter %v", nw.Jitter)
+	}
+	return s
+}
+
+func (p trafficParams) command() string {
+	return fmt.Sprintf("traffic -nodes %d -rate %g -keys %d -duration %v -writers %s -preset %s%s",
+		p.Nodes, p.Rate, p.Keys, p.Duration, p.Writers, p.Preset, p.Net.flags())
+}
+
+func (p scaleParams) command() string {
+	return fmt.Sprintf("scale -nodes %d -updates %d -preset %s%s", p.Nodes, p.Updates, p.Preset, p.Net.flags())
+}
+
+func ratelimitCommand(p ratelimitbench.Params) string {
+	s := fmt.Sprintf("ratelimit -backend %s -nodes %d -limit %d -window %v -duration %v -offered %g",
+		p.Backend, p.Nodes, p.Limit, p.Window, p.Duration, p.Offered)
+	if p.Skew != 0 {
+		s += fmt.Sprintf(" -skew %g", p.Skew)
+	}
+	if p.Churn {
+		s += " -churn"
+	}
+	if p.Keyed != nil {
+		s += " -keyed"
+	}
+	return s
+}
+
+// nodeCounts returns the distinct node counts of loopback convergence
+// runs, ascending.
+func nodeCounts(rs []convergenceResult) []int {
+	seen := map[int]bool{}
+	var ns []int
+	for _, r := range rs {
+		if r.Transport == "loopback" && !seen[r.Nodes] {
+			seen[r.Nodes] = true
+			ns = append(ns, r.Nodes)
+		}
+	}
+	sort.Ints(ns)
+	return ns
+}
+
+// mdTable renders rows as a Markdown table.
+func mdTable(rows []result) string {
+	if len(rows) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	cols := rows[0].columns()
+	b.WriteString("| " + strings.Join(cols, " | ") + " |\n|")
+	for range cols {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
+	for _, r := range rows {
+		b.WriteString("| " + strings.Join(r.cells(), " | ") + " |\n")
+	}
+	return b.String()
+}
