@@ -47,7 +47,9 @@ func (d *delegate) NotifyMsg(buf []byte) {
 	}
 	for i := range envs {
 		n.stats.received(envs[i].Kind, len(envs[i].Payload))
-		n.receive(&envs[i], envs[i].Kind == codec.KindDelta)
+		// Deltas, gossiped or sent directly, are relayed as the change they
+		// caused; a node that learned nothing new relays nothing.
+		n.receive(&envs[i], envs[i].Kind == codec.KindDelta || envs[i].Kind == kindDirect)
 	}
 }
 
