@@ -46,6 +46,7 @@ type options struct {
 	refresh  time.Duration
 	limit    int           // cluster rate limit per window
 	window   time.Duration // rate-limit window
+	debug    string        // address of the debug pages; empty: none
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -59,6 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.refresh, "refresh", 250*time.Millisecond, "how often the live view is redrawn")
 	fs.IntVar(&o.limit, "limit", 0, "cluster-wide rate limit per window; 0 means half of what the nodes offer")
 	fs.DurationVar(&o.window, "window", 5*time.Second, "rate-limit sliding window")
+	fs.StringVar(&o.debug, "debug", "", "serve every node's debug page on this address while the demo runs (e.g. 127.0.0.1:6060)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -100,6 +102,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	if err != nil {
 		fmt.Fprintln(stderr, "demo:", err)
 		return 1
+	}
+	if o.debug != "" {
+		ds, err := startDebugServer(o.debug, d)
+		if err != nil {
+			fmt.Fprintln(stderr, "demo:", err)
+			_ = d.stop()
+			return 1
+		}
+		defer ds.close()
+		fmt.Fprintf(stderr, "demo: debug pages on http://%s/\n", ds.addr)
 	}
 	var v view
 	if tty && !o.noTUI {

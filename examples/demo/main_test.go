@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -76,6 +79,69 @@ func TestDemoCancel(t *testing.T) {
 	if !strings.Contains(out.String(), "Summary: 2 nodes") {
 		t.Errorf("no summary:\n%s", out.String())
 	}
+}
+
+// -debug serves every node's debug page while the demo runs.
+func TestDemoDebugPages(t *testing.T) {
+	var out, errOut lockedBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(context.Background(), []string{"-duration", "3s", "-nodes", "2", "-debug", "127.0.0.1:0"}, &out, &errOut, false)
+	}()
+	re := regexp.MustCompile(`debug pages on (http://\S+)/`)
+	var base string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(errOut.String()); m != nil {
+			base = m[1]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no debug address on stderr: %q", errOut.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	get := func(path string) string {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	if idx := get("/"); !strings.Contains(idx, `<a href="/node-2">node-2</a>`) {
+		t.Errorf("index:\n%s", idx)
+	}
+	page := get("/node-1?format=json")
+	for _, want := range []string{`"node": "node-1"`, `"name": "requests"`, `"name": "beacon"`, `"name": "ratelimit/api"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("node-1's JSON lacks %s", want)
+		}
+	}
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestDemoFlags(t *testing.T) {
