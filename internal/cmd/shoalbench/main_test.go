@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	// memberlist's Shutdown does not wait for an in-flight probe (see
+	// swarm's TestMain); everything shoal and this program start is joined.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"))
+}
+
+// runJSON runs the program with args (plus -json) and decodes its results.
+func runJSON(t *testing.T, args ...string) []map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	if err := run(ctx, append(args, "-json"), &out, &errOut); err != nil {
+		t.Fatalf("run %v: %v\nstderr:\n%s", args, err, errOut.String())
+	}
+	var results []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("run %v: line %q is not JSON: %v", args, line, err)
+		}
+		results = append(results, r)
+	}
+	return results
+}
+
+func num(t *testing.T, r map[string]any, key string) float64 {
+	t.Helper()
+	f, ok := r[key].(float64)
+	if !ok {
+		t.Fatalf("field %s = %v (%T), want a number in %v", key, r[key], r[key], r)
+	}
+	return f
+}
+
+func TestConvergenceJSON(t *testing.T) {
+	t.Parallel()
+	rs := runJSON(t, "convergence", "-nodes", "3", "-updates", "4", "-preset", "local")
+	if len(rs) != 2 {
+		t.Fatalf("got %d results, want shoal and the reference: %v", len(rs), rs)
+	}
+	for i, system := range []string{"shoal", "memberlist-relay"} {
+		r := rs[i]
+		if r["scenario"] != "convergence" || r["system"] != system || r["transport"] != "loopback" {
+			t.Errorf("result %d = %v, want convergence/%s/loopback", i, r, system)
+		}
+		if r["converged"] != true || num(t, r, "missed") != 0 {
+			t.Errorf("%s did not converge: %v", system, r)
+		}
+		if n := num(t, r, "nodes"); n != 3 {
+			t.Errorf("%s nodes = %v, want 3", system, n)
+		}
+		p50, p99, mx := num(t, r, "p50_ms"), num(t, r, "p99_ms"), num(t, r, "max_ms")
+		if !(p50 > 0 && p50 <= p99 && p99 <= mx && mx < 10_000) {
+			t.Errorf("%s latencies p50 %v p99 %v max %v are not ordered within the timeout", system, p50, p99, mx)
+		}
+		if b := num(t, r, "bytes_per_node_per_s"); b <= 0 {
+			t.Errorf("%s bytes_per_node_per_s = %v, want > 0", system, b)
+		}
+	}
+}
+
+func TestConvergenceSimWithLoss(t *testing.T) {
+	t.Parallel()
+	rs := runJSON(t, "convergence", "-nodes", "3", "-updates", "3", "-transport", "sim", "-drop", "0.2", "-jitter", "2ms", "-noref", "-timeout", "30s")
+	if len(rs) != 1 {
+		t.Fatalf("got %d results, want 1 (-noref): %v", len(rs), rs)
+	}
+	r := rs[0]
+	if r["converged"] != true || r["transport"] != "sim" || num(t, r, "drop") != 0.2 || num(t, r, "jitter_ms") != 2 {
+		t.Errorf("result = %v, want converged on sim with 20%% drop and 2 ms jitter", r)
+	}
+}
+
+func TestTrafficJSON(t *testing.T) {
+	t.Parallel()
+	rs := runJSON(t, "traffic", "-nodes", "3", "-rate", "200", "-duration", "1s", "-keys", "2", "-writers", "all")
+	r := rs[0]
+	if r["scenario"] != "traffic" || r["converged"] != true || r["writers"] != "all" || num(t, r, "keys") != 2 {
+		t.Errorf("result = %v, want a converged traffic row with 2 keys, all writers", r)
+	}
+	// 200 updates per second for about a second, made in a 1 ms loop.
+	if u := num(t, r, "updates"); u < 150 || u > 210 {
+		t.Errorf("updates = %v, want about 200", u)
+	}
+	if b, m := num(t, r, "bytes_per_node_per_s"), num(t, r, "msgs_per_node_per_s"); b <= 0 || m <= 0 {
+		t.Errorf("bytes/node/s %v, msgs/node/s %v, want both > 0", b, m)
+	}
+}
+
+func TestScaleJSON(t *testing.T) {
+	t.Parallel()
+	rs := runJSON(t, "scale", "-nodes", "12", "-updates", "2")
+	r := rs[0]
+	if r["scenario"] != "scale" || r["converged"] != true || num(t, r, "nodes") != 12 || r["transport"] != "sim" {
+		t.Errorf("result = %v, want 12 converged nodes on sim", r)
+	}
+	if m := num(t, r, "membership_s"); m <= 0 || m < num(t, r, "join_s") {
+		t.Errorf("membership_s %v, join_s %v: membership is reached after the joins", m, num(t, r, "join_s"))
+	}
+}
+
+func TestReportQuick(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"report", "-quick", "-out", dir}, &out, &errOut); err != nil {
+		t.Fatalf("report -quick: %v\nstderr:\n%s", err, errOut.String())
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "BENCHMARKS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"# Benchmarks", "report -quick", "## Machine", "## Goals", "## Convergence", "memberlist-relay",
+		"## Traffic", "## Scale", "## Rate limit", "img/convergence-3.svg", "img/ratelimit.svg",
+		"go run ./internal/cmd/shoalbench convergence -nodes 3",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("BENCHMARKS.md lacks %q", want)
+		}
+	}
+	if strings.Contains(string(md), "Failed runs") {
+		t.Errorf("BENCHMARKS.md reports failed runs:\n%s", md)
+	}
+	for _, img := range []string{"convergence-3.svg", "convergence-sim.svg", "ratelimit.svg"} {
+		b, err := os.ReadFile(filepath.Join(dir, "img", img))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSVG(t, img, b)
+	}
+}
+
+// checkSVG fails unless b is well-formed XML with an <svg> root holding
+// at least one drawn line.
+func checkSVG(t *testing.T, name string, b []byte) {
+	t.Helper()
+	d := xml.NewDecoder(bytes.NewReader(b))
+	var root string
+	lines := 0
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: not well-formed XML: %v", name, err)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			if root == "" {
+				root = se.Name.Local
+			}
+			if se.Name.Local == "polyline" {
+				lines++
+			}
+		}
+	}
+	if root != "svg" || lines == 0 {
+		t.Errorf("%s: root <%s>, %d polylines; want <svg> with lines", name, root, lines)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		args []string
+		want error
+	}{
+		{nil, errUsage},
+		{[]string{"nonsense"}, errUsage},
+		{[]string{"convergence", "-nodes"}, errUsage},
+		{[]string{"convergence", "-transport", "carrier-pigeon"}, errBadFlag},
+		{[]string{"convergence", "-drop", "0.1"}, errBadFlag}, // loss needs sim
+		{[]string{"convergence", "-nodes", "1"}, errBadFlag},
+		{[]string{"convergence", "-preset", "wan"}, errBadFlag},
+		{[]string{"traffic", "-writers", "some"}, errBadFlag},
+		{[]string{"traffic", "-rate", "-1"}, errBadFlag},
+		{[]string{"scale", "-updates", "0"}, errBadFlag},
+		{[]string{"ratelimit", "-backend", "memcached"}, errBadFlag},
+	} {
+		err := run(ctx, tc.args, io.Discard, io.Discard)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("run %q = %v, want %v", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	sorted := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for _, tc := range []struct{ q, want float64 }{{0.5, 5}, {0.99, 10}, {0.1, 1}, {1, 10}} {
+		if got := percentile(sorted, tc.q); got != tc.want {
+			t.Errorf("percentile(1..10, %v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	// A missed update (+Inf) dominates the tail it falls in.
+	r := convergenceResult{Updates: 4, LatenciesMS: []float64{3, 1, math.Inf(1), 2}}
+	r.summarize()
+	if r.Converged || r.Missed != 1 || r.P50MS != 2 || !math.IsInf(float64(r.P99MS), 1) {
+		t.Errorf("summarize = %+v, want 1 missed, p50 2, p99 never, not converged", r)
+	}
+	b, err := json.Marshal(r)
+	if err != nil || !strings.Contains(string(b), `"p99_ms":null`) || !strings.Contains(string(b), `"p50_ms":2.000`) {
+		t.Errorf("JSON %s (%v): want p99_ms null and p50_ms 2.000", b, err)
+	}
+}
+
+func TestArrivals(t *testing.T) {
+	a := newArrivals(3)
+	t0 := time.Unix(100, 0)
+	a.markLevel(0, 1, t0) // before arming: only remembered
+	a.arm(2)
+	a.markLevel(1, 1, t0.Add(time.Millisecond)) // too low
+	a.markLevel(1, 2, t0.Add(3*time.Millisecond))
+	a.markLevel(0, 5, t0.Add(2*time.Millisecond))
+	if last, n, ok, _ := a.wait(context.Background(), time.Millisecond); ok || n != 2 {
+		t.Fatalf("wait = %v %d %v, want 2 of 3 nodes, not done", last, n, ok)
+	}
+	a.markLevel(2, 2, t0.Add(7*time.Millisecond))
+	last, n, ok, err := a.wait(context.Background(), time.Second)
+	if !ok || n != 3 || err != nil || !last.Equal(t0.Add(7*time.Millisecond)) {
+		t.Fatalf("wait = %v %d %v %v, want all 3, last at t0+7ms", last, n, ok, err)
+	}
+	// A node whose level is already past the next target has it at once.
+	a.arm(5)
+	if got := a.progressCount(); got != 1 {
+		t.Errorf("after arm(5), %d nodes have it, want 1 (node 0 read 5)", got)
+	}
+	a.markID(1, 4, t0) // ids must match exactly
+	if got := a.progressCount(); got != 1 {
+		t.Errorf("markID with another id counted: %d", got)
+	}
+}
+
+func TestPlotTicksAndSVG(t *testing.T) {
+	if got := niceTicks(0, 1, 5); len(got) != 6 || got[0] != 0 || got[5] != 1 {
+		t.Errorf("niceTicks(0, 1, 5) = %v, want 0, 0.2, …, 1", got)
+	}
+	if got := logTicks(1, 1000); len(got) != 10 || got[0] != 1 || got[9] != 1000 {
+		t.Errorf("logTicks(1, 1000) = %v, want 1 2 5 10 … 1000", got)
+	}
+	p := plot{Title: "a <b> & c", XLabel: "x", YLabel: "y", LogX: true,
+		Series: []series{{Name: "s", X: []float64{1, 10, math.Inf(1)}, Y: []float64{0.5, 1, 1}, Step: true}},
+		Guides: []guide{{Name: "limit", Y: 0.8}}}
+	checkSVG(t, "plot", p.svg())
+	// A plot without data still renders, with its axes.
+	if err := xml.Unmarshal(plot{}.svg(), new(struct{})); err != nil {
+		t.Errorf("empty plot: %v", err)
+	}
+}
