@@ -230,16 +230,38 @@ func (e *estimator) resetAt(now int64) int64 {
 }
 
 // setPeers replaces what the estimator knows of the peers with the slots
-// of a WindowCounter as merged at now, skipping self. A peer whose newest
-// bucket changed since the previous call is heard at now, and its rate is
-// measured over the last span buckets up to now.
+// of a WindowCounter as merged at now, skipping self: buildPeers then
+// installPeers.
 func (e *estimator) setPeers(now int64, self crdt.Replica, slots []crdt.WindowSlot) {
-	cur := e.advance(now)
+	var v peerView
+	e.buildPeers(now, self, slots, &v)
+	e.installPeers(&v)
+}
+
+// peerView is the peers' part of the estimator, built apart and swapped
+// in, so that the Limiter holds its lock only for the swap.
+type peerView struct {
+	ring  ring
+	rates []peerRate
+}
+
+// buildPeers computes into v the peers' bucket counts and extrapolation
+// rates from the slots as merged at now. A peer whose newest bucket
+// changed since the previous build is heard at now, and its rate is
+// measured over the last span buckets up to now. It touches only the
+// estimator's configuration and its peer memory (state), which belongs to
+// the one goroutine that builds; it may run without the Limiter's lock.
+func (e *estimator) buildPeers(now int64, self crdt.Replica, slots []crdt.WindowSlot, v *peerView) {
+	cur := e.bucket(now)
+	if len(v.ring.idx) != len(e.own.idx) {
+		v.ring = newRing(len(e.own.idx))
+	} else {
+		v.ring.reset()
+	}
+	v.rates = v.rates[:0]
 	for _, p := range e.state {
 		p.seen = false
 	}
-	e.peers.reset()
-	e.rates = e.rates[:0]
 	for i := range slots {
 		s := &slots[i]
 		if s.Replica == self || len(s.Buckets) == 0 {
@@ -248,7 +270,7 @@ func (e *estimator) setPeers(now int64, self crdt.Replica, slots []crdt.WindowSl
 		for _, b := range s.Buckets {
 			idx := min(b.Index, cur)  // a peer whose clock runs ahead counts now
 			if idx > cur-2*(e.nb+1) { // what the ring holds
-				e.peers.add(idx, b.N)
+				v.ring.add(idx, b.N)
 			}
 		}
 		last := s.Buckets[len(s.Buckets)-1]
@@ -263,7 +285,7 @@ func (e *estimator) setPeers(now int64, self crdt.Replica, slots []crdt.WindowSl
 			p.rate = e.rateOf(now, cur, s.Buckets)
 		}
 		if p.rate > 0 {
-			e.rates = append(e.rates, peerRate{rate: p.rate, heard: p.heard})
+			v.rates = append(v.rates, peerRate{rate: p.rate, heard: p.heard})
 		}
 	}
 	for r, p := range e.state {
@@ -271,6 +293,12 @@ func (e *estimator) setPeers(now int64, self crdt.Replica, slots []crdt.WindowSl
 			delete(e.state, r)
 		}
 	}
+}
+
+// installPeers swaps v in; v receives the previous view, to be reused.
+func (e *estimator) installPeers(v *peerView) {
+	e.peers, v.ring = v.ring, e.peers
+	e.rates, v.rates = v.rates, e.rates
 	e.resum()
 }
 

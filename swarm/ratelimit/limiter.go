@@ -45,6 +45,7 @@ type Limiter struct {
 	// used by the sync goroutine only
 	pushBuf []crdt.Bucket
 	slots   []crdt.WindowSlot
+	view    peerView
 }
 
 // New registers the limit name on node n and starts the goroutine that
@@ -325,8 +326,9 @@ func (l *Limiter) refresh(now time.Time) {
 		return
 	}
 	l.slots = slots
+	l.est.buildPeers(now.UnixNano(), l.self, slots, &l.view) // outside the lock
 	l.mu.Lock()
-	l.est.setPeers(now.UnixNano(), l.self, slots)
+	l.est.installPeers(&l.view)
 	l.mu.Unlock()
 }
 
