@@ -16,8 +16,10 @@ type Dot struct {
 
 // Compare orders dots by Replica, then Counter.
 func (d Dot) Compare(o Dot) int {
-	if c := d.Replica.Compare(o.Replica); c != 0 {
-		return c
+	// Dots of one replica are the common case, and string equality is
+	// cheaper than ordering.
+	if d.Replica != o.Replica {
+		return d.Replica.Compare(o.Replica)
 	}
 	return cmp.Compare(d.Counter, o.Counter)
 }
@@ -92,11 +94,12 @@ func ctxUnion(av, ac, bv, bc []Dot) (vv, cloud []Dot) {
 	return compactContext(vv, all)
 }
 
-// compactContext folds the sorted dots into the sorted version vector vv
-// (which it may modify) and returns the canonical pair.
+// compactContext folds the sorted, distinct dots into the sorted version
+// vector vv and returns the canonical pair. It may modify vv, and returns
+// the cloud in dots' array, overwriting it.
 func compactContext(vv, dots []Dot) ([]Dot, []Dot) {
-	var added []Dot // vv entries for replicas vv lacks
-	var cloud []Dot
+	var added []Dot             // vv entries for replicas vv lacks
+	cloud := dots[:0:len(dots)] // written behind the reads, so in place
 	for i := 0; i < len(dots); {
 		r := dots[i].Replica
 		vi, inVV := slices.BinarySearchFunc(vv, r, func(d Dot, r Replica) int { return d.Replica.Compare(r) })

@@ -46,9 +46,36 @@ type ORSet[T cmp.Ordered] struct {
 	Cloud []Dot           `cbor:"3,keyasint,omitempty"`
 
 	self    Replica
-	counter uint64    // the last dot this replica issued or saw of its own
-	pending *ORSet[T] // the join of the local deltas since the last Delta
+	counter uint64 // the last dot this replica issued or saw of its own
+
+	// The local changes since the last Delta. Their delta is built only
+	// when asked for, so that an Add or Remove costs O(1) amortised
+	// however many came before it: added holds the Adds' entries, in the
+	// order of their dots, each marked once a later change covered it;
+	// covered the other dots the changes covered (their deltas' contexts
+	// are added's dots and these), unsorted and with repeats; and pending
+	// the join of older changes, folded out of added and covered when they
+	// outgrow the state, so they stay O(state) even if Delta is never
+	// called.
+	added   []orsetAdd[T]
+	covered []Dot
+	pending *ORSet[T]
 }
+
+// orsetAdd is an entry a local Add made; gone records that a later local
+// change covered its dot, so that the delta has the dot but not the entry.
+type orsetAdd[T cmp.Ordered] struct {
+	entry ORSetEntry[T]
+	gone  bool
+}
+
+// foldSlack is how many recorded changes beyond twice the state's size are
+// kept before they are folded into the pending delta.
+const foldSlack = 64
+
+// keepCap is the largest capacity of added and covered kept for reuse
+// after a Delta.
+const keepCap = 1024
 
 var _ Value[*ORSet[string]] = (*ORSet[string])(nil)
 
@@ -69,7 +96,8 @@ func (s *ORSet[T]) elemRange(v T) (int, int) {
 
 // Add adds v. It tags v with a fresh dot and drops v's older entries, so a
 // concurrent Remove elsewhere, which cannot have seen the new dot, does
-// not remove v.
+// not remove v. It costs a binary search and, when v is new, an insertion
+// into the sorted entries; the delta is built by Delta.
 func (s *ORSet[T]) Add(v T) {
 	if s.self.IsZero() {
 		return
@@ -81,22 +109,44 @@ func (s *ORSet[T]) Add(v T) {
 	s.counter++
 	d := Dot{Replica: s.self, Counter: s.counter}
 	lo, hi := s.elemRange(v)
-	dots := make([]Dot, 0, hi-lo+1)
-	for _, e := range s.E[lo:hi] {
-		dots = append(dots, e.Dot)
-	}
-	dots = append(dots, d)
-	delta := &ORSet[T]{E: []ORSetEntry[T]{{Elem: v, Dot: d}}}
-	s.record(delta, dots)
-	// Merging delta into s replaces v's entries by the new one and adds d
-	// to the context (v's old dots are in it already); do that in place
-	// when d extends s's own version vector entry, as it does unless s
-	// holds a forged state.
-	if !s.extendOwn(d) {
+	s.cover(lo, hi)
+	s.added = append(s.added, orsetAdd[T]{entry: ORSetEntry[T]{Elem: v, Dot: d}})
+	// Merging this Add's delta into s replaces v's entries by the new one
+	// and adds d to the context (v's old dots are in it already); do that
+	// in place when d extends s's own version vector entry, as it does
+	// unless s holds a forged state.
+	if s.extendOwn(d) {
+		s.E = slices.Replace(s.E, lo, hi, ORSetEntry[T]{Elem: v, Dot: d})
+	} else {
+		dots := make([]Dot, 0, hi-lo+1)
+		for _, e := range s.E[lo:hi] {
+			dots = append(dots, e.Dot)
+		}
+		dots = append(dots, d)
+		slices.SortFunc(dots, Dot.Compare)
+		delta := &ORSet[T]{E: []ORSetEntry[T]{{Elem: v, Dot: d}}}
+		delta.VV, delta.Cloud = compactContext(nil, slices.Compact(dots))
 		s.Merge(time.Time{}, delta)
-		return
 	}
-	s.E = slices.Replace(s.E, lo, hi, ORSetEntry[T]{Elem: v, Dot: d})
+	s.maybeFold()
+}
+
+// cover records that a local change covered the dots of s.E[lo:hi]: an
+// entry added since the last fold is marked gone, any other dot goes to
+// covered.
+func (s *ORSet[T]) cover(lo, hi int) {
+	for _, e := range s.E[lo:hi] {
+		if e.Dot.Replica == s.self && len(s.added) > 0 && e.Dot.Counter >= s.added[0].entry.Dot.Counter {
+			i, found := slices.BinarySearchFunc(s.added, e.Dot.Counter, func(a orsetAdd[T], c uint64) int {
+				return cmp.Compare(a.entry.Dot.Counter, c)
+			})
+			if found {
+				s.added[i].gone = true
+				continue
+			}
+		}
+		s.covered = append(s.covered, e.Dot)
+	}
 }
 
 // extendOwn adds the dot d of s's own replica to the version vector if it
@@ -115,36 +165,91 @@ func (s *ORSet[T]) extendOwn(d Dot) bool {
 }
 
 // Remove removes v as far as this replica has seen it added; it does
-// nothing if v is absent.
+// nothing if v is absent. Like Add, it leaves building the delta to Delta.
 func (s *ORSet[T]) Remove(v T) {
 	lo, hi := s.elemRange(v)
 	if lo == hi || s.self.IsZero() {
 		return
 	}
-	dots := make([]Dot, 0, hi-lo)
-	for _, e := range s.E[lo:hi] {
-		dots = append(dots, e.Dot)
-	}
-	s.record(&ORSet[T]{}, dots)
+	s.cover(lo, hi)
 	// v's dots are in the context already: dropping the entries is the
 	// whole merge of the delta.
 	s.E = slices.Delete(s.E, lo, hi)
 	if len(s.E) == 0 {
 		s.E = nil
 	}
+	s.maybeFold()
 }
 
-// record completes a local delta with its context dots and joins it into
-// the pending delta. It takes ownership of delta.
-func (s *ORSet[T]) record(delta *ORSet[T], dots []Dot) {
-	slices.SortFunc(dots, Dot.Compare)
-	dots = slices.CompactFunc(dots, func(a, b Dot) bool { return a == b })
-	delta.VV, delta.Cloud = compactContext(nil, dots)
-	if s.pending == nil {
-		s.pending = delta
-	} else {
-		s.pending.Merge(time.Time{}, delta)
+// maybeFold folds the recorded changes into the pending delta once they
+// outgrow the state, which bounds their memory and, amortised over the
+// changes recorded since the last fold, costs O(log n) per change.
+func (s *ORSet[T]) maybeFold() {
+	if len(s.added)+len(s.covered) <= 2*(len(s.E)+len(s.VV)+len(s.Cloud))+foldSlack {
+		return
 	}
+	d := s.takeRecorded()
+	if s.pending == nil {
+		s.pending = d
+	} else {
+		s.pending.Merge(time.Time{}, d)
+	}
+}
+
+// takeRecorded returns the join of the local deltas recorded in added and
+// covered, and clears both. The join of one-change deltas has as context
+// the union of theirs, and keeps an Add's entry unless a later change
+// covered its dot.
+func (s *ORSet[T]) takeRecorded() *ORSet[T] {
+	out := &ORSet[T]{}
+	n := 0
+	for _, a := range s.added {
+		if !a.gone {
+			n++
+		}
+	}
+	if n > 0 {
+		out.E = make([]ORSetEntry[T], 0, n)
+		for _, a := range s.added {
+			if !a.gone {
+				out.E = append(out.E, a.entry)
+			}
+		}
+		slices.SortFunc(out.E, compareEntry)
+	}
+	// The context: covered, sorted, merged with added's dots, which are
+	// s.self's in ascending order.
+	slices.SortFunc(s.covered, Dot.Compare)
+	dots := make([]Dot, 0, len(s.covered)+len(s.added))
+	i, j := 0, 0
+	for i < len(s.covered) || j < len(s.added) {
+		var d Dot
+		switch {
+		case j == len(s.added) || i < len(s.covered) && s.covered[i].Compare(s.added[j].entry.Dot) < 0:
+			d = s.covered[i]
+			i++
+		default:
+			d = s.added[j].entry.Dot
+			j++
+		}
+		if len(dots) == 0 || dots[len(dots)-1] != d {
+			dots = append(dots, d)
+		}
+	}
+	// compactContext keeps the cloud in dots, which out then owns.
+	out.VV, out.Cloud = compactContext(nil, dots)
+	s.added = reuse(s.added)
+	s.covered = reuse(s.covered)
+	return out
+}
+
+// reuse empties a record slice, keeping its array unless it is large.
+func reuse[E any](x []E) []E {
+	if cap(x) > keepCap {
+		return nil
+	}
+	clear(x[:cap(x)]) // let go of the elements' strings
+	return x[:0]
 }
 
 // Contains reports whether v is in the set.
@@ -291,10 +396,18 @@ func (s *ORSet[T]) restrict(rs []Replica) *ORSet[T] {
 }
 
 // Delta returns the join of the local Adds and Removes since the last
-// Delta: their entries and the dots they covered.
+// Delta: their entries and the dots they covered. It is built here, in
+// O(k log k) for the k changes recorded since the last Delta (or fold).
 func (s *ORSet[T]) Delta() (delta *ORSet[T], ok bool) {
 	d := s.pending
 	s.pending = nil
+	if len(s.added) > 0 || len(s.covered) > 0 {
+		if r := s.takeRecorded(); d == nil {
+			d = r
+		} else {
+			d.Merge(time.Time{}, r)
+		}
+	}
 	return d, d != nil
 }
 

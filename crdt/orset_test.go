@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"testing"
@@ -113,6 +114,106 @@ func TestORSetDeltaOutOfOrder(t *testing.T) {
 	}
 }
 
+// TestORSetDeltaIsJoinOfChanges checks Delta against its definition, the
+// join of the one-change deltas since the previous Delta, built here the
+// straightforward way: whatever remote merges come in between (one may
+// remove an element added since the last Delta) and however many changes
+// are folded before a Delta.
+func TestORSetDeltaIsJoinOfChanges(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		a := NewORSet[int](Replica{"a", 1})
+		b := NewORSet[int](Replica{"b", 1})
+		var want *ORSet[int]
+		join := func(e []ORSetEntry[int], dots []Dot) {
+			slices.SortFunc(dots, Dot.Compare)
+			d := &ORSet[int]{E: e}
+			d.VV, d.Cloud = compactContext(nil, dots)
+			if want == nil {
+				want = d
+			} else {
+				want.Merge(t0, d)
+			}
+		}
+		observed := func(v int) []Dot {
+			lo, hi := a.elemRange(v)
+			var dots []Dot
+			for _, e := range a.E[lo:hi] {
+				dots = append(dots, e.Dot)
+			}
+			return dots
+		}
+		checkDelta := func() {
+			got, ok := a.Delta()
+			if ok != (want != nil) {
+				rt.Fatalf("Delta ok = %v, want %v", ok, want != nil)
+			}
+			if ok && !bytes.Equal(canon(rt, got), canon(rt, want)) {
+				rt.Fatalf("Delta = %+v\nwant    %+v", got, want)
+			}
+			want = nil
+		}
+		steps := rapid.IntRange(0, 300).Draw(rt, "steps")
+		for range steps {
+			v := rapid.IntRange(0, 5).Draw(rt, "v")
+			switch rapid.IntRange(0, 9).Draw(rt, "kind") {
+			case 0, 1, 2, 3:
+				dots := observed(v)
+				a.Add(v)
+				lo, _ := a.elemRange(v)
+				e := a.E[lo]
+				join([]ORSetEntry[int]{e}, append(dots, e.Dot))
+			case 4, 5:
+				if dots := observed(v); len(dots) > 0 {
+					join(nil, dots)
+				}
+				a.Remove(v)
+			case 6:
+				b.Add(v)
+			case 7:
+				b.Remove(v)
+			case 8:
+				b.Merge(t0, a.Clone())
+				a.Merge(t0, b.Clone())
+			case 9:
+				checkDelta()
+			}
+		}
+		checkDelta()
+		if len(a.covered) != 0 || len(a.added) != 0 || a.pending != nil {
+			rt.Fatalf("changes left after Delta: %d dots, %d entries, pending %v", len(a.covered), len(a.added), a.pending)
+		}
+	})
+}
+
+// TestORSetChangesStayBounded checks that changes not taken by Delta are
+// folded, so that their memory follows the state's size, not their number.
+func TestORSetChangesStayBounded(t *testing.T) {
+	s := NewORSet[int](Replica{"a", 1})
+	for i := range 10_000 {
+		s.Add(i % 10)
+		if i%3 == 0 {
+			s.Remove((i + 5) % 10)
+		}
+	}
+	if limit := 2*(len(s.E)+len(s.VV)+len(s.Cloud)) + foldSlack + 2; len(s.added)+len(s.covered) > limit {
+		t.Fatalf("%d changes recorded, want at most %d", len(s.added)+len(s.covered), limit)
+	}
+	if s.pending == nil || len(s.pending.E) > 10 || len(s.pending.Cloud) != 0 {
+		t.Fatalf("pending delta not folded: %+v", s.pending)
+	}
+	d, ok := s.Delta()
+	if !ok {
+		t.Fatal("Delta reported no changes")
+	}
+	// The delta holds the surviving entries and every dot a issued.
+	if !slices.Equal(d.E, s.E) || len(d.VV) != 1 || d.VV[0] != s.VV[0] || d.Cloud != nil {
+		t.Fatalf("Delta = %+v, want the state %+v", d, s)
+	}
+	if _, ok := s.Delta(); ok {
+		t.Fatal("a second Delta reported changes")
+	}
+}
+
 func TestORSetValidate(t *testing.T) {
 	a, b := Replica{"a", 1}, Replica{"b", 1}
 	for _, tc := range []struct {
@@ -184,6 +285,26 @@ func BenchmarkORSetAdd(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
+		s.Add(i % 100)
+		i++
+		if i%100 == 0 {
+			s.Delta()
+		}
+	}
+}
+
+func BenchmarkORSetRemove(b *testing.B) {
+	s := NewORSet[int](Replica{"a", 1})
+	for i := range 100 {
+		s.Add(i)
+	}
+	s.Delta()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		// Each Remove is paired with the Add that puts the element back,
+		// so the set keeps its 100 elements.
+		s.Remove(i % 100)
 		s.Add(i % 100)
 		i++
 		if i%100 == 0 {
