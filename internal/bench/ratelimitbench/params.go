@@ -27,8 +27,9 @@ type Params struct {
 	// Limit events per Window, cluster-wide (default 1000 per 10 s).
 	Limit  int
 	Window time.Duration
-	// Buckets of the shoal limiter's window (0: the package default).
+	// Buckets and Lag of the shoal limiter (0: the package defaults).
 	Buckets int
+	Lag     time.Duration
 	// Duration of the measured run (default 60 s).
 	Duration time.Duration
 	// Offered is the load as a multiple of Limit per Window (default 2).

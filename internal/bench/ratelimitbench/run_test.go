@@ -50,7 +50,9 @@ func TestRunShortKeyed(t *testing.T) {
 
 // TestScenarios runs the report's scenarios when RATELIMITBENCH_OUT names
 // a file (JSON lines); RATELIMITBENCH_ONLY filters by a substring of the
-// scenario name and RATELIMITBENCH_SECONDS sets the run length (60).
+// scenario name, RATELIMITBENCH_SECONDS sets the run length (60) and
+// RATELIMITBENCH_LAG the shoal limiter's Lag (a duration; default the
+// package's).
 func TestScenarios(t *testing.T) {
 	out := os.Getenv("RATELIMITBENCH_OUT")
 	if out == "" {
@@ -84,12 +86,19 @@ func TestScenarios(t *testing.T) {
 		list = append(list, scenario{name: backend + "/churn/W10s/N10", p: Params{Backend: backend, Nodes: 10, Limit: 1000, Window: 10 * time.Second, Duration: d, Churn: true}})
 		list = append(list, scenario{name: backend + "/keyed/N10", p: Params{Backend: backend, Nodes: 10, Duration: 2 * d, Keyed: &KeyedParams{}}})
 	}
+	var lag time.Duration
+	if s := os.Getenv("RATELIMITBENCH_LAG"); s != "" {
+		v, err := time.ParseDuration(s)
+		require.NoError(t, err)
+		lag = v
+	}
 	only := os.Getenv("RATELIMITBENCH_ONLY")
 	for _, sc := range list {
 		if only != "" && !strings.Contains(sc.name, only) {
 			continue
 		}
 		t.Run(sc.name, func(t *testing.T) {
+			sc.p.Lag = lag
 			res, err := Run(context.Background(), sc.p, testWriter{t})
 			require.NoError(t, err)
 			res.Series = res.Series[:min(len(res.Series), 400)]

@@ -28,7 +28,7 @@ func newShoalInstance(ctx context.Context, name, seed string, p Params) (*instan
 	}
 	in := &instance{name: name, node: n}
 	if k := p.Keyed; k != nil {
-		kl, err := ratelimit.NewKeyed(n, "bench", ratelimit.KeyedConfig{Limit: k.Limit, Window: k.Window, MaxKeys: k.MaxKeys})
+		kl, err := ratelimit.NewKeyed(n, "bench", ratelimit.KeyedConfig{Limit: k.Limit, Window: k.Window, MaxKeys: k.MaxKeys, Lag: p.Lag})
 		if err != nil {
 			_ = n.Close()
 			return nil, err
@@ -41,7 +41,7 @@ func newShoalInstance(ctx context.Context, name, seed string, p Params) (*instan
 		in.close = func() { kl.Close(); _ = n.Close() }
 		return in, nil
 	}
-	l, err := ratelimit.New(n, "bench", ratelimit.Config{Limit: p.Limit, Window: p.Window, Buckets: p.Buckets})
+	l, err := ratelimit.New(n, "bench", ratelimit.Config{Limit: p.Limit, Window: p.Window, Buckets: p.Buckets, Lag: p.Lag})
 	if err != nil {
 		_ = n.Close()
 		return nil, err
