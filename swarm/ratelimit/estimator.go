@@ -320,3 +320,21 @@ func (e *estimator) rateOf(now, cur int64, b []crdt.Bucket) float64 {
 	}
 	return float64(n) / float64(elapsed)
 }
+
+// reserve counts n events as this node's own at the earliest instant from
+// now at which they fit if nothing else were admitted, and returns how long
+// after now that is. ok is false (and nothing is counted) when they never
+// fit or would not fit within a window.
+func (e *estimator) reserve(now int64, n uint64) (delay time.Duration, ok bool) {
+	ok, est := e.take(now, n)
+	if ok {
+		return 0, true
+	}
+	d, fits := e.retryAfter(now, n, est)
+	if !fits || int64(d) > e.nb*e.width {
+		return 0, false
+	}
+	e.own.add(e.bucket(now+int64(d)), n)
+	e.sum += float64(n) // a newer bucket counts as if now
+	return d, true
+}

@@ -150,6 +150,38 @@ func (l *Limiter) DecideN(now time.Time, n int) Decision {
 	return d
 }
 
+// Reservation is the outcome of ReserveN: whether the events were
+// reserved, and how long the caller must wait before they happen.
+type Reservation struct {
+	OK    bool
+	Delay time.Duration
+}
+
+// ReserveN reserves n events at the earliest instant from now at which they
+// fit if nothing else were admitted meanwhile, counts them at that instant,
+// and returns how long to wait for it. It fails (OK false, nothing counted)
+// after Close, when n exceeds the limit, or when the wait would be longer
+// than a window. A reservation cannot be cancelled: the events count
+// whether or not they happen. Peers learn of a reservation only when its
+// instant's bucket is sent, so reservations race with peers like Allow.
+func (l *Limiter) ReserveN(now time.Time, n int) Reservation {
+	if n <= 0 || l.closed.Load() {
+		return Reservation{OK: n == 0 && !l.closed.Load()}
+	}
+	ns := now.UnixNano()
+	l.mu.Lock()
+	d, ok := l.est.reserve(ns, uint64(n))
+	wake := false
+	if ok {
+		wake = l.addPendingAt(l.est.bucket(ns+int64(d)), uint64(n))
+	}
+	l.mu.Unlock()
+	if wake {
+		l.signal()
+	}
+	return Reservation{OK: ok, Delay: d}
+}
+
 // Estimate returns the number of events this node believes the cluster
 // admitted in the window ending at now, extrapolation included.
 func (l *Limiter) Estimate(now time.Time) float64 {
@@ -223,7 +255,10 @@ func (l *Limiter) Close() error {
 // goroutine; it reports whether the goroutine must be woken. Called with
 // mu held.
 func (l *Limiter) addPending(n uint64) bool {
-	idx := l.est.cur
+	return l.addPendingAt(l.est.cur, n)
+}
+
+func (l *Limiter) addPendingAt(idx int64, n uint64) bool {
 	if k := len(l.pending); k > 0 && l.pending[k-1].Index == idx {
 		l.pending[k-1].N += n
 		return false

@@ -236,3 +236,17 @@ func BenchmarkLimiterDecide(b *testing.B) {
 		l.DecideN(now, 1)
 	}
 }
+
+func TestLimiterReserve(t *testing.T) {
+	n := newNode(t)
+	l := newLimiter(t, n, "reserve", ratelimit.Config{Limit: 2, Window: time.Second, Buckets: 10})
+	t0 := time.Unix(4000, 0)
+	assert.Equal(t, ratelimit.Reservation{OK: true}, l.ReserveN(t0, 1), "room now: no wait")
+	assert.True(t, l.AllowN(t0, 1))
+	r := l.ReserveN(t0.Add(500*time.Millisecond), 1)
+	assert.Equal(t, ratelimit.Reservation{OK: true, Delay: 600 * time.Millisecond}, r, "when the first bucket leaves")
+	assert.False(t, l.AllowN(t0.Add(1100*time.Millisecond), 2), "the reserved event holds one place")
+	assert.True(t, l.AllowN(t0.Add(1100*time.Millisecond), 1))
+	assert.False(t, l.ReserveN(t0.Add(1100*time.Millisecond), 3).OK, "more than the limit")
+	assert.True(t, l.ReserveN(t0, 0).OK)
+}
