@@ -7,49 +7,74 @@ import (
 )
 
 // arrivals tracks, for the update being measured, which nodes have
-// observed it and when the last of them did. Observers report either a
-// level (a counter value: the update numbered target has arrived when the
-// value reaches target) or an exact message id (the reference).
+// observed it and when the last of them did. Counter updates are tracked
+// per origin: the k-th update of origin o has arrived at a node when the
+// node reads o's slot at k or more, so one lost update does not hold up
+// the measurement of the next updates of other origins. The reference
+// reports exact message ids instead.
 type arrivals struct {
 	mu      sync.Mutex
-	target  uint64
-	level   []uint64 // highest counter value each node has read
+	key     int    // origin of the armed update
+	target  uint64 // its slot value, or message id
+	level   [][]uint64
 	reached []bool
 	count   int
 	last    time.Time
 	done    chan struct{}
 }
 
-func newArrivals(nodes int) *arrivals {
-	return &arrivals{level: make([]uint64, nodes), reached: make([]bool, nodes), done: make(chan struct{})}
+// newArrivals tracks nodes nodes, each reading keys origins' slots.
+func newArrivals(nodes, keys int) *arrivals {
+	a := &arrivals{reached: make([]bool, nodes), done: make(chan struct{})}
+	a.level = make([][]uint64, nodes)
+	for i := range a.level {
+		a.level[i] = make([]uint64, keys)
+	}
+	return a
 }
 
-// arm starts measuring target: no node has it yet, except those whose
-// level already reaches it.
-func (a *arrivals) arm(target uint64) {
+// arm starts measuring the update that takes origin key's slot to target
+// (or message id target): no node has it yet, except those whose level
+// already reaches it.
+func (a *arrivals) arm(key int, target uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.target, a.count, a.last = target, 0, time.Time{}
+	a.key, a.target, a.count, a.last = key, target, 0, time.Time{}
 	a.done = make(chan struct{})
 	for i := range a.reached {
 		a.reached[i] = false
 	}
 	now := time.Now()
 	for i, l := range a.level {
-		if l >= target {
+		if key < len(l) && l[key] >= target {
 			a.reachLocked(i, now)
 		}
 	}
 }
 
-// markLevel records that node i read counter value v at t.
-func (a *arrivals) markLevel(i int, v uint64, t time.Time) {
+// markLevels records that node i read the slots levels (indexed by
+// origin) at t.
+func (a *arrivals) markLevels(i int, levels []uint64, t time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if v > a.level[i] {
-		a.level[i] = v
+	for k, v := range levels {
+		if k < len(a.level[i]) && v > a.level[i][k] {
+			a.level[i][k] = v
+		}
 	}
-	if a.target != 0 && v >= a.target {
+	if a.target != 0 && a.key < len(levels) && levels[a.key] >= a.target {
+		a.reachLocked(i, t)
+	}
+}
+
+// markLevel records that node i read origin key's slot at v at t.
+func (a *arrivals) markLevel(i, key int, v uint64, t time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if key < len(a.level[i]) && v > a.level[i][key] {
+		a.level[i][key] = v
+	}
+	if a.target != 0 && key == a.key && v >= a.target {
 		a.reachLocked(i, t)
 	}
 }
@@ -78,8 +103,8 @@ func (a *arrivals) reachLocked(i int, t time.Time) {
 }
 
 // wait waits until every node has the armed update or timeout passes. It
-// returns the time the last node observed it and ok, or the number of
-// nodes that had it at the timeout.
+// returns the time the last node observed it, how many nodes have it, and
+// whether all do.
 func (a *arrivals) wait(ctx context.Context, timeout time.Duration) (last time.Time, reached int, ok bool, err error) {
 	a.mu.Lock()
 	done := a.done

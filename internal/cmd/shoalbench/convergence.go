@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/shoal-go/shoal/swarm"
@@ -144,9 +143,9 @@ func (p convergenceParams) result(system string) convergenceResult {
 }
 
 // convergeShoal: node k mod N adds 1 to a shared counter; the update has
-// arrived at a node when the node reads a value ≥ k+1. Every node watches
-// the counter through Subscribe, so an arrival is seen within a scheduler
-// tick of the merge.
+// arrived at a node when the node reads the origin's slot at its new
+// count. Every node watches the counter through Subscribe, so an arrival
+// is seen within a scheduler tick of the merge.
 func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (convergenceResult, error) {
 	what := fmt.Sprintf("convergence %s %d nodes%s", p.Preset, p.Nodes, p.Net.flags())
 	res := p.result("shoal")
@@ -155,48 +154,29 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 		return res, err
 	}
 	defer c.close()
-	arr := newArrivals(p.Nodes)
+	arr := newArrivals(p.Nodes, p.Nodes)
 	counters := make([]*swarm.Counter, p.Nodes)
 	for i, nd := range c.nodes {
 		if counters[i], err = swarm.NewCounter(nd, "bench"); err != nil {
 			return res, err
 		}
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	defer func() { close(stop); wg.Wait() }()
-	for i, ctr := range counters {
-		ch, cancel := ctr.Shared().Subscribe()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer cancel()
-			for {
-				select {
-				case <-ch:
-					v, err := ctr.Value()
-					if err == nil && v > 0 {
-						arr.markLevel(i, uint64(v), time.Now())
-					}
-				case <-stop:
-					return
-				}
-			}
-		}()
-	}
+	defer watchCounters(counters, c.replicas(), arr)()
+	slots := make(originTracker, p.Nodes)
 	cfg, _ := presetConfig(p.Preset, "x")
 	bytes0, t0 := c.wireBytes(), time.Now()
 	for k := range p.Updates {
 		if err := sleepCtx(ctx, randomGap(cfg.GossipInterval)); err != nil {
 			return res, err
 		}
-		origin, target := k%p.Nodes, uint64(k+1)
-		arr.arm(target)
+		origin := k % p.Nodes
+		target := slots.next(origin)
+		arr.arm(origin, target)
 		sent := time.Now()
 		if err := counters[origin].Add(1); err != nil {
 			return res, err
 		}
-		arr.markLevel(origin, target, sent)
+		arr.markLevel(origin, origin, target, sent)
 		last, _, ok, err := waitProgress(ctx, arr, p.Timeout, prog, func(n int) string {
 			return fmt.Sprintf("%s: %d/%d updates, %d/%d nodes have the current one, elapsed %s",
 				what, k, p.Updates, n, p.Nodes, prog.elapsed())
@@ -217,7 +197,7 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 func convergeReference(ctx context.Context, p convergenceParams, prog *progress) (convergenceResult, error) {
 	what := fmt.Sprintf("memberlist relay reference %s %d nodes%s", p.Preset, p.Nodes, p.Net.flags())
 	res := p.result("memberlist-relay")
-	arr := newArrivals(p.Nodes)
+	arr := newArrivals(p.Nodes, p.Nodes)
 	rc, err := startRefCluster(ctx, p.Nodes, p.Preset, p.Net, arr, prog, what)
 	if err != nil {
 		return res, err
@@ -230,7 +210,7 @@ func convergeReference(ctx context.Context, p convergenceParams, prog *progress)
 			return res, err
 		}
 		origin, id := k%p.Nodes, uint64(k+1)
-		arr.arm(id)
+		arr.arm(0, id)
 		sent := time.Now()
 		rc.broadcast(origin, id)
 		arr.markID(origin, id, sent)

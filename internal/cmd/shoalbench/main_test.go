@@ -227,29 +227,34 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestArrivals(t *testing.T) {
-	a := newArrivals(3)
+	a := newArrivals(3, 2)
 	t0 := time.Unix(100, 0)
-	a.markLevel(0, 1, t0) // before arming: only remembered
-	a.arm(2)
-	a.markLevel(1, 1, t0.Add(time.Millisecond)) // too low
-	a.markLevel(1, 2, t0.Add(3*time.Millisecond))
-	a.markLevel(0, 5, t0.Add(2*time.Millisecond))
+	a.markLevels(0, []uint64{1, 0}, t0)                       // before arming: only remembered
+	a.arm(1, 2)                                               // origin 1's second update
+	a.markLevels(1, []uint64{9, 1}, t0.Add(time.Millisecond)) // another origin's slot does not count
+	a.markLevels(1, []uint64{9, 2}, t0.Add(3*time.Millisecond))
+	a.markLevel(0, 1, 5, t0.Add(2*time.Millisecond))
 	if last, n, ok, _ := a.wait(context.Background(), time.Millisecond); ok || n != 2 {
 		t.Fatalf("wait = %v %d %v, want 2 of 3 nodes, not done", last, n, ok)
 	}
-	a.markLevel(2, 2, t0.Add(7*time.Millisecond))
+	a.markLevels(2, []uint64{0, 2}, t0.Add(7*time.Millisecond))
 	last, n, ok, err := a.wait(context.Background(), time.Second)
 	if !ok || n != 3 || err != nil || !last.Equal(t0.Add(7*time.Millisecond)) {
 		t.Fatalf("wait = %v %d %v %v, want all 3, last at t0+7ms", last, n, ok, err)
 	}
-	// A node whose level is already past the next target has it at once.
-	a.arm(5)
-	if got := a.progressCount(); got != 1 {
-		t.Errorf("after arm(5), %d nodes have it, want 1 (node 0 read 5)", got)
+	// Nodes whose level is already past the next target have it at once.
+	a.arm(0, 1)
+	if got := a.progressCount(); got != 2 {
+		t.Errorf("after arm(0, 1), %d nodes have it, want 2 (nodes 0 and 1 read origin 0 at ≥ 1)", got)
 	}
-	a.markID(1, 4, t0) // ids must match exactly
-	if got := a.progressCount(); got != 1 {
+	a.arm(1, 7)
+	a.markID(2, 6, t0) // ids must match exactly
+	if got := a.progressCount(); got != 0 {
 		t.Errorf("markID with another id counted: %d", got)
+	}
+	a.markID(2, 7, t0)
+	if got := a.progressCount(); got != 1 {
+		t.Errorf("markID with the armed id: %d nodes, want 1", got)
 	}
 }
 

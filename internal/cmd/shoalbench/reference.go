@@ -126,6 +126,8 @@ func startRefCluster(ctx context.Context, size int, preset string, nw network, a
 	}
 	if err := waitFull(ctx, size, 30*time.Second+time.Duration(size)*100*time.Millisecond, func(i int) int {
 		return rc.nodes[i].ml.NumMembers()
+	}, func(i int) {
+		_, _ = rc.nodes[i].ml.Join(addrs) // a failed re-join is retried
 	}, prog, what); err != nil {
 		rc.close()
 		return nil, err

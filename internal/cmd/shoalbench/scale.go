@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/shoal-go/shoal/swarm"
@@ -147,13 +146,13 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		return res, err
 	}
 	res.JoinS = time.Since(t1).Seconds()
-	if err := waitFull(ctx, p.Nodes, 5*time.Minute, func(i int) int { return c.nodes[i].Stats().Members }, prog, what); err != nil {
+	if err := waitFull(ctx, p.Nodes, 5*time.Minute, func(i int) int { return c.nodes[i].Stats().Members }, nil, prog, what); err != nil {
 		return res, err
 	}
 	res.MembershipS = time.Since(t1).Seconds()
 	prog.done("%s: full membership after %.1f s (joins %.1f s)", what, res.MembershipS, res.JoinS)
 
-	arr := newArrivals(p.Nodes)
+	arr := newArrivals(p.Nodes, p.Nodes)
 	counters := make([]*swarm.Counter, p.Nodes)
 	for i, nd := range c.nodes {
 		var err error
@@ -161,38 +160,19 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 			return res, err
 		}
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	defer func() { close(stop); wg.Wait() }()
-	for i, ctr := range counters {
-		ch, cancel := ctr.Shared().Subscribe()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer cancel()
-			for {
-				select {
-				case <-ch:
-					if v, err := ctr.Value(); err == nil && v > 0 {
-						arr.markLevel(i, uint64(v), time.Now())
-					}
-				case <-stop:
-					return
-				}
-			}
-		}()
-	}
+	defer watchCounters(counters, c.replicas(), arr)()
+	slots := make(originTracker, p.Nodes)
 	bytes0, t2 := c.wireBytes(), time.Now()
 	var lat []float64
 	for k := range p.Updates {
 		origin := (k * 7919) % p.Nodes // spread the origins over the cluster
-		target := uint64(k + 1)
-		arr.arm(target)
+		target := slots.next(origin)
+		arr.arm(origin, target)
 		sent := time.Now()
 		if err := counters[origin].Add(1); err != nil {
 			return res, err
 		}
-		arr.markLevel(origin, target, sent)
+		arr.markLevel(origin, origin, target, sent)
 		last, _, ok, err := waitProgress(ctx, arr, p.Timeout, prog, func(n int) string {
 			return fmt.Sprintf("%s: update %d/%d has reached %d/%d nodes, elapsed %s", what, k+1, p.Updates, n, p.Nodes, prog.elapsed())
 		})
