@@ -17,6 +17,10 @@ type Codec struct {
 	enc    cbor.UserBufferEncMode
 	dec    cbor.DecMode
 	times  timeTypes // which types need checkTimes after decoding
+	// err is why enc and dec could not be built; every encode and decode
+	// returns it. New never returns such a Codec; Default could only if
+	// fxamacker/cbor rejected options its tests show it accepts.
+	err error
 }
 
 // New returns a Codec that enforces l. It returns an error wrapping
@@ -25,6 +29,17 @@ func New(l Limits) (*Codec, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
+	c := newCodec(l)
+	if c.err != nil {
+		return nil, c.err
+	}
+	return c, nil
+}
+
+// newCodec builds a Codec for l without checking l, for the known-good
+// DefaultLimits. It cannot fail: when fxamacker/cbor rejects the options,
+// the Codec holds the error and returns it from every encode and decode.
+func newCodec(l Limits) *Codec {
 	encOpts := cbor.CoreDetEncOptions()
 	// Tags are forbidden on the wire, so time.Time is written as an
 	// RFC 3339 text string in UTC with nanoseconds, and big.Int as a plain
@@ -34,7 +49,7 @@ func New(l Limits) (*Codec, error) {
 	encOpts.BigIntConvert = cbor.BigIntConvertShortest
 	enc, err := encOpts.UserBufferEncMode()
 	if err != nil {
-		return nil, fmt.Errorf("shoal/codec: building encoder: %w", err)
+		return &Codec{limits: l, err: fmt.Errorf("shoal/codec: building encoder: %w", err)}
 	}
 	dec, err := cbor.DecOptions{
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
@@ -51,21 +66,13 @@ func New(l Limits) (*Codec, error) {
 		UTF8:           cbor.UTF8RejectInvalid,
 	}.DecMode()
 	if err != nil {
-		return nil, fmt.Errorf("shoal/codec: building decoder: %w", err)
+		return &Codec{limits: l, err: fmt.Errorf("shoal/codec: building decoder: %w", err)}
 	}
-	return &Codec{limits: l, enc: enc, dec: dec}, nil
+	return &Codec{limits: l, enc: enc, dec: dec}
 }
 
 // defaultCodec is built once; Codec is immutable, so sharing it is safe.
-var defaultCodec = sync.OnceValue(func() *Codec {
-	c, err := New(DefaultLimits())
-	if err != nil {
-		// DefaultLimits is valid by construction and tested; reaching
-		// this is a bug in this package, not bad input.
-		panic("shoal/codec: DefaultLimits rejected: " + err.Error())
-	}
-	return c
-})
+var defaultCodec = sync.OnceValue(func() *Codec { return newCodec(DefaultLimits()) })
 
 // Default returns the Codec with DefaultLimits. Every call returns the same
 // Codec.
@@ -105,6 +112,9 @@ func (c *Codec) AppendMarshal(dst []byte, v any) ([]byte, error) {
 // checkOutput checks an encoding against c's limits, so that an encoder
 // never produces what a peer with the same limits would reject.
 func (c *Codec) checkOutput(out []byte) error {
+	if c.err != nil {
+		return c.err
+	}
 	if len(out) > c.limits.MaxMessageBytes {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(out), c.limits.MaxMessageBytes)
 	}
@@ -117,6 +127,9 @@ func (c *Codec) checkOutput(out []byte) error {
 // appendMarshalNoLimit appends v's encoding without the size check, for
 // callers that check the size of the whole message.
 func (c *Codec) appendMarshalNoLimit(dst []byte, v any) ([]byte, error) {
+	if c.err != nil {
+		return dst, fmt.Errorf("shoal/codec: marshal %T: %w", v, c.err)
+	}
 	buf := bytes.NewBuffer(dst)
 	if err := c.enc.MarshalToBuffer(v, buf); err != nil {
 		return dst, classify(fmt.Sprintf("shoal/codec: marshal %T", v), err)
@@ -137,6 +150,9 @@ func (c *Codec) appendMarshalNoLimit(dst []byte, v any) ([]byte, error) {
 // fxamacker/cbor error that caused it (whose text names the struct field).
 // After an error, *v may be partly filled.
 func (c *Codec) Unmarshal(data []byte, v any) error {
+	if c.err != nil {
+		return fmt.Errorf("shoal/codec: unmarshal into %T: %w", v, c.err)
+	}
 	if len(data) > c.limits.MaxMessageBytes {
 		return fmt.Errorf("shoal/codec: unmarshal into %T: %w: %d bytes, limit %d", v, ErrTooLarge, len(data), c.limits.MaxMessageBytes)
 	}
@@ -154,6 +170,9 @@ func (c *Codec) Unmarshal(data []byte, v any) error {
 // wellformed checks data's size and structure against c's limits before
 // a hand-written decoder walks it.
 func (c *Codec) wellformed(what string, data []byte) error {
+	if c.err != nil {
+		return fmt.Errorf("shoal/codec: %s: %w", what, c.err)
+	}
 	if len(data) > c.limits.MaxMessageBytes {
 		return fmt.Errorf("shoal/codec: %s: %w: %d bytes, limit %d", what, ErrTooLarge, len(data), c.limits.MaxMessageBytes)
 	}

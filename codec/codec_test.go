@@ -117,3 +117,45 @@ func TestMarshalRejects(t *testing.T) {
 	wantErr(t, err, ErrTooLarge, "66 bytes, limit 64")
 	equal(t, out, []byte{9}, "dst after error")
 }
+
+// Default is built by newCodec, which skips Limits.Validate: the limits it
+// is built with must pass it, and fxamacker/cbor must accept the options.
+func TestDefaultIsBuiltWithoutError(t *testing.T) {
+	noErr(t, DefaultLimits().Validate())
+	noErr(t, newCodec(DefaultLimits()).err)
+	noErr(t, Default().err)
+	if Default().enc == nil || Default().dec == nil {
+		t.Fatal("Default has no encoder or decoder")
+	}
+}
+
+// A Codec whose decoder fxamacker/cbor rejected returns that error from
+// every encode and decode instead of panicking.
+func TestUnbuiltCodecReturnsItsError(t *testing.T) {
+	l := DefaultLimits()
+	l.MaxNestedLevels = 1 // below fxamacker/cbor's minimum of 4
+	c := newCodec(l)
+	if c.err == nil {
+		t.Fatal("newCodec accepted MaxNestedLevels 1")
+	}
+	wantErr(t, c.err, c.err, "building decoder")
+	good, err := Default().Marshal(gauge{Name: "g"})
+	noErr(t, err)
+	env, err := Default().EncodeEnvelope(&Envelope{Version: Version, Kind: KindDelta, Name: "g", Type: "t", Payload: good})
+	noErr(t, err)
+	batch, err := Default().EncodeBatch([]Envelope{{Version: Version, Kind: KindDelta, Name: "g", Type: "t", Payload: good}})
+	noErr(t, err)
+
+	_, err = c.Marshal(gauge{Name: "g"})
+	wantErr(t, err, c.err, "marshal codec.gauge")
+	var g gauge
+	wantErr(t, c.Unmarshal(good, &g), c.err, "unmarshal into *codec.gauge")
+	_, err = c.DecodeEnvelope(env)
+	wantErr(t, err, c.err, "decode envelope")
+	_, err = c.DecodeBatch(batch)
+	wantErr(t, err, c.err, "decode batch")
+	_, err = c.EncodeAny(NewRegistry(), int64(1))
+	wantErr(t, err, c.err, "encode int64")
+	_, err = c.DecodeAny(NewRegistry(), good)
+	wantErr(t, err, c.err, "decode typed value")
+}
