@@ -113,8 +113,8 @@
 //   - WindowCounter.ValueAt over 10 replicas of 10 buckets: ~300 ns, no
 //     allocation.
 //   - LWWMap.SetAt on a 100-key map: ~170 ns, no allocation.
-//   - ORSet.Add on a 100-element set: ~22 µs, dominated by joining the
-//     pending delta; the ORSet is not meant for hot paths.
+//   - ORSet.Add on a 100-element set: ~160–220 ns, no allocation
+//     amortised (the delta is built in Delta from a record of the changes).
 //
 // # Usage
 //
