@@ -340,6 +340,7 @@ func (n *Node) flush() {
 		return
 	}
 	now := n.now()
+	fast := n.fastPath()
 	var direct []codec.Envelope
 	var large [][]byte
 	for _, e := range dirty {
@@ -359,7 +360,7 @@ func (n *Node) flush() {
 			n.log.Error("encode delta", "value", e.name, "err", err)
 			continue
 		}
-		if !queued || n.fastPath() {
+		if !queued || fast {
 			payload, err := e.a.encode(n.codec, d)
 			if err != nil {
 				n.log.Error("encode delta", "value", e.name, "err", err)
