@@ -21,6 +21,11 @@ type convergenceParams struct {
 	// Timeout bounds the wait for one update to reach every node; an
 	// update that takes longer counts as never arrived.
 	Timeout time.Duration
+	// RefTimeout is the reference's Timeout. memberlist's relay has no
+	// repair: once every queue has spent its retransmissions (a few
+	// gossip intervals) a message that has not arrived never will, so a
+	// short wait loses nothing and keeps lossy runs short.
+	RefTimeout time.Duration
 	// Reference also measures memberlist's relayed broadcast with the same
 	// timings, on a cluster of its own started after shoal's.
 	Reference bool
@@ -73,6 +78,7 @@ func runConvergenceCmd(ctx context.Context, args []string, out, errOut io.Writer
 	fs.DurationVar(&p.Net.Jitter, "jitter", 0, "extra random packet delay in [0, jitter) (sim only)")
 	fs.Int64Var(&p.Net.Seed, "seed", 1, "seed of the simulated network's faults")
 	fs.DurationVar(&p.Timeout, "timeout", 10*time.Second, "wait per update before it counts as missed")
+	fs.DurationVar(&p.RefTimeout, "reftimeout", 5*time.Second, "the same for the memberlist reference (which has no repair)")
 	noRef := fs.Bool("noref", false, "skip the memberlist relay reference")
 	svg := fs.String("svg", "", "also write the latency CDF as an SVG plot to this file")
 	asJSON := fs.Bool("json", false, "print one JSON object per result on stdout")
@@ -108,6 +114,9 @@ func (p convergenceParams) validate() error {
 	}
 	if p.Timeout <= 0 {
 		return fmt.Errorf("%w: -timeout %v", errBadFlag, p.Timeout)
+	}
+	if p.Reference && p.RefTimeout <= 0 {
+		return fmt.Errorf("%w: -reftimeout %v", errBadFlag, p.RefTimeout)
 	}
 	if _, err := presetConfig(p.Preset, "x"); err != nil {
 		return err
@@ -214,7 +223,7 @@ func convergeReference(ctx context.Context, p convergenceParams, prog *progress)
 		sent := time.Now()
 		rc.broadcast(origin, id)
 		arr.markID(origin, id, sent)
-		last, _, ok, err := waitProgress(ctx, arr, p.Timeout, prog, func(n int) string {
+		last, _, ok, err := waitProgress(ctx, arr, p.RefTimeout, prog, func(n int) string {
 			return fmt.Sprintf("%s: %d/%d updates, %d/%d nodes have the current one, elapsed %s",
 				what, k, p.Updates, n, p.Nodes, prog.elapsed())
 		})

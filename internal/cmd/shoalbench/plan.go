@@ -25,16 +25,14 @@ func fullPlan() reportPlan {
 	for _, n := range []int{10, 50} {
 		for _, preset := range []string{"lan", "local", "fast"} {
 			p.Convergence = append(p.Convergence, convergenceParams{
-				Nodes: n, Updates: 100, Preset: preset, Net: loop, Timeout: 10 * time.Second, Reference: true,
+				Nodes: n, Updates: 100, Preset: preset, Net: loop, Timeout: 10 * time.Second, RefTimeout: 5 * time.Second, Reference: true,
 			})
 		}
 	}
 	lossy := network{Transport: "sim", Drop: 0.2, Delay: time.Millisecond, Jitter: 4 * time.Millisecond, Seed: 1}
-	for _, preset := range []string{"fast", "lan"} {
-		p.Convergence = append(p.Convergence, convergenceParams{
-			Nodes: 50, Updates: 100, Preset: preset, Net: lossy, Timeout: 60 * time.Second, Reference: true,
-		})
-	}
+	p.Convergence = append(p.Convergence, convergenceParams{
+		Nodes: 50, Updates: 100, Preset: "fast", Net: lossy, Timeout: 60 * time.Second, RefTimeout: 5 * time.Second, Reference: true,
+	})
 	for _, rate := range []float64{0, 100, 1000, 10000} {
 		p.Traffic = append(p.Traffic, trafficParams{Nodes: 10, Rate: rate, Keys: 1, Duration: 10 * time.Second, Writers: "one", Preset: "fast", Net: loop})
 	}
@@ -62,7 +60,7 @@ func quickPlan() reportPlan {
 	loop := network{Transport: "loopback"}
 	for _, preset := range []string{"local", "fast"} {
 		p.Convergence = append(p.Convergence, convergenceParams{
-			Nodes: 3, Updates: 5, Preset: preset, Net: loop, Timeout: 10 * time.Second, Reference: preset == "local",
+			Nodes: 3, Updates: 5, Preset: preset, Net: loop, Timeout: 10 * time.Second, RefTimeout: 5 * time.Second, Reference: preset == "local",
 		})
 	}
 	p.Convergence = append(p.Convergence, convergenceParams{
@@ -86,6 +84,8 @@ func (p convergenceParams) command() string {
 	}
 	if !p.Reference {
 		s += " -noref"
+	} else if p.RefTimeout != 5*time.Second {
+		s += fmt.Sprintf(" -reftimeout %v", p.RefTimeout)
 	}
 	return s
 }

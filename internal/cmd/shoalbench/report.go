@@ -226,7 +226,7 @@ func writeReport(dir, cmd string, res reportResults) error {
 		if r.System == "shoal" {
 			w("go run ./internal/cmd/shoalbench %s\n", convergenceParams{Nodes: r.Nodes, Updates: r.Updates, Preset: r.Preset,
 				Net:     network{Transport: r.Transport, Drop: r.Drop, Delay: netDelay(r), Jitter: time.Duration(r.JitterMS * float64(time.Millisecond))},
-				Timeout: timeoutOf(r), Reference: true}.command())
+				Timeout: timeoutOf(r), RefTimeout: 5 * time.Second, Reference: true}.command())
 		}
 	}
 	for _, r := range res.Traffic {
