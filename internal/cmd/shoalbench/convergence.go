@@ -53,6 +53,8 @@ type convergenceResult struct {
 	// LatenciesMS holds every update's latency (+Inf for missed ones), for
 	// the CDF plot.
 	LatenciesMS []float64 `json:"-"`
+	// Command reproduces the run (shoal and its reference).
+	Command string `json:"command"`
 }
 
 func (r convergenceResult) columns() []string {
@@ -148,6 +150,7 @@ func (p convergenceParams) result(system string) convergenceResult {
 	return convergenceResult{
 		Scenario: "convergence", System: system, Preset: p.Preset, Nodes: p.Nodes,
 		Transport: p.Net.Transport, Drop: p.Net.Drop, JitterMS: toMillis(p.Net.Jitter), Updates: p.Updates,
+		Command: "go run ./internal/cmd/shoalbench " + p.command(),
 	}
 }
 
@@ -188,7 +191,7 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 		arr.markLevel(origin, origin, target, sent)
 		last, _, ok, err := waitProgress(ctx, arr, p.Timeout, prog, func(n int) string {
 			return fmt.Sprintf("%s: %d/%d updates, %d/%d nodes have the current one, elapsed %s",
-				what, k, p.Updates, n, p.Nodes, prog.elapsed())
+				what, k+1, p.Updates, n, p.Nodes, prog.elapsed())
 		})
 		if err != nil {
 			return res, err
@@ -225,7 +228,7 @@ func convergeReference(ctx context.Context, p convergenceParams, prog *progress)
 		arr.markID(origin, id, sent)
 		last, _, ok, err := waitProgress(ctx, arr, p.RefTimeout, prog, func(n int) string {
 			return fmt.Sprintf("%s: %d/%d updates, %d/%d nodes have the current one, elapsed %s",
-				what, k, p.Updates, n, p.Nodes, prog.elapsed())
+				what, k+1, p.Updates, n, p.Nodes, prog.elapsed())
 		})
 		if err != nil {
 			return res, err
@@ -244,10 +247,10 @@ func waitProgress(ctx context.Context, arr *arrivals, timeout time.Duration, pro
 	for {
 		step := min(time.Until(deadline), time.Second)
 		last, reached, ok, err := arr.wait(ctx, max(step, 0))
+		prog.update("%s", line(reached))
 		if ok || err != nil || !time.Now().Before(deadline) {
 			return last, reached, ok, err
 		}
-		prog.update("%s", line(reached))
 	}
 }
 

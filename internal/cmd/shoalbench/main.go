@@ -1,16 +1,3 @@
-// Command shoalbench measures shoal clusters: convergence latency of an
-// update across N nodes (next to memberlist's own relayed broadcast with the
-// same timings), bytes on the wire against the update rate, membership and
-// convergence at hundreds of simulated nodes, and rate-limit accuracy. Its
-// report scenario runs the standard set and writes docs/BENCHMARKS.md.
-//
-// Usage:
-//
-//	go run ./internal/cmd/shoalbench SCENARIO [flags]
-//
-// Scenarios: convergence, traffic, scale, ratelimit, report. Each prints a
-// table on stdout (or, with -json, one JSON object per result) and a
-// progress line on stderr; run a scenario with -h for its flags.
 package main
 
 import (

@@ -16,6 +16,8 @@ type ratelimitResult struct {
 	ratelimitbench.Result
 	// Label names the run in tables and plots ("10 nodes even W=10s").
 	Label string `json:"label"`
+	// Command reproduces the run.
+	Command string `json:"command"`
 }
 
 func (r ratelimitResult) columns() []string {
@@ -115,7 +117,8 @@ func runRatelimit(ctx context.Context, p ratelimitbench.Params, prog *progress) 
 	if err != nil {
 		return ratelimitResult{}, fmt.Errorf("ratelimit %s: %w", p.Backend, err)
 	}
-	return ratelimitResult{Scenario: "ratelimit", Result: r, Label: ratelimitLabel(r.Params)}, nil
+	return ratelimitResult{Scenario: "ratelimit", Result: r, Label: ratelimitLabel(r.Params),
+		Command: "go run ./internal/cmd/shoalbench " + ratelimitCommand(p)}, nil
 }
 
 // progressLines turns lines written by a library into progress updates.

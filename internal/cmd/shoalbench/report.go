@@ -224,41 +224,20 @@ func writeReport(dir, cmd string, res reportResults) error {
 	w("## Reproducing one row\n\n```sh\n")
 	for _, r := range res.Convergence {
 		if r.System == "shoal" {
-			w("go run ./internal/cmd/shoalbench %s\n", convergenceParams{Nodes: r.Nodes, Updates: r.Updates, Preset: r.Preset,
-				Net:     network{Transport: r.Transport, Drop: r.Drop, Delay: netDelay(r), Jitter: time.Duration(r.JitterMS * float64(time.Millisecond))},
-				Timeout: timeoutOf(r), RefTimeout: 5 * time.Second, Reference: true}.command())
+			w("%s\n", r.Command)
 		}
 	}
 	for _, r := range res.Traffic {
-		w("go run ./internal/cmd/shoalbench %s\n", trafficParams{Nodes: r.Nodes, Rate: r.Rate, Keys: r.Keys, Duration: time.Duration(r.Seconds) * time.Second, Writers: r.Writers, Preset: r.Preset, Net: network{Transport: r.Transport}}.command())
+		w("%s\n", r.Command)
 	}
 	for _, r := range res.Scale {
-		w("go run ./internal/cmd/shoalbench %s\n", scaleParams{Nodes: r.Nodes, Updates: r.Updates, Preset: r.Preset, Net: network{Transport: r.Transport, Drop: r.Drop}}.command())
+		w("%s\n", r.Command)
 	}
 	for _, r := range res.Ratelimit {
-		w("go run ./internal/cmd/shoalbench %s\n", ratelimitCommand(r.Params))
+		w("%s\n", r.Command)
 	}
 	w("```\n\nAdd `-json` for one JSON object per result, and `-svg FILE` (convergence, ratelimit) for a plot.\n")
 	return writeFile(filepath.Join(dir, "BENCHMARKS.md"), []byte(b.String()))
-}
-
-// The sim runs of the plans use a 1 ms delay only with jitter; the result
-// does not carry the delay, so the reproduction line restores it.
-func netDelay(r convergenceResult) time.Duration {
-	if r.Transport == "sim" && r.JitterMS > 0 {
-		return time.Millisecond
-	}
-	return 0
-}
-
-func timeoutOf(r convergenceResult) time.Duration {
-	if r.Transport == "sim" && r.Nodes > 3 {
-		return 60 * time.Second
-	}
-	if r.Transport == "sim" {
-		return 30 * time.Second
-	}
-	return 10 * time.Second
 }
 
 // convergencePlotTitled is convergencePlot with a title of its own.

@@ -40,6 +40,8 @@ type scaleResult struct {
 	MaxMS            millis  `json:"max_ms"`
 	BytesPerNodePerS float64 `json:"bytes_per_node_per_s"`
 	Converged        bool    `json:"converged"`
+	// Command reproduces the run.
+	Command string `json:"command"`
 }
 
 func (r scaleResult) columns() []string {
@@ -101,7 +103,7 @@ func (p scaleParams) validate() error {
 // from the start.
 func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, error) {
 	res := scaleResult{Scenario: "scale", Preset: p.Preset, Nodes: p.Nodes, Transport: p.Net.Transport,
-		Drop: p.Net.Drop, Updates: p.Updates}
+		Drop: p.Net.Drop, Updates: p.Updates, Command: "go run ./internal/cmd/shoalbench " + p.command()}
 	if err := p.validate(); err != nil {
 		return res, err
 	}

@@ -39,6 +39,8 @@ type trafficResult struct {
 	// Converged is true when every node read every key's final total
 	// within 10 s after the last update.
 	Converged bool `json:"converged"`
+	// Command reproduces the run.
+	Command string `json:"command"`
 }
 
 func (r trafficResult) columns() []string {
@@ -100,7 +102,7 @@ func (p trafficParams) validate() error {
 // Updates are made in a 1 ms loop, as many per tick as are due.
 func runTraffic(ctx context.Context, p trafficParams, prog *progress) (trafficResult, error) {
 	res := trafficResult{Scenario: "traffic", Preset: p.Preset, Nodes: p.Nodes, Transport: p.Net.Transport,
-		Rate: p.Rate, Keys: p.Keys, Writers: p.Writers}
+		Rate: p.Rate, Keys: p.Keys, Writers: p.Writers, Command: "go run ./internal/cmd/shoalbench " + p.command()}
 	if err := p.validate(); err != nil {
 		return res, err
 	}

@@ -1,0 +1,55 @@
+// Command shoalbench measures shoal clusters running in this process:
+// how fast an update reaches every node (next to memberlist's own relayed
+// broadcast with the same timings), what the nodes write to the network
+// against the update rate, membership and convergence of hundreds of
+// simulated nodes, and how accurately a cluster rate limit admits. Its
+// report scenario runs the standard set and writes docs/BENCHMARKS.md.
+//
+// # Usage
+//
+//	go run ./internal/cmd/shoalbench SCENARIO [flags]
+//
+// Every scenario prints a table on stdout when it is done, or with -json
+// one JSON object per result as it comes, and keeps a progress line on
+// stderr (rewritten in place on a terminal, a line every few seconds
+// otherwise). Run a scenario with -h for its flags.
+//
+// # Scenarios
+//
+//	convergence -nodes N -updates K [-preset lan|local|fast] [-transport loopback|sim]
+//	            [-drop P] [-delay D] [-jitter D] [-timeout D] [-reftimeout D] [-noref] [-svg FILE]
+//
+// Node k mod N adds 1 to a shared counter, one update at a time; the
+// latency of an update is the time from the Add until the last node reads
+// the origin's new count (every node watches through Shared.Subscribe).
+// Then the same is measured for plain memberlist nodes with the same
+// timings relaying an opaque broadcast (the reference). Presets: lan is
+// DefaultLANConfig's timings with the fast path off (gossip only), fast
+// the same with the fast path on, local DefaultLocalConfig. -transport
+// sim runs on swarmtest's fault-injecting network, with -drop, -delay and
+// -jitter switched on once the cluster has formed. -svg draws the latency
+// CDF.
+//
+//	traffic -nodes N -rate R -keys K -duration D [-writers one|all] [-preset P]
+//
+// One node (or every node in turn) makes R updates per second over K
+// counters; reports bytes and shoal messages per node per second.
+//
+//	scale -nodes N [-updates K] [-preset scale] [-transport sim] [-drop P]
+//
+// Starts N nodes on the simulated network, times joins and full
+// membership, then K updates to every node.
+//
+//	ratelimit [-backend shoal|redis|both] -nodes N -limit L -window W -duration D
+//	          [-offered X] [-skew S] [-churn] [-keyed] [-svg FILE]
+//
+// Runs internal/bench/ratelimitbench; -svg plots the admitted events per
+// sliding window over time against the limit.
+//
+//	report [-quick] [-out DIR]
+//
+// Runs the standard set (about 20 minutes on 2 cores; -quick: seconds)
+// and writes DIR/BENCHMARKS.md (default docs) with the tables, a goals
+// table computed from the numbers, the machine, the date and the command,
+// and the plots in DIR/img.
+package main
