@@ -52,6 +52,7 @@ type keyEntry struct {
 	own       int          // index+1 of self's slot, 0 when none
 	dirty     bool
 	dirtyFrom int64
+	unsent    uint64 // counted by AddAt since the last Delta
 }
 
 var _ Value[*KeyedWindow] = (*KeyedWindow)(nil)
@@ -96,6 +97,16 @@ func (k *KeyedWindow) Slots(key string) []WindowSlot {
 		return e.slots
 	}
 	return nil
+}
+
+// Unsent returns how many events of key this replica counted since the
+// last Delta: what no peer can know of yet. A rate limiter uses it to
+// share fresh room with the peers that compete for the same key.
+func (k *KeyedWindow) Unsent(key string) uint64 {
+	if e := k.index[key]; e != nil {
+		return e.unsent
+	}
+	return 0
 }
 
 // HeardAt returns when a Merge last brought news from replica r (the now
@@ -155,6 +166,7 @@ func (k *KeyedWindow) AddAt(now time.Time, key string, n uint64) {
 			s.Buckets = slices.Insert(b, j, Bucket{Index: idx, N: n})
 		}
 	}
+	e.unsent = satAdd(e.unsent, n)
 	if !e.dirty {
 		e.dirty, e.dirtyFrom = true, idx
 		k.dirty = append(k.dirty, e)

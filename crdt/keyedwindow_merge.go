@@ -119,7 +119,7 @@ func (k *KeyedWindow) Delta() (delta *KeyedWindow, ok bool) {
 	}
 	keys := make([]KeySlots, 0, len(k.dirty))
 	for _, e := range k.dirty {
-		e.dirty = false
+		e.dirty, e.unsent = false, 0
 		if e.own == 0 {
 			continue
 		}

@@ -132,7 +132,13 @@ func TestKeyedWindowAddSlotsHeard(t *testing.T) {
 	if got := a.Slots("x"); len(got) != 1 || len(got[0].Buckets) != 2 || got[0].Buckets[1].N != 3 {
 		t.Fatalf("slots of x: %+v", got)
 	}
+	if a.Unsent("x") != 5 || a.Unsent("nope") != 0 {
+		t.Fatalf("Unsent(x) = %d", a.Unsent("x"))
+	}
 	d, ok := a.Delta()
+	if a.Unsent("x") != 0 {
+		t.Fatal("Delta did not reset Unsent")
+	}
 	if !ok || len(d.Keys) != 2 || d.Keys[0].Key != "x" || d.Keys[1].Key != "y" {
 		t.Fatalf("delta: %+v %v", d, ok)
 	}

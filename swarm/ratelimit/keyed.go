@@ -159,8 +159,8 @@ func (k *KeyedLimiter) AllowN(now time.Time, key string, n int) bool {
 	ns := now.UnixNano()
 	ok := false
 	err := k.shared.Update(func(v *crdt.KeyedWindow, _ time.Time) {
-		est := k.model.estimate(ns, k.self, v.Slots(key), v.HeardAtNanos)
-		if est+float64(n) <= limit {
+		est, competing := k.model.estimate(ns, k.self, v.Slots(key), v.HeardAtNanos)
+		if admits(limit, est, float64(v.Unsent(key)), competing, float64(n)) {
 			v.AddAt(now, key, uint64(n))
 			ok = true
 		}
@@ -178,14 +178,19 @@ func (k *KeyedLimiter) DecideN(now time.Time, key string, n int) Decision {
 	ns := now.UnixNano()
 	_ = k.shared.Update(func(v *crdt.KeyedWindow, _ time.Time) {
 		slots := v.Slots(key)
-		est := k.model.estimate(ns, k.self, slots, v.HeardAtNanos)
-		if est+float64(n) <= float64(limit) {
+		est, competing := k.model.estimate(ns, k.self, slots, v.HeardAtNanos)
+		switch {
+		case admits(float64(limit), est, float64(v.Unsent(key)), competing, float64(n)):
 			v.AddAt(now, key, uint64(n))
 			d.Allowed, d.RetryAfter = true, 0
 			est += float64(n)
 			slots = v.Slots(key)
-		} else if retry, fits := k.model.retryAfter(ns, limit, n, est, slots); fits {
-			d.RetryAfter = retry
+		case est+float64(n) <= float64(limit):
+			d.RetryAfter = k.cfg.Lag // this node's share is taken until its next flush
+		default:
+			if retry, fits := k.model.retryAfter(ns, limit, n, est, slots); fits {
+				d.RetryAfter = retry
+			}
 		}
 		d.Remaining = max(0, int(math.Floor(float64(limit)-est)))
 		d.ResetAt = time.Unix(0, k.newestEnd(ns, slots))
@@ -225,7 +230,7 @@ func (k *KeyedLimiter) Delta(key string) time.Duration {
 	d := InfDuration
 	k.peek(func(v *crdt.KeyedWindow) {
 		slots := v.Slots(key)
-		est := k.model.estimate(now, k.self, slots, v.HeardAtNanos)
+		est, _ := k.model.estimate(now, k.self, slots, v.HeardAtNanos)
 		if retry, ok := k.model.retryAfter(now, limit, 1, est, slots); ok {
 			d = retry
 		}

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"math"
 	"time"
 
 	"github.com/shoal-go/shoal/crdt"
@@ -28,18 +29,30 @@ func (m keyModel) bucket(now int64) int64 {
 // last two buckets, its rate over the two buckets up to heard times
 // clamp(now − heard + lag, 0, 2·lag), as the Limiter's estimator does.
 // Self's slot is never extrapolated.
-func (m keyModel) estimate(now int64, self crdt.Replica, slots []crdt.WindowSlot, heard func(crdt.Replica) int64) float64 {
+//
+// It also returns how many nodes compete for the key: this one and every
+// peer with a bucket in the window.
+func (m keyModel) estimate(now int64, self crdt.Replica, slots []crdt.WindowSlot, heard func(crdt.Replica) int64) (est float64, competing int) {
 	cur := m.bucket(now)
 	var sum uint64
 	var x float64
+	competing = 1
 	for i := range slots {
 		s := &slots[i]
+		in := false
 		for _, b := range s.Buckets {
 			if b.Index >= cur-m.nb && b.Index <= cur+m.nb {
 				sum += b.N
+				in = true
 			}
 		}
-		if s.Replica == self || m.lag <= 0 {
+		if s.Replica == self {
+			continue
+		}
+		if in {
+			competing++
+		}
+		if m.lag <= 0 {
 			continue
 		}
 		h := heard(s.Replica)
@@ -58,7 +71,25 @@ func (m keyModel) estimate(now int64, self crdt.Replica, slots []crdt.WindowSlot
 			x += float64(n) / float64(elapsed) * float64(d)
 		}
 	}
-	return float64(sum) + x
+	return float64(sum) + x, competing
+}
+
+// admits decides n more events of a key whose estimate is est, unsent of
+// which this node counted since its last flush (no peer knows of them),
+// with competing nodes. Beyond est+n ≤ limit, it lets a node take, per
+// flush, at most its share ⌈room/competing⌉ of the room its peers see:
+// when room appears (a bucket leaves the window) every node sees it at
+// once and would otherwise fill it before hearing the others, and the
+// cluster would admit up to competing times the room.
+func admits(limit, est, unsent float64, competing int, n float64) bool {
+	if est+n > limit {
+		return false
+	}
+	if competing <= 1 {
+		return true
+	}
+	seen := limit - (est - unsent)
+	return unsent+n <= math.Ceil(seen/float64(competing))
 }
 
 // retryAfter returns how long after now until n more events fit under
