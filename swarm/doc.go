@@ -14,7 +14,7 @@
 //	defer n.Leave()
 //	_, err = n.Join(ctx, "10.0.0.2:9990")     // or Config.Discovery
 //	hits, err := swarm.NewCounter(n, "hits")
-//	hits.Add(1)                               // ~20 ns, no allocation
+//	hits.Add(1)                               // ~6 ns, no allocation
 //	total, err := hits.Value()                // the cluster's sum as known here
 //
 // Any CRDT type of package crdt (or your own type implementing crdt.Value)
@@ -55,8 +55,11 @@
 // Swarm.Messages) are signalled without waiting; a full subscriber channel
 // loses the signal (counted in Stats.Dropped), never stalls gossip. Reads do
 // not go through a goroutine. Measured on a 2-core machine
-// (go test -run '^$' -bench . -benchmem ./swarm/): Counter.Add ≈ 20 ns and 0
-// allocations; Counter.Value over 10 replicas ≈ 80 ns.
+// (go test -run '^$' -bench . -benchmem -count 5 ./swarm/, medians, idle
+// machine): Counter.Add ≈ 6 ns and 0 allocations (12 ns from two cores at
+// once); Counter.Value over 10 replicas ≈ 22 ns; the classic ShareValue ≈
+// 106 ns (3 allocations) and Values of 3 nodes ≈ 237 ns (2 allocations,
+// the result map).
 //
 // # Security
 //
