@@ -37,7 +37,11 @@ func (k *KeyedWindow) Merge(now time.Time, other *KeyedWindow) (effect *KeyedWin
 	B := int64(k.BucketCount)
 	lo, hi := cur-B, cur+B
 	var effKeys []KeySlots
-	for _, ks := range other.Keys {
+	keys := other.Keys
+	if other.index != nil { // a local state given as other
+		keys = other.flatten(false)
+	}
+	for _, ks := range keys {
 		e := k.index[ks.Key]
 		var effSlots []WindowSlot
 		for _, o := range ks.Slots {

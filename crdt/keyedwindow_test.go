@@ -155,6 +155,11 @@ func TestKeyedWindowAddSlotsHeard(t *testing.T) {
 	if b.Len() != 2 || b.Slots("nope") != nil {
 		t.Fatalf("Len %d", b.Len())
 	}
+	// A local state merges like its Clone.
+	c := mustKeyed(t, Replica{"c", 1}, time.Second, 10)
+	if _, changed := c.Merge(heardAt, a); !changed || c.Len() != 2 {
+		t.Fatalf("merging a local state: Len %d", c.Len())
+	}
 	// A second merge of the same delta is no news.
 	if _, changed := b.Merge(heardAt.Add(time.Millisecond), d); changed {
 		t.Fatal("duplicate delta changed the state")
