@@ -72,6 +72,13 @@
 // window): every node sees it within Lag and may admit in it before hearing
 // the others, at most the offered rate times Lag in total. At L = 1000 per
 // 10 s offered 2·L that is 4 events (0.4 %); at 1000 per 1 s, 40 (4 %).
+// A keyed limiter's hot keys race hardest (a few thousand requests per
+// second for 100 places a minute), so there a node also takes, between two
+// of its flushes, at most ⌈room/competing⌉ of the room its peers see,
+// where competing counts the nodes with events of that key in the window
+// (crdt.KeyedWindow.Unsent tells what it counted since its last flush):
+// fresh room is shared instead of being taken by every node at once, and a
+// node alone with the key's traffic still fills it within a few flushes.
 //
 // # Failure behaviour
 //
