@@ -58,12 +58,12 @@ type convergenceResult struct {
 }
 
 func (r convergenceResult) columns() []string {
-	return []string{"system", "preset", "nodes", "transport", "drop", "updates", "p50 ms", "p99 ms", "max ms", "bytes/node/s", "converged"}
+	return []string{"system", "preset", "nodes", "transport", "drop", "updates", "missed", "p50 ms", "p99 ms", "max ms", "bytes/node/s", "converged"}
 }
 
 func (r convergenceResult) cells() []string {
 	return []string{r.System, r.Preset, fmt.Sprint(r.Nodes), r.Transport, fmt.Sprintf("%.0f%%", 100*r.Drop),
-		fmt.Sprint(r.Updates), r.P50MS.String(), r.P99MS.String(), r.MaxMS.String(),
+		fmt.Sprint(r.Updates), fmt.Sprint(r.Missed), r.P50MS.String(), r.P99MS.String(), r.MaxMS.String(),
 		humanBytes(r.BytesPerNodePerS), fmt.Sprint(r.Converged)}
 }
 
@@ -200,7 +200,7 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 	}
 	res.BytesPerNodePerS = float64(c.wireBytes()-bytes0) / float64(p.Nodes) / time.Since(t0).Seconds()
 	res.summarize()
-	prog.done("%s: p50 %v ms, p99 %v ms, converged %v", what, res.P50MS, res.P99MS, res.Converged)
+	prog.done("%s: p50 %s, p99 %s, missed %d, converged %v", what, res.P50MS.withUnit(), res.P99MS.withUnit(), res.Missed, res.Converged)
 	return res, nil
 }
 
@@ -237,7 +237,7 @@ func convergeReference(ctx context.Context, p convergenceParams, prog *progress)
 	}
 	res.BytesPerNodePerS = float64(rc.wireBytes()-bytes0) / float64(p.Nodes) / time.Since(t0).Seconds()
 	res.summarize()
-	prog.done("%s: p50 %v ms, p99 %v ms, converged %v", what, res.P50MS, res.P99MS, res.Converged)
+	prog.done("%s: p50 %s, p99 %s, missed %d, converged %v", what, res.P50MS.withUnit(), res.P99MS.withUnit(), res.Missed, res.Converged)
 	return res, nil
 }
 

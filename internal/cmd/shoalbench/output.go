@@ -95,6 +95,14 @@ func (m millis) String() string {
 	}
 }
 
+// withUnit returns "12.5 ms", or "never" for an update that did not arrive.
+func (m millis) withUnit() string {
+	if math.IsInf(float64(m), 0) || math.IsNaN(float64(m)) {
+		return m.String()
+	}
+	return m.String() + " ms"
+}
+
 func toMillis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // latencySummary sorts ms (in place) and returns p50, p99 and max.

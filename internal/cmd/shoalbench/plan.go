@@ -30,9 +30,11 @@ func fullPlan() reportPlan {
 		}
 	}
 	lossy := network{Transport: "sim", Drop: 0.2, Delay: time.Millisecond, Jitter: 4 * time.Millisecond, Seed: 1}
-	p.Convergence = append(p.Convergence, convergenceParams{
-		Nodes: 50, Updates: 100, Preset: "fast", Net: lossy, Timeout: 60 * time.Second, RefTimeout: 5 * time.Second, Reference: true,
-	})
+	for _, preset := range []string{"fast", "local"} {
+		p.Convergence = append(p.Convergence, convergenceParams{
+			Nodes: 50, Updates: 100, Preset: preset, Net: lossy, Timeout: 60 * time.Second, RefTimeout: 5 * time.Second, Reference: true,
+		})
+	}
 	for _, rate := range []float64{0, 100, 1000, 10000} {
 		p.Traffic = append(p.Traffic, trafficParams{Nodes: 10, Rate: rate, Keys: 1, Duration: 10 * time.Second, Writers: "one", Preset: "fast", Net: loop})
 	}

@@ -187,6 +187,6 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 	r := convergenceResult{LatenciesMS: lat, Updates: p.Updates}
 	r.summarize()
 	res.P50MS, res.MaxMS, res.Converged = r.P50MS, r.MaxMS, r.Converged
-	prog.done("%s: updates reach every node in p50 %v ms, max %v ms, converged %v", what, res.P50MS, res.MaxMS, res.Converged)
+	prog.done("%s: updates reach every node in p50 %s, max %s, converged %v", what, res.P50MS.withUnit(), res.MaxMS.withUnit(), res.Converged)
 	return res, nil
 }
