@@ -38,7 +38,10 @@ type estimator struct {
 	own   ring
 	peers ring // sum over peers of their known counts
 	cur   int64
-	sum   float64 // Σ own and peers over [cur−B, cur], valid for cur
+	sum   float64 // Σ own and peers over [cur−B, cur+B+1], valid for cur
+
+	// newest bucket counted, own and peers': where resetAt starts looking
+	ownNewest, peersNewest int64
 
 	rates []peerRate // one per peer with a non-zero rate
 	state map[crdt.Replica]*peerState
@@ -125,6 +128,9 @@ func newEstimator(limit int, window time.Duration, buckets int, lag, rateSpan ti
 		peers: newRing(2 * (buckets + 1)),
 		cur:   math.MinInt64,
 		state: make(map[crdt.Replica]*peerState),
+
+		ownNewest:   math.MinInt64,
+		peersNewest: math.MinInt64,
 	}
 }
 
@@ -190,6 +196,7 @@ func (e *estimator) take(now int64, n uint64) (bool, float64) {
 		return false, est
 	}
 	e.own.add(cur, n)
+	e.ownNewest = max(e.ownNewest, cur)
 	e.sum += float64(n)
 	return true, est
 }
@@ -221,7 +228,7 @@ func (e *estimator) retryAfter(now int64, n uint64, est float64) (time.Duration,
 // resetAt returns when every bucket counted now has left the window.
 func (e *estimator) resetAt(now int64) int64 {
 	cur := e.advance(now)
-	for i := cur + e.nb + 1; i >= cur-e.nb; i-- {
+	for i := min(cur+e.nb+1, max(e.ownNewest, e.peersNewest)); i >= cur-e.nb; i-- {
 		if e.own.get(i)+e.peers.get(i) > 0 {
 			return (i + e.nb + 1) * e.width
 		}
@@ -241,8 +248,9 @@ func (e *estimator) setPeers(now int64, self crdt.Replica, slots []crdt.WindowSl
 // peerView is the peers' part of the estimator, built apart and swapped
 // in, so that the Limiter holds its lock only for the swap.
 type peerView struct {
-	ring  ring
-	rates []peerRate
+	ring   ring
+	rates  []peerRate
+	newest int64
 }
 
 // buildPeers computes into v the peers' bucket counts and extrapolation
@@ -259,6 +267,7 @@ func (e *estimator) buildPeers(now int64, self crdt.Replica, slots []crdt.Window
 		v.ring.reset()
 	}
 	v.rates = v.rates[:0]
+	v.newest = math.MinInt64
 	for _, p := range e.state {
 		p.seen = false
 	}
@@ -271,6 +280,7 @@ func (e *estimator) buildPeers(now int64, self crdt.Replica, slots []crdt.Window
 			idx := min(b.Index, cur)  // a peer whose clock runs ahead counts now
 			if idx > cur-2*(e.nb+1) { // what the ring holds
 				v.ring.add(idx, b.N)
+				v.newest = max(v.newest, idx)
 			}
 		}
 		last := s.Buckets[len(s.Buckets)-1]
@@ -299,6 +309,7 @@ func (e *estimator) buildPeers(now int64, self crdt.Replica, slots []crdt.Window
 func (e *estimator) installPeers(v *peerView) {
 	e.peers, v.ring = v.ring, e.peers
 	e.rates, v.rates = v.rates, e.rates
+	e.peersNewest = v.newest
 	e.resum()
 }
 
@@ -334,7 +345,9 @@ func (e *estimator) reserve(now int64, n uint64) (delay time.Duration, ok bool) 
 	if !fits || int64(d) > e.nb*e.width {
 		return 0, false
 	}
-	e.own.add(e.bucket(now+int64(d)), n)
+	idx := e.bucket(now + int64(d))
+	e.own.add(idx, n)
+	e.ownNewest = max(e.ownNewest, idx)
 	e.sum += float64(n) // a newer bucket counts as if now
 	return d, true
 }

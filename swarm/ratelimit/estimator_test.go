@@ -184,3 +184,26 @@ func TestEstimatorCountsBucketsNewerThanTheRequest(t *testing.T) {
 	})
 	assert.Equal(t, 10.0, e.estimate(t0+ms(150)))
 }
+
+// BenchmarkEstimatorTakeWith9Peers is the decision of a Limiter in a
+// cluster of 10 with every peer admitting (so each is extrapolated), as
+// AllowN makes it under its lock.
+func BenchmarkEstimatorTakeWith9Peers(b *testing.B) {
+	e := newEstimator(1<<40, 10*time.Second, 200, 20*time.Millisecond, time.Second)
+	width := int64(10*time.Second) / 200
+	var slots []crdt.WindowSlot
+	for p := range 9 {
+		var bs []crdt.Bucket
+		for i := int64(-199); i <= 0; i++ {
+			bs = append(bs, crdt.Bucket{Index: t0/width + i, N: 5})
+		}
+		slots = append(slots, crdt.WindowSlot{Replica: crdt.Replica{Node: string(rune('a' + p)), Incarnation: 1}, Buckets: bs})
+	}
+	e.setPeers(t0, self, slots)
+	now := t0
+	b.ReportAllocs()
+	for b.Loop() {
+		now += int64(time.Microsecond) / 100 // stays within the peers' extrapolation
+		e.take(now, 1)
+	}
+}
