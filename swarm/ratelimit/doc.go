@@ -62,7 +62,7 @@
 //   - Gossip delay is extrapolated, not ignored: what a peer admitted but
 //     this node has not heard of yet is its recent rate times how long its
 //     news takes (Lag: the limiter's SyncInterval plus the node's
-//     FlushInterval, 20 ms by default, plus the time since it was last
+//     FlushInterval, 10 ms by default, plus the time since it was last
 //     heard). The extrapolation stops at 2·Lag: an admitting peer reports
 //     about every Lag, so a peer silent for longer is throttled, idle or
 //     cut off. (Extrapolating further made throttled nodes, which send
