@@ -98,9 +98,11 @@ func TestTrafficJSON(t *testing.T) {
 	if r["scenario"] != "traffic" || r["converged"] != true || r["writers"] != "all" || num(t, r, "keys") != 2 {
 		t.Errorf("result = %v, want a converged traffic row with 2 keys, all writers", r)
 	}
-	// 200 updates per second for about a second, made in a 1 ms loop.
-	if u := num(t, r, "updates"); u < 150 || u > 210 {
-		t.Errorf("updates = %v, want about 200", u)
+	// 200 updates per second for a second, made in a 1 ms loop: never more
+	// than are due, and (unless the machine stalls the loop for half a
+	// second) not many fewer.
+	if u, secs := num(t, r, "updates"), num(t, r, "seconds"); u > 200 || u < 100 || secs < 1 {
+		t.Errorf("updates = %v in %v s, want about 200 in at least 1 s", u, secs)
 	}
 	if b, m := num(t, r, "bytes_per_node_per_s"), num(t, r, "msgs_per_node_per_s"); b <= 0 || m <= 0 {
 		t.Errorf("bytes/node/s %v, msgs/node/s %v, want both > 0", b, m)
