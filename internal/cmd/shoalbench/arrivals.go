@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 )
@@ -18,6 +19,7 @@ type arrivals struct {
 	target  uint64 // its slot value, or message id
 	level   [][]uint64
 	reached []bool
+	at      []time.Time // when each node observed the armed update
 	count   int
 	last    time.Time
 	done    chan struct{}
@@ -25,7 +27,7 @@ type arrivals struct {
 
 // newArrivals tracks nodes nodes, each reading keys origins' slots.
 func newArrivals(nodes, keys int) *arrivals {
-	a := &arrivals{reached: make([]bool, nodes), done: make(chan struct{})}
+	a := &arrivals{reached: make([]bool, nodes), at: make([]time.Time, nodes), done: make(chan struct{})}
 	a.level = make([][]uint64, nodes)
 	for i := range a.level {
 		a.level[i] = make([]uint64, keys)
@@ -93,6 +95,7 @@ func (a *arrivals) reachLocked(i int, t time.Time) {
 		return
 	}
 	a.reached[i] = true
+	a.at[i] = t
 	a.count++
 	if t.After(a.last) {
 		a.last = t
@@ -120,6 +123,23 @@ func (a *arrivals) wait(ctx context.Context, timeout time.Duration) (last time.T
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.last, a.count, a.count == len(a.reached), err
+}
+
+// nodeLatencies appends, for every node but the origin, how long after
+// sent it observed the armed update (+Inf if it has not).
+func (a *arrivals) nodeLatencies(dst []float64, origin int, sent time.Time) []float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, ok := range a.reached {
+		switch {
+		case i == origin:
+		case ok:
+			dst = append(dst, max(toMillis(a.at[i].Sub(sent)), 0))
+		default:
+			dst = append(dst, math.Inf(1))
+		}
+	}
+	return dst
 }
 
 // progressCount returns how many nodes have the armed update.

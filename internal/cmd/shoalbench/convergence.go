@@ -43,28 +43,35 @@ type convergenceResult struct {
 	Updates   int     `json:"updates"`
 	// Missed counts updates that had not reached every node within the
 	// timeout; they enter the percentiles as never arrived.
-	Missed           int     `json:"missed"`
-	P50MS            millis  `json:"p50_ms"`
-	P99MS            millis  `json:"p99_ms"`
-	MaxMS            millis  `json:"max_ms"`
+	Missed int    `json:"missed"`
+	P50MS  millis `json:"p50_ms"`
+	P99MS  millis `json:"p99_ms"`
+	MaxMS  millis `json:"max_ms"`
+	// NodeP50MS and NodeP99MS are over every (update, receiving node)
+	// pair: how long one node waits for an update, where the columns
+	// above are how long the last node waits.
+	NodeP50MS        millis  `json:"node_p50_ms"`
+	NodeP99MS        millis  `json:"node_p99_ms"`
 	BytesPerNodePerS float64 `json:"bytes_per_node_per_s"`
 	// Converged is true only if every update reached every node.
 	Converged bool `json:"converged"`
 	// LatenciesMS holds every update's latency (+Inf for missed ones), for
 	// the CDF plot.
 	LatenciesMS []float64 `json:"-"`
+	// NodeLatenciesMS holds every (update, receiving node) latency.
+	NodeLatenciesMS []float64 `json:"-"`
 	// Command reproduces the run (shoal and its reference).
 	Command string `json:"command"`
 }
 
 func (r convergenceResult) columns() []string {
-	return []string{"system", "preset", "nodes", "transport", "drop", "updates", "missed", "p50 ms", "p99 ms", "max ms", "bytes/node/s", "converged"}
+	return []string{"system", "preset", "nodes", "transport", "drop", "updates", "missed", "p50 ms", "p99 ms", "max ms", "per node p50", "per node p99", "bytes/node/s", "converged"}
 }
 
 func (r convergenceResult) cells() []string {
 	return []string{r.System, r.Preset, fmt.Sprint(r.Nodes), r.Transport, fmt.Sprintf("%.0f%%", 100*r.Drop),
 		fmt.Sprint(r.Updates), fmt.Sprint(r.Missed), r.P50MS.String(), r.P99MS.String(), r.MaxMS.String(),
-		humanBytes(r.BytesPerNodePerS), fmt.Sprint(r.Converged)}
+		r.NodeP50MS.String(), r.NodeP99MS.String(), humanBytes(r.BytesPerNodePerS), fmt.Sprint(r.Converged)}
 }
 
 func runConvergenceCmd(ctx context.Context, args []string, out, errOut io.Writer) error {
@@ -197,6 +204,7 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 			return res, err
 		}
 		res.LatenciesMS = append(res.LatenciesMS, latencyOf(sent, last, ok))
+		res.NodeLatenciesMS = arr.nodeLatencies(res.NodeLatenciesMS, origin, sent)
 	}
 	res.BytesPerNodePerS = float64(c.wireBytes()-bytes0) / float64(p.Nodes) / time.Since(t0).Seconds()
 	res.summarize()
@@ -234,6 +242,7 @@ func convergeReference(ctx context.Context, p convergenceParams, prog *progress)
 			return res, err
 		}
 		res.LatenciesMS = append(res.LatenciesMS, latencyOf(sent, last, ok))
+		res.NodeLatenciesMS = arr.nodeLatencies(res.NodeLatenciesMS, origin, sent)
 	}
 	res.BytesPerNodePerS = float64(rc.wireBytes()-bytes0) / float64(p.Nodes) / time.Since(t0).Seconds()
 	res.summarize()
@@ -258,6 +267,8 @@ func waitProgress(ctx context.Context, arr *arrivals, timeout time.Duration, pro
 func (r *convergenceResult) summarize() {
 	sorted := append([]float64(nil), r.LatenciesMS...)
 	r.P50MS, r.P99MS, r.MaxMS = latencySummary(sorted)
+	nodes := append([]float64(nil), r.NodeLatenciesMS...)
+	r.NodeP50MS, r.NodeP99MS, _ = latencySummary(nodes)
 	r.Missed = 0
 	for _, l := range r.LatenciesMS {
 		if math.IsInf(l, 1) {

@@ -155,7 +155,7 @@ func writeReport(dir, cmd string, res reportResults) error {
 	img := filepath.Join(dir, "img")
 	if len(res.Convergence) > 0 {
 		w("## Convergence\n\n")
-		w("Node k mod N adds 1 to a shared counter (`swarm.NewCounter`); the latency of an update is the time from the `Add` on its origin until the *last* node reads the new value (every node watches with `Shared.Subscribe`). Updates are made one at a time, each after a random pause of up to one gossip interval. `bytes/node/s` is everything the nodes wrote to the network during the run (`Stats().WireBytesSent`: probes, gossip, direct sends, anti-entropy). An update still missing somewhere after the timeout counts as never arrived, and `converged` is then false.\n\n")
+		w("Node k mod N adds 1 to a shared counter (`swarm.NewCounter`); the latency of an update is the time from the `Add` on its origin until the *last* node reads the new value (every node watches with `Shared.Subscribe`). Updates are made one at a time, each after a random pause of up to one gossip interval. `bytes/node/s` is everything the nodes wrote to the network during the run (`Stats().WireBytesSent`: probes, gossip, direct sends, anti-entropy). An update still missing somewhere after the timeout counts as never arrived, and `converged` is then false. The goals are about the last node (`p50`, `p99`, `max`); the `per node` columns are over every (update, receiving node) pair — how long one node waits — for comparison with measurements that count each node's arrival separately.\n\n")
 		w("Next to each shoal row, **memberlist-relay** is the reference measured in the same run: plain memberlist nodes with the same timings, whose delegate relays an opaque 64-byte broadcast through a `TransmitLimitedQueue` (each node re-queues a message the first time it receives it) — memberlist's own gossip, with no fast path and no anti-entropy.\n\n")
 		w("Presets: **lan** = `swarm.DefaultLANConfig` timings (gossip every 200 ms) with the fast path off, gossip only; **fast** = the same with the fast path on (`DirectSendMaxMembers` 64), which is `DefaultLANConfig` as shipped; **local** = `swarm.DefaultLocalConfig` (gossip every 50 ms, fast path on). **sim** rows run on the in-process fault-injecting network (`swarmtest.NewNetwork`); its faults are switched on once the cluster has formed.\n\n")
 		var rows []result
@@ -279,9 +279,9 @@ func evaluateGoals(res reportResults) []goalResult {
 		if s.System == "" {
 			return "-"
 		}
-		out := fmt.Sprintf("p99 %s, %d of %d missed, converged %v", s.P99MS.withUnit(), s.Missed, s.Updates, s.Converged)
+		out := fmt.Sprintf("p99 %s (per node: %s), %d of %d missed, converged %v", s.P99MS.withUnit(), s.NodeP99MS.withUnit(), s.Missed, s.Updates, s.Converged)
 		if ref.System != "" {
-			out += fmt.Sprintf(" (memberlist relay: p99 %s, %d missed, converged %v)", ref.P99MS.withUnit(), ref.Missed, ref.Converged)
+			out += fmt.Sprintf("; memberlist relay: p99 %s (per node: %s), %d missed, converged %v", ref.P99MS.withUnit(), ref.NodeP99MS.withUnit(), ref.Missed, ref.Converged)
 		}
 		return out
 	}
