@@ -130,6 +130,7 @@ func TestLimiterClusterAdmissions(t *testing.T) {
 
 	var mu sync.Mutex
 	var admitted []time.Time
+	var stall time.Duration // longest gap between two ticks of any load loop
 	start := time.Now()
 	end := start.Add(3 * window)
 	var wg sync.WaitGroup
@@ -138,10 +139,15 @@ func TestLimiterClusterAdmissions(t *testing.T) {
 			// 2·limit per window over three nodes: one event per 10 ms each.
 			tick := time.NewTicker(10 * time.Millisecond)
 			defer tick.Stop()
+			last := time.Now()
 			for now := range tick.C {
 				if now.After(end) {
 					return
 				}
+				mu.Lock()
+				stall = max(stall, time.Since(last))
+				mu.Unlock()
+				last = time.Now()
 				if l.AllowN(now, 1) {
 					mu.Lock()
 					admitted = append(admitted, now)
@@ -171,7 +177,10 @@ func TestLimiterClusterAdmissions(t *testing.T) {
 		r := float64(hi-lo) / limit
 		worst, least = max(worst, r), min(least, r)
 	}
-	t.Logf("admitted %d over %v; sliding-window ratio worst %.3f, least %.3f", len(admitted), 3*window, worst, least)
+	t.Logf("admitted %d over %v; sliding-window ratio worst %.3f, least %.3f; longest stall %v", len(admitted), 3*window, worst, least, stall)
+	if stall > 300*time.Millisecond {
+		t.Skipf("the process stalled for %v: every node was blind at once; accuracy not checked", stall)
+	}
 	assert.LessOrEqual(t, worst, 1.25, "over-admission")
 	assert.GreaterOrEqual(t, least, 0.8, "under-admission while overloaded")
 }
