@@ -121,7 +121,18 @@ func (k *KeyedWindow) Delta() (delta *KeyedWindow, ok bool) {
 	if len(k.dirty) == 0 {
 		return nil, false
 	}
+	// Three allocations per delta, not per key: the keys, their slots and
+	// their buckets each share one backing array (capped, so that a merge
+	// into a wire state that appends copies instead of overwriting).
+	nb := 0
+	for _, e := range k.dirty {
+		if e.own != 0 {
+			nb += len(e.slots[e.own-1].Buckets)
+		}
+	}
 	keys := make([]KeySlots, 0, len(k.dirty))
+	slots := make([]WindowSlot, 0, len(k.dirty))
+	buckets := make([]Bucket, 0, nb)
 	for _, e := range k.dirty {
 		e.dirty, e.unsent = false, 0
 		if e.own == 0 {
@@ -132,7 +143,10 @@ func (k *KeyedWindow) Delta() (delta *KeyedWindow, ok bool) {
 		if j == len(b) {
 			continue
 		}
-		keys = append(keys, KeySlots{Key: e.key, Slots: []WindowSlot{{Replica: k.self, Buckets: slices.Clone(b[j:])}}})
+		from := len(buckets)
+		buckets = append(buckets, b[j:]...)
+		slots = append(slots, WindowSlot{Replica: k.self, Buckets: buckets[from:len(buckets):len(buckets)]})
+		keys = append(keys, KeySlots{Key: e.key, Slots: slots[len(slots)-1 : len(slots) : len(slots)]})
 	}
 	clear(k.dirty)
 	k.dirty = k.dirty[:0]
