@@ -97,6 +97,8 @@ type entry struct {
 	// handle is the helper type (*Counter, *Window, ...) made for this
 	// entry, so every call for the same name returns the same one.
 	handle any
+	// claimed is set while a handle owns the value (Shared.Claim).
+	claimed bool
 
 	// dirty is set by a local update and cleared by the flusher; while set
 	// the entry is on the node's dirty list once.

@@ -3,6 +3,7 @@ package swarm
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/shoal-go/shoal/crdt"
@@ -10,6 +11,9 @@ import (
 
 // ErrInvalidName is returned when a value name is empty or too long.
 var ErrInvalidName = errors.New("shoal/swarm: invalid value name")
+
+// ErrClaimed is returned by Shared.Claim when another handle owns the value.
+var ErrClaimed = errors.New("shoal/swarm: value is claimed by another handle")
 
 // maxNameLen bounds value names so that a name always leaves room for a
 // delta in one packet.
@@ -114,4 +118,27 @@ func (s *Shared[T]) Snapshot() (T, error) {
 // with Read. The gossip path never waits for the reader.
 func (s *Shared[T]) Subscribe() (<-chan struct{}, func()) {
 	return s.e.subscribe()
+}
+
+// Claim makes the caller the value's only owner on this node, for handles
+// that keep state of their own beside the CRDT (a rate limiter's pending
+// admissions): two such handles on one value would each be blind to the
+// other's local updates. It fails with ErrClaimed while another claim
+// holds; release ends the claim (idempotent).
+func (s *Shared[T]) Claim() (release func(), err error) {
+	e := s.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.claimed {
+		return nil, fmt.Errorf("%w: %q", ErrClaimed, e.name)
+	}
+	e.claimed = true
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			e.mu.Lock()
+			e.claimed = false
+			e.mu.Unlock()
+		})
+	}, nil
 }

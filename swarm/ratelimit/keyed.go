@@ -84,6 +84,8 @@ type KeyedLimiter struct {
 	self   crdt.Replica
 	shared *swarm.Shared[*crdt.KeyedWindow]
 	model  keyModel
+	// release ends this limiter's claim on the shared value.
+	release func()
 
 	resizeMu sync.RWMutex
 	resized  map[string]int
@@ -109,10 +111,15 @@ func NewKeyed(n *swarm.Node, name string, cfg KeyedConfig) (*KeyedLimiter, error
 	if err != nil {
 		return nil, fmt.Errorf("shoal/ratelimit: share %q: %w", name, err)
 	}
+	release, err := shared.Claim()
+	if err != nil {
+		return nil, fmt.Errorf("shoal/ratelimit: a keyed limiter named %q already runs on this node: %w", name, err)
+	}
 	k := &KeyedLimiter{
-		cfg:    cfg,
-		self:   n.Replica(),
-		shared: shared,
+		cfg:     cfg,
+		self:    n.Replica(),
+		shared:  shared,
+		release: release,
 		model: keyModel{
 			width: int64(cfg.Window) / int64(cfg.Buckets),
 			nb:    int64(cfg.Buckets),
@@ -295,6 +302,7 @@ func (k *KeyedLimiter) Close() {
 		close(k.stop)
 	})
 	<-k.done
+	k.release()
 }
 
 // run expires idle keys and enforces MaxKeys every ExpireInterval.

@@ -31,6 +31,8 @@ type Limiter struct {
 	node   *swarm.Node
 	self   crdt.Replica
 	shared *swarm.Shared[*crdt.WindowCounter]
+	// release ends this limiter's claim on the shared value.
+	release func()
 
 	mu      sync.Mutex
 	est     *estimator
@@ -51,7 +53,8 @@ type Limiter struct {
 // New registers the limit name on node n and starts the goroutine that
 // moves admissions between the limiter and the node. Every node of the
 // cluster that calls New with the same name and Config shares the limit.
-// Create one Limiter per name per node, and Close it when done.
+// One Limiter per name per node: New for a name whose limiter is still
+// open fails with an error that wraps swarm.ErrClaimed. Close it when done.
 func New(n *swarm.Node, name string, cfg Config) (*Limiter, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -64,15 +67,20 @@ func New(n *swarm.Node, name string, cfg Config) (*Limiter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shoal/ratelimit: share %q: %w", name, err)
 	}
+	release, err := shared.Claim()
+	if err != nil {
+		return nil, fmt.Errorf("shoal/ratelimit: a limiter named %q already runs on this node: %w", name, err)
+	}
 	l := &Limiter{
-		cfg:    cfg,
-		node:   n,
-		self:   n.Replica(),
-		shared: shared,
-		est:    newEstimator(cfg.Limit, cfg.Window, cfg.Buckets, cfg.Lag, cfg.RateSpan),
-		wake:   make(chan struct{}, 1),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		cfg:     cfg,
+		node:    n,
+		self:    n.Replica(),
+		shared:  shared,
+		release: release,
+		est:     newEstimator(cfg.Limit, cfg.Window, cfg.Buckets, cfg.Lag, cfg.RateSpan),
+		wake:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	notify, cancel := shared.Subscribe()
 	l.refresh(time.Now())
@@ -248,6 +256,7 @@ func (l *Limiter) Close() error {
 		close(l.stop)
 	})
 	<-l.done
+	l.release()
 	return nil
 }
 
