@@ -84,6 +84,27 @@ func mergeBuckets(mine, theirs []Bucket, lo, hi, B int64) (merged, eff []Bucket)
 	if len(eff) == 0 {
 		return nil, nil
 	}
+	if inPlace(mine, eff) {
+		// The common delta: it raises buckets mine has or adds newer ones.
+		// mine belongs to the receiver alone (Delta and Clone copy), so
+		// update it in place instead of allocating B+1 buckets per merge.
+		merged = mine
+		for _, e := range eff {
+			if k, found := slices.BinarySearchFunc(merged, e.Index, cmpBucketIndex); found {
+				merged[k].N = e.N
+			} else {
+				merged = append(merged, e)
+			}
+		}
+		k, m := 0, len(merged)
+		for k < m && merged[k].Index < lo {
+			k++
+		}
+		for m > k && merged[m-1].Index > hi {
+			m--
+		}
+		return merged[k:m], eff
+	}
 	merged = make([]Bucket, 0, min(len(mine)+len(eff), int(B)+1))
 	for i, j := 0, 0; i < len(mine) || j < len(eff); {
 		var x Bucket
@@ -105,6 +126,26 @@ func mergeBuckets(mine, theirs []Bucket, lo, hi, B int64) (merged, eff []Bucket)
 	}
 	return merged, eff
 }
+
+// inPlace reports whether every bucket of eff (sorted) either exists in
+// mine or comes after mine's newest, so the merge can update mine in place.
+func inPlace(mine, eff []Bucket) bool {
+	if len(mine) == 0 {
+		return false
+	}
+	last := mine[len(mine)-1].Index
+	for _, e := range eff {
+		if e.Index > last {
+			return true // eff is sorted: the rest are newer too
+		}
+		if _, found := slices.BinarySearchFunc(mine, e.Index, cmpBucketIndex); !found {
+			return false
+		}
+	}
+	return true
+}
+
+func cmpBucketIndex(b Bucket, idx int64) int { return cmpInt64(b.Index, idx) }
 
 // newestUpTo returns the highest index in b not after hi, MinInt64 if none.
 func newestUpTo(b []Bucket, hi int64) int64 {

@@ -357,3 +357,28 @@ func BenchmarkWindowCounterValueAt10(b *testing.B) {
 		b.Fatal("no value")
 	}
 }
+
+// BenchmarkWindowCounterMergeDelta merges a peer's one-bucket delta, as a
+// rate limiter does every flush, into a counter with 200 buckets per slot.
+func BenchmarkWindowCounterMergeDelta(b *testing.B) {
+	const buckets = 200
+	t0 := time.Unix(1_700_000_000, 0)
+	width := 10 * time.Second / buckets
+	local, _ := NewWindowCounter(Replica{Node: "a", Incarnation: 1}, 10*time.Second, buckets)
+	peer, _ := NewWindowCounter(Replica{Node: "b", Incarnation: 1}, 10*time.Second, buckets)
+	for k := 0; k < buckets; k++ {
+		now := t0.Add(time.Duration(k) * width)
+		peer.AddAt(now, 1)
+		d, _ := peer.Delta()
+		local.Merge(now, d)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		now := t0.Add(time.Duration(buckets+i/4) * width)
+		peer.AddAt(now, 1)
+		d, _ := peer.Delta()
+		if _, changed := local.Merge(now, d); !changed {
+			b.Fatal("delta did not change the counter")
+		}
+	}
+}
