@@ -111,9 +111,10 @@ const (
 	// to k·Limit per window while the partition lasts.
 	PartitionKeepLimit Partition = iota
 	// PartitionScaleLimit scales the limit by the share of the cluster
-	// still reachable: Limit·live/peak, where peak is the most members
-	// seen alive within the last window. k groups then admit about Limit
-	// in total, but a cluster that really lost nodes admits less until a
-	// window has passed since it was larger.
+	// still reachable: Limit·live/(live+failed), where failed members
+	// count for max(10·Window, 1 minute) after they failed (members that
+	// left on purpose do not count). k groups then admit about Limit in
+	// total while the partition lasts, but a cluster that really lost
+	// nodes admits less until that horizon has passed.
 	PartitionScaleLimit
 )

@@ -92,10 +92,13 @@
 //	admitted per window ≤ k·L (+ the race above per group)
 //
 // because each group's estimate contains at least its own admissions. With
-// PartitionScaleLimit a node scales L by live/peak, the members it sees
-// alive against the most it saw within the last window: k groups then admit
-// about L in total, at the price of admitting less for a window after nodes
-// really fail. A node that crashes and restarts gets a fresh replica (its
+// PartitionScaleLimit a node scales L by live/(live+failed): the members it
+// sees alive against those plus the members that failed within the last
+// max(10·W, 1 minute) (a partition looks like failures; members that left
+// on purpose do not count). k groups then admit about L in total while the
+// partition lasts, at the price of admitting less for that long after
+// nodes really fail. Both bounds are checked by TestPartitionBound over a
+// real (simulated) 2|2 partition. A node that crashes and restarts gets a fresh replica (its
 // incarnation), so its new admissions count in a new slot; the old slot
 // ages out with the window.
 //

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -145,25 +146,29 @@ func TestEstimatorNegativeTimeBuckets(t *testing.T) {
 	assert.False(t, math.IsNaN(e.estimate(0)))
 }
 
-func TestScalerLimitFollowsLiveShareOfPeak(t *testing.T) {
-	alive := func(n, dead int) []swarm.Member {
+func TestScaledLimitIsTheLiveShareOfKnownMembers(t *testing.T) {
+	at := time.Unix(100, 0)
+	const w = 10 * time.Second // horizon: max(10·W, 1 min) = 100 s
+	members := func(alive, failed, left int, failedSince time.Time) []swarm.Member {
 		var ms []swarm.Member
-		for i := range n {
-			st := swarm.MemberAlive
-			if i < dead {
-				st = swarm.MemberFailed
+		add := func(n int, st swarm.MemberState, since time.Time) {
+			for range n {
+				ms = append(ms, swarm.Member{Name: fmt.Sprint(len(ms)), State: st, Since: since})
 			}
-			ms = append(ms, swarm.Member{Name: string(rune('a' + i)), State: st})
 		}
+		add(alive, swarm.MemberAlive, at)
+		add(failed, swarm.MemberFailed, failedSince)
+		add(left, swarm.MemberLeft, at)
 		return ms
 	}
-	var s scaler
-	at := time.Unix(100, 0)
-	assert.Equal(t, 1000.0, s.limit(at, 1000, 10*time.Second, alive(4, 0)))
-	assert.Equal(t, 500.0, s.limit(at.Add(time.Second), 1000, 10*time.Second, alive(4, 2)), "half the cluster is gone")
-	assert.Equal(t, 500.0, s.limit(at.Add(10*time.Second), 1000, 10*time.Second, alive(4, 2)))
-	assert.Equal(t, 1000.0, s.limit(at.Add(11*time.Second), 1000, 10*time.Second, alive(4, 2)), "a window later the smaller cluster is the cluster")
-	assert.Equal(t, 500.0, s.limit(at.Add(12*time.Second), 1000, 10*time.Second, nil), "no member list: itself alone, of two seen")
+	assert.Equal(t, 1000.0, scaledLimit(at, 1000, w, members(4, 0, 0, at)))
+	assert.Equal(t, 500.0, scaledLimit(at, 1000, w, members(2, 2, 0, at)), "half the cluster unreachable")
+	assert.Equal(t, 500.0, scaledLimit(at.Add(99*time.Second), 1000, w, members(2, 2, 0, at)),
+		"a partition keeps scaling for as long as it lasts, up to the horizon")
+	assert.Equal(t, 1000.0, scaledLimit(at.Add(101*time.Second), 1000, w, members(2, 2, 0, at)),
+		"members failed longer than the horizon are gone")
+	assert.Equal(t, 1000.0, scaledLimit(at, 1000, w, members(2, 0, 2, at)), "members that left shrank the cluster")
+	assert.Equal(t, 1000.0, scaledLimit(at, 1000, w, nil), "no member list: itself alone")
 }
 
 // A request stamped before the refresh that brought a peer's newer bucket

@@ -293,7 +293,6 @@ func (l *Limiter) run(notify <-chan struct{}, cancel func()) {
 	timer.Stop()
 	cooling := false
 	var scale <-chan time.Time
-	var sc scaler
 	if l.cfg.Partition == PartitionScaleLimit {
 		t := time.NewTicker(scaleInterval)
 		defer t.Stop()
@@ -306,7 +305,7 @@ func (l *Limiter) run(notify <-chan struct{}, cancel func()) {
 			l.push()
 			return
 		case now := <-scale:
-			limit := sc.limit(now, l.cfg.Limit, l.cfg.Window, l.node.Members())
+			limit := scaledLimit(now, l.cfg.Limit, l.cfg.Window, l.node.Members())
 			l.mu.Lock()
 			l.est.limit = limit
 			l.mu.Unlock()
@@ -379,35 +378,27 @@ func (l *Limiter) refresh(now time.Time) {
 // scaleInterval is how often PartitionScaleLimit counts live members.
 const scaleInterval = 250 * time.Millisecond
 
-// scaler tracks the most members seen alive within the last window, for
-// PartitionScaleLimit.
-type scaler struct {
-	samples []memberSample
-}
+// scaleHorizon is how long PartitionScaleLimit keeps counting a failed
+// member as part of the cluster: a partition looks like failures, and must
+// keep scaling for as long as it lasts; a member that really died stops
+// counting after this long.
+func scaleHorizon(window time.Duration) time.Duration { return max(10*window, time.Minute) }
 
-type memberSample struct {
-	at   time.Time
-	live int
-}
-
-// limit returns limit·live/peak for the members seen at now.
-func (s *scaler) limit(now time.Time, limit int, window time.Duration, members []swarm.Member) float64 {
-	live := 0
+// scaledLimit returns limit·live/known: live members against live plus
+// failed ones (within scaleHorizon). Members that left on purpose are not
+// counted: the cluster shrank.
+func scaledLimit(now time.Time, limit int, window time.Duration, members []swarm.Member) float64 {
+	live, known := 0, 0
 	for _, m := range members {
-		if m.State == swarm.MemberAlive {
+		switch {
+		case m.State == swarm.MemberAlive:
 			live++
+			known++
+		case m.State == swarm.MemberFailed && now.Sub(m.Since) < scaleHorizon(window):
+			known++
 		}
 	}
 	live = max(live, 1)
-	k := 0
-	for k < len(s.samples) && now.Sub(s.samples[k].at) > window {
-		k++
-	}
-	s.samples = append(s.samples[:0], s.samples[k:]...)
-	s.samples = append(s.samples, memberSample{now, live})
-	peak := live
-	for _, x := range s.samples {
-		peak = max(peak, x.live)
-	}
-	return float64(limit) * float64(live) / float64(peak)
+	known = max(known, live)
+	return float64(limit) * float64(live) / float64(known)
 }
