@@ -272,3 +272,22 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+func TestServeKubernetesModeTakesIdentityFromTheDownwardAPI(t *testing.T) {
+	t.Setenv("POD_NAME", "web-7")
+	t.Setenv("POD_IP", "10.1.2.3")
+	o, err := parseServe([]string{"-kubernetes", "app=shoal-ratelimit"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.name != "web-7" || o.bind != "10.1.2.3" || o.port != 9990 || o.selector != "app=shoal-ratelimit" {
+		t.Fatalf("got name %q bind %q port %d selector %q", o.name, o.bind, o.port, o.selector)
+	}
+	o, err = parseServe([]string{"-kubernetes", "app=x", "-name", "n", "-bind", "127.0.0.1", "-port", "0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.name != "n" || o.bind != "127.0.0.1" || o.port != 0 {
+		t.Fatalf("flags must win over the environment: %+v", o)
+	}
+}

@@ -8,12 +8,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/shoal-go/shoal/discovery"
 	"github.com/shoal-go/shoal/swarm"
 	"github.com/shoal-go/shoal/swarm/debugpage"
 	"github.com/shoal-go/shoal/swarm/promshoal"
@@ -29,6 +31,7 @@ type serveOptions struct {
 	limit     int
 	window    time.Duration
 	keyHeader string
+	selector  string // Kubernetes label selector: find peers in cluster
 }
 
 func parseServe(args []string, stderr io.Writer) (serveOptions, error) {
@@ -43,8 +46,21 @@ func parseServe(args []string, stderr io.Writer) (serveOptions, error) {
 	fs.IntVar(&o.limit, "limit", 100, "requests the whole cluster admits per window")
 	fs.DurationVar(&o.window, "window", 10*time.Second, "sliding window of the limit")
 	fs.StringVar(&o.keyHeader, "key-header", "", "limit per client: the request header that names the client (e.g. X-Api-Key); empty: one limit for everyone")
+	fs.StringVar(&o.selector, "kubernetes", "", "find peers in Kubernetes, in cluster: the label selector of the servers' pods (e.g. app=shoal-ratelimit); -name and -bind default to $POD_NAME and $POD_IP")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.selector != "" {
+		// In a pod the downward API says who this is (examples/kubernetes).
+		if o.name == "" {
+			o.name = os.Getenv("POD_NAME")
+		}
+		if !isSet(fs, "bind") && os.Getenv("POD_IP") != "" {
+			o.bind = os.Getenv("POD_IP")
+		}
+		if !isSet(fs, "port") {
+			o.port = swarm.DefaultPort
+		}
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -64,6 +80,12 @@ func parseServe(args []string, stderr io.Writer) (serveOptions, error) {
 		}
 	}
 	return o, nil
+}
+
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // server is one node of the cluster with its limiter and HTTP handler.
@@ -157,6 +179,16 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		cfg = swarm.DefaultLocalConfig(o.name)
 	}
 	cfg.BindAddr, cfg.BindPort = o.bind, o.port
+	if o.selector != "" {
+		k, err := discovery.NewKubernetes(discovery.KubernetesConfig{
+			InCluster: true, LabelSelector: o.selector, Port: uint16(o.port),
+		})
+		if err != nil {
+			fmt.Fprintln(stderr, "ratelimit serve:", err)
+			return 1
+		}
+		cfg.Discovery = k // re-queried every 30 s: pods that start later are joined
+	}
 	n, err := swarm.New(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "ratelimit serve:", err)
@@ -171,6 +203,14 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			fmt.Fprintln(stderr, "ratelimit serve:", err)
 			return 1
 		}
+	}
+	if o.selector != "" {
+		// The first pod finds no one; that is not an error.
+		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if _, err := n.JoinDiscovered(jctx); err != nil {
+			fmt.Fprintln(stderr, "ratelimit serve: no peer yet:", err)
+		}
+		cancel()
 	}
 	s, err := newServer(n, o.limit, o.window, o.keyHeader)
 	if err != nil {
