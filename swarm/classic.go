@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -251,6 +252,17 @@ func NewSwarmOnNode(n *Node, o Options) *Swarm {
 	}
 	n.handlersMu.Lock()
 	n.handlers[codec.KindBroadcast] = s.receiveBroadcast
+	// Every classic key a peer shares is registered on arrival, so it is
+	// merged at once instead of waiting in the bounded pending store until
+	// this node reads it (10,000 keys would overflow it).
+	n.autoRegister = func(name string) bool {
+		key, ok := strings.CutPrefix(name, classicPrefix)
+		if !ok {
+			return false
+		}
+		_, err := s.key(key)
+		return err == nil
+	}
 	n.handlersMu.Unlock()
 	return s
 }

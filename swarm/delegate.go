@@ -86,6 +86,16 @@ func (n *Node) receive(env *codec.Envelope, forward bool) {
 	e := n.values[env.Name]
 	n.valuesMu.RUnlock()
 	if e == nil {
+		n.handlersMu.RLock()
+		auto := n.autoRegister
+		n.handlersMu.RUnlock()
+		if auto != nil && auto(env.Name) {
+			n.valuesMu.RLock()
+			e = n.values[env.Name]
+			n.valuesMu.RUnlock()
+		}
+	}
+	if e == nil {
 		if n.pending.put(env) {
 			n.stats.dropped.Add(1)
 		}

@@ -73,6 +73,10 @@ type Node struct {
 
 	handlersMu sync.RWMutex
 	handlers   map[codec.Kind]func(env *codec.Envelope)
+	// autoRegister, if set, may register a value for a name that arrives
+	// unregistered (the classic API registers every classic key), and
+	// reports whether it did.
+	autoRegister func(name string) bool
 
 	dirtyMu sync.Mutex
 	dirty   []*entry
