@@ -430,8 +430,8 @@ func (s *Swarm) Messages(buffer int) (<-chan *Message, func()) {
 func (s *Swarm) receiveBroadcast(env *codec.Envelope) {
 	v, err := s.node.codec.DecodeAny(s.reg, env.Payload)
 	if err != nil {
-		s.node.stats.decodeErrors.Add(1)
-		s.node.log.Warn("dropped a broadcast that does not decode", "origin", env.Origin.String(), "err", err)
+		s.node.stats.reject(rejectDecode)
+		s.node.warnLimited(rejectDecode, "dropped a broadcast that does not decode", "origin", env.Origin.String(), "err", err)
 		return
 	}
 	m := &Message{Source: env.Origin.Node, Value: v}
@@ -441,7 +441,7 @@ func (s *Swarm) receiveBroadcast(env *codec.Envelope) {
 		select {
 		case ch <- m:
 		default:
-			s.node.stats.dropped.Add(1)
+			s.node.stats.drop(dropSlowBroadcast)
 		}
 	}
 }

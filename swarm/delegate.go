@@ -41,8 +41,8 @@ func (d *delegate) NotifyMsg(buf []byte) {
 	}
 	envs, err := n.decodeMessage(buf)
 	if err != nil {
-		n.stats.decodeErrors.Add(1)
-		n.log.Warn("dropped a message that does not decode", "bytes", len(buf), "err", err)
+		n.stats.reject(rejectDecode)
+		n.warnLimited(rejectDecode, "dropped a message that does not decode", "bytes", len(buf), "err", err)
 		return
 	}
 	for i := range envs {
@@ -97,13 +97,13 @@ func (n *Node) receive(env *codec.Envelope, forward bool) {
 	}
 	if e == nil {
 		if n.pending.put(env) {
-			n.stats.dropped.Add(1)
+			n.stats.drop(dropPendingFull)
 		}
 		return
 	}
 	if err := n.mergeEnvelope(e, env, forward); err != nil {
-		n.stats.decodeErrors.Add(1)
-		n.log.Warn("rejected a value from a peer", "value", env.Name, "origin", env.Origin.String(), "err", err)
+		n.stats.reject(rejectInvalid)
+		n.warnLimited(rejectInvalid, "rejected a value from a peer", "value", env.Name, "origin", env.Origin.String(), "err", err)
 	}
 }
 
@@ -129,7 +129,7 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 			return fmt.Errorf("forward %q: %w", e.name, err)
 		}
 		if !queued {
-			n.stats.dropped.Add(1) // too large to relay; anti-entropy carries it
+			n.stats.drop(dropRelayTooLarge) // anti-entropy carries it
 		}
 	}
 	return nil
@@ -203,8 +203,8 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	n.stats.ppRecv.Add(uint64(len(buf)))
 	envs, err := n.codec.DecodeBatch(buf)
 	if err != nil {
-		n.stats.decodeErrors.Add(1)
-		n.log.Warn("dropped a peer's state that does not decode", "bytes", len(buf), "err", err)
+		n.stats.reject(rejectDecode)
+		n.warnLimited(rejectDecode, "dropped a peer's state that does not decode", "bytes", len(buf), "err", err)
 		return
 	}
 	for i := range envs {

@@ -119,7 +119,7 @@ func (m *membership) update(ln *memberlist.Node, st MemberState) {
 		select {
 		case ch <- ev:
 		default:
-			m.n.stats.dropped.Add(1)
+			m.n.stats.drop(dropSlowMember)
 		}
 	}
 	hooks := m.hooks

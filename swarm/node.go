@@ -61,8 +61,10 @@ type Node struct {
 	queue   *memberlist.TransmitLimitedQueue
 	out     *outbox
 	stats   counters
-	members *membership
-	maxPkt  int // largest shoal message that fits one packet
+	// logLimit keeps a flood of bad input from flooding the log.
+	logLimit rateLimitedLog
+	members  *membership
+	maxPkt   int // largest shoal message that fits one packet
 	// local is memberlist's view of this node, copied at New: memberlist's
 	// LocalNode must not be called once the node may be leaving.
 	local memberlist.Node

@@ -64,8 +64,8 @@ func (n *Node) register(name, typeName string, newAdapter func() adapter) (*entr
 	n.valuesMu.Unlock()
 	for _, env := range n.pending.take(name) {
 		if err := n.mergeEnvelope(e, &env, false); err != nil {
-			n.stats.decodeErrors.Add(1)
-			n.log.Warn("rejected a value held for registration", "value", name, "origin", env.Origin.String(), "err", err)
+			n.stats.reject(rejectInvalid)
+			n.warnLimited(rejectInvalid, "rejected a value held for registration", "value", name, "origin", env.Origin.String(), "err", err)
 		}
 	}
 	return e, nil

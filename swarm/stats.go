@@ -28,13 +28,16 @@ type Stats struct {
 	WireBytesSent uint64
 	// BroadcastQueue is the number of messages waiting in the gossip queue.
 	BroadcastQueue int
-	// Dropped counts messages and events given up: values for unregistered
-	// names evicted from the pending store, membership events a slow
-	// subscriber missed, forwards too large for a packet.
+	// Dropped counts messages and events given up to stay within a bound;
+	// Drops splits it by reason (for example "pending_full": a value for an
+	// unregistered name evicted from the pending store).
 	Dropped uint64
+	Drops   map[string]uint64
 	// DecodeErrors counts received messages that failed to decode or
-	// validate (including type mismatches between nodes).
+	// validate (including type mismatches between nodes); Rejected splits
+	// it by reason ("decode", "type_mismatch", "invalid_state", ...).
 	DecodeErrors uint64
+	Rejected     map[string]uint64
 	// TransportErrors counts errors memberlist reported (malformed or
 	// undecryptable packets, failed streams, wrong labels).
 	TransportErrors uint64
@@ -73,6 +76,7 @@ type counters struct {
 	ppSent, ppRecv      atomic.Uint64
 	stateOverflows      atomic.Uint64
 	discoveryErrors     atomic.Uint64
+	drops, rejects      reasonCounts
 }
 
 func (c *counters) sent(k codec.Kind, n int) {
@@ -95,7 +99,9 @@ func (c *counters) snapshot() Stats {
 		Received:              make(map[string]Traffic),
 		WireBytesSent:         c.wireSent.Load(),
 		Dropped:               c.dropped.Load(),
+		Drops:                 c.drops.snapshot(),
 		DecodeErrors:          c.decodeErrors.Load(),
+		Rejected:              c.rejects.snapshot(),
 		TransportErrors:       c.transportErrors.Load(),
 		PushPulls:             c.pushPulls.Load(),
 		PushPullBytesSent:     c.ppSent.Load(),
