@@ -64,6 +64,7 @@ type Node struct {
 	// logLimit keeps a flood of bad input from flooding the log.
 	logLimit rateLimitedLog
 	members  *membership
+	ae       *antiEntropy
 	maxPkt   int // largest shoal message that fits one packet
 	// local is memberlist's view of this node, copied at New: memberlist's
 	// LocalNode must not be called once the node may be leaving.
@@ -131,6 +132,7 @@ func New(cfg Config) (*Node, error) {
 		n.now = time.Now
 	}
 	n.members = newMembership(n)
+	n.ae = newAntiEntropy(n)
 
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.Name
@@ -201,8 +203,9 @@ func New(cfg Config) (*Node, error) {
 	n.local = *ml.LocalNode()
 	n.local.Addr = append(net.IP(nil), n.local.Addr...)
 	n.members.setLocal(&n.local)
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.flushLoop()
+	go n.ae.run()
 	if cfg.Discovery != nil {
 		n.wg.Add(1)
 		go n.rediscoverLoop()

@@ -54,7 +54,7 @@ type Stats struct {
 	PendingValues int
 }
 
-const maxKind = 8
+const maxKind = 16
 
 var kindNames = [maxKind]string{
 	codec.KindDelta:     "delta",
@@ -63,6 +63,8 @@ var kindNames = [maxKind]string{
 	codec.KindClassic:   "classic",
 	kindDirect:          "direct",
 	kindLeave:           "leave",
+	kindDigest:          "digest",
+	kindDigestDetail:    "digest_detail",
 }
 
 type counters struct {
