@@ -49,7 +49,9 @@ func (d *delegate) NotifyMsg(buf []byte) {
 		n.stats.received(envs[i].Kind, len(envs[i].Payload))
 		// Deltas, gossiped or sent directly, are relayed as the change they
 		// caused; a node that learned nothing new relays nothing.
-		n.receive(&envs[i], envs[i].Kind == codec.KindDelta || envs[i].Kind == kindDirect)
+		// Past the fast path the broadcast tree relays; gossip carries only
+		// the origin's copy, as a safety net.
+		n.receive(&envs[i], (envs[i].Kind == codec.KindDelta && !n.treeActive()) || envs[i].Kind == kindDirect)
 	}
 }
 

@@ -65,7 +65,8 @@ type Node struct {
 	logLimit rateLimitedLog
 	members  *membership
 	ae       *antiEntropy
-	maxPkt   int // largest shoal message that fits one packet
+	tree     *broadcastTree // nil when Config.TreeFanout is 0
+	maxPkt   int            // largest shoal message that fits one packet
 	// local is memberlist's view of this node, copied at New: memberlist's
 	// LocalNode must not be called once the node may be leaving.
 	local memberlist.Node
@@ -133,6 +134,11 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.members = newMembership(n)
 	n.ae = newAntiEntropy(n)
+	if cfg.TreeFanout > 0 {
+		if n.tree, err = newBroadcastTree(n); err != nil {
+			return nil, fmt.Errorf("shoal/swarm: broadcast tree: %w", err)
+		}
+	}
 
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.Name
@@ -206,6 +212,10 @@ func New(cfg Config) (*Node, error) {
 	n.wg.Add(2)
 	go n.flushLoop()
 	go n.ae.run()
+	if n.tree != nil {
+		n.wg.Add(1)
+		go n.tree.run()
+	}
 	if cfg.Discovery != nil {
 		n.wg.Add(1)
 		go n.rediscoverLoop()
@@ -350,7 +360,8 @@ func (n *Node) flush() {
 	}
 	now := n.now()
 	fast := n.fastPath()
-	var direct []codec.Envelope
+	tree := n.treeActive()
+	var direct, treeEnvs []codec.Envelope
 	var large [][]byte
 	for _, e := range dirty {
 		e.dirty.Store(false)
@@ -369,7 +380,7 @@ func (n *Node) flush() {
 			n.log.Error("encode delta", "value", e.name, "err", err)
 			continue
 		}
-		if !queued || fast {
+		if !queued || fast || tree {
 			payload, err := e.a.encode(n.codec, d)
 			if err != nil {
 				n.log.Error("encode delta", "value", e.name, "err", err)
@@ -387,8 +398,16 @@ func (n *Node) flush() {
 				large = append(large, msg)
 				continue
 			}
+			if tree && !fast {
+				env.Kind = codec.KindDelta
+				treeEnvs = append(treeEnvs, env)
+				continue
+			}
 			direct = append(direct, env)
 		}
+	}
+	if len(treeEnvs) > 0 {
+		n.tree.broadcast(treeEnvs)
 	}
 	if len(direct) > 0 || len(large) > 0 {
 		n.sendDirect(direct, large)

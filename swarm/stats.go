@@ -65,6 +65,7 @@ var kindNames = [maxKind]string{
 	kindLeave:           "leave",
 	kindDigest:          "digest",
 	kindDigestDetail:    "digest_detail",
+	kindTree:            "tree",
 }
 
 type counters struct {
