@@ -46,7 +46,7 @@ type broadcastTree struct {
 
 	mu        sync.Mutex
 	t         *plumtree.Tree
-	out       []plumtree.Message
+	large     []largeTreeMsg // too large for a packet: sent by run
 	view      []plumtree.Peer
 	viewDirty bool
 	downs     []plumtree.Peer
@@ -109,8 +109,9 @@ func (b *broadcastTree) broadcast(envs []codec.Envelope) {
 		}
 		b.mu.Lock()
 		b.t.Broadcast(time.Now(), buf)
-		b.out = append(b.out, b.t.Ready()...)
+		out := b.t.Ready()
 		b.mu.Unlock()
+		b.send(out)
 	}
 	for _, env := range envs {
 		sz := len(env.Payload) + len(env.Name) + len(env.Type) + len(env.Origin.Node) + 32
@@ -121,7 +122,7 @@ func (b *broadcastTree) broadcast(envs []codec.Envelope) {
 		size += sz
 	}
 	send()
-	b.signal()
+	b.signal() // the machine's timers may have moved
 }
 
 // onEnvelope steps the machine with a peer's tree message and merges the
@@ -147,8 +148,12 @@ func (b *broadcastTree) onEnvelope(env *codec.Envelope) {
 	}
 	b.mu.Lock()
 	payload, deliver, err := b.t.Step(time.Now(), m)
-	b.out = append(b.out, b.t.Ready()...)
+	out := b.t.Ready()
 	b.mu.Unlock()
+	// Forwarding at once, from the callback, saves a goroutine hop per
+	// tree level; a packet send does not wait (larger messages are left
+	// to the tree's goroutine).
+	b.send(out)
 	b.signal()
 	if err != nil {
 		n.stats.reject(rejectTree)
@@ -193,11 +198,13 @@ func (b *broadcastTree) run() {
 			b.refreshLocked()
 		}
 		b.t.Tick(now)
-		out := append(b.out, b.t.Ready()...)
-		b.out = nil
+		out := b.t.Ready()
+		large := b.large
+		b.large = nil
 		next, ok := b.t.Next()
 		b.mu.Unlock()
 		b.send(out)
+		b.sendLarge(large)
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -229,38 +236,94 @@ func (b *broadcastTree) refreshLocked() {
 	b.t.SetView(b.view)
 }
 
-// send encodes and sends tree messages: best effort when they fit a
-// packet, else over the reliable stream.
+// largeTreeMsg is an encoded tree message for the reliable stream.
+type largeTreeMsg struct {
+	to  string
+	buf []byte
+}
+
+// send encodes tree messages and sends those that fit a packet, best
+// effort, without waiting; larger ones are queued for run, which sends
+// them over the reliable stream. Messages carrying the same broadcast are
+// encoded once.
 func (b *broadcastTree) send(msgs []plumtree.Message) {
 	n := b.n
-	for _, m := range msgs {
+	var last *plumtree.Message
+	var buf []byte
+	for i := range msgs {
+		m := &msgs[i]
 		to, ok := n.members.node(string(m.To))
 		if !ok {
 			continue
 		}
-		w := treeWire{Kind: uint8(m.Kind), Origin: m.ID.Origin, Seq: m.ID.Seq, Round: m.Round, Payload: m.Payload}
-		for _, a := range m.Announcements {
-			w.Announcements = append(w.Announcements, treeAnnouncement{Origin: a.ID.Origin, Seq: a.ID.Seq, Round: a.Round})
+		if last == nil || !sameEncoding(last, m) {
+			var err error
+			if buf, err = b.encode(m); err != nil {
+				n.log.Error("encode tree message", "err", err)
+				last = nil
+				continue
+			}
+			last = m
 		}
-		payload, err := n.codec.Marshal(&w)
-		if err != nil {
-			n.log.Error("encode tree message", "err", err)
+		if len(buf) > n.maxPkt {
+			b.mu.Lock()
+			b.large = append(b.large, largeTreeMsg{to: string(m.To), buf: buf})
+			b.mu.Unlock()
+			b.signal()
 			continue
 		}
-		buf, err := n.codec.EncodeEnvelope(&codec.Envelope{Kind: kindTree, Origin: n.self, Payload: payload})
-		if err != nil {
-			n.log.Error("encode tree message", "err", err)
-			continue
-		}
-		if len(buf) <= n.maxPkt {
-			err = n.ml.SendBestEffort(to, buf)
-		} else {
-			err = n.ml.SendReliable(to, buf)
-		}
-		if err != nil {
+		if err := n.ml.SendBestEffort(to, buf); err != nil {
 			n.log.Debug("tree send", "to", m.To, "err", err)
 			continue
 		}
 		n.stats.sent(kindTree, len(buf))
+	}
+}
+
+// sameEncoding reports whether two messages encode alike: only the
+// receiver differs (a broadcast pushed to several peers).
+func sameEncoding(a, b *plumtree.Message) bool {
+	return a.Kind == plumtree.Gossip && b.Kind == plumtree.Gossip && a.ID == b.ID && a.Round == b.Round
+}
+
+func (b *broadcastTree) encode(m *plumtree.Message) ([]byte, error) {
+	w := treeWire{Kind: uint8(m.Kind), Origin: m.ID.Origin, Seq: m.ID.Seq, Round: m.Round, Payload: m.Payload}
+	for _, a := range m.Announcements {
+		w.Announcements = append(w.Announcements, treeAnnouncement{Origin: a.ID.Origin, Seq: a.ID.Seq, Round: a.Round})
+	}
+	payload, err := b.n.codec.Marshal(&w)
+	if err != nil {
+		return nil, err
+	}
+	return b.n.codec.EncodeEnvelope(&codec.Envelope{Kind: kindTree, Origin: b.n.self, Payload: payload})
+}
+
+// sendLarge sends messages too large for a packet over the reliable
+// stream (run's goroutine: it may wait up to TCPTimeout per message).
+func (b *broadcastTree) sendLarge(msgs []largeTreeMsg) {
+	n := b.n
+	for _, m := range msgs {
+		to, ok := n.members.node(m.to)
+		if !ok {
+			continue
+		}
+		if err := n.ml.SendReliable(to, m.buf); err != nil {
+			n.log.Warn("tree send over the stream", "to", m.to, "bytes", len(m.buf), "err", err)
+			continue
+		}
+		n.stats.sent(kindTree, len(m.buf))
+	}
+}
+
+func (b *broadcastTree) stats() TreeStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := b.t.Stats()
+	return TreeStats{
+		Eager: len(b.t.Eager()), Lazy: len(b.t.Lazy()),
+		Broadcasts: st.Broadcasts, Delivered: st.Delivered, Duplicates: st.Duplicates,
+		Grafts: st.GraftsSent, GraftGiveUps: st.GraftGiveUps,
+		Dropped: st.MissingDropped + st.CacheEvictions + st.GraftsMissed,
+		Missing: b.t.Missing(),
 	}
 }

@@ -306,6 +306,10 @@ func (n *Node) Stats() Stats {
 	s.Members = n.numMembers()
 	s.BroadcastQueue = n.queue.NumQueued()
 	s.PendingValues = n.pending.len()
+	if n.tree != nil {
+		s.Tree = n.tree.stats()
+	}
+	s.DigestExchanges, s.QuietExchanges = n.ae.exchanges.Load(), n.ae.quiet.Load()
 	return s
 }
 
