@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/shoal-go/shoal/codec"
@@ -45,8 +46,11 @@ type digestMsg struct {
 // detailMsg is the payload of a kindDigestDetail envelope: the sender's
 // values in the Covered buckets (of Buckets).
 type detailMsg struct {
-	_       struct{} `cbor:",toarray"`
-	Buckets uint32
+	_ struct{} `cbor:",toarray"`
+	// Exchange numbers the sender's comparisons: the chunks of one
+	// comparison share it.
+	Exchange uint64
+	Buckets  uint32
 	Covered []uint32
 	Names   []string
 	Hashes  []byte // 8 bytes big-endian per name
@@ -55,7 +59,8 @@ type detailMsg struct {
 // aeJob is work for the anti-entropy worker: a peer's summary to compare
 // (sum set) or its detail to answer (detail set).
 type aeJob struct {
-	peer    string
+	peer     string
+	exchange uint64
 	buckets int
 	sum     []uint64
 	covered []uint32
@@ -73,10 +78,26 @@ type antiEntropy struct {
 	// Exchanges counts summaries compared; Quiet those that found nothing
 	// to do.
 	exchanges, quiet atomic.Uint64
+	// answered holds, per peer, the comparison this node last answered
+	// with states and until when a newer one is not answered: a peer's
+	// next detail, made before it merged what we sent, would ask for the
+	// same states again. Only the worker goroutine uses it.
+	answered map[string]answerState
+	// compared holds, per peer, until when its next summary is not
+	// compared: our details and its states of the last comparison are
+	// still being merged. Only the worker goroutine uses it.
+	compared map[string]time.Time
+	// settling counts details left unanswered for that reason.
+	settling atomic.Uint64
+}
+
+type answerState struct {
+	exchange uint64
+	until    time.Time
 }
 
 func newAntiEntropy(n *Node) *antiEntropy {
-	ae := &antiEntropy{n: n, jobs: make(chan aeJob, aeQueueLen)}
+	ae := &antiEntropy{n: n, jobs: make(chan aeJob, aeQueueLen), answered: make(map[string]answerState), compared: make(map[string]time.Time)}
 	n.handlers[kindDigestDetail] = ae.onDetail
 	return ae
 }
@@ -204,20 +225,35 @@ func (ae *antiEntropy) onDetail(env *codec.Envelope) {
 	for i, name := range m.Names {
 		items[i] = digest.Item{Name: name, Hash: hs[i]}
 	}
-	ae.enqueue(aeJob{peer: env.Origin.Node, buckets: int(m.Buckets), covered: m.Covered, detail: items, bytes: len(env.Payload)})
+	ae.enqueue(aeJob{peer: env.Origin.Node, exchange: m.Exchange, buckets: int(m.Buckets), covered: m.Covered, detail: items, bytes: len(env.Payload)})
 }
 
 // compare compares a peer's summary with ours and sends it the detail of
 // the buckets that differ, in chunks.
 func (ae *antiEntropy) compare(j aeJob) {
 	n := ae.n
-	ae.exchanges.Add(1)
+	start := time.Now()
+	if start.Before(ae.compared[j.peer]) {
+		ae.settling.Add(1)
+		return
+	}
+	exchange := ae.exchanges.Add(1)
 	items := n.items()
 	diff := digest.Differing(digest.Summarize(items, j.buckets), j.sum)
 	if len(diff) == 0 {
 		ae.quiet.Add(1)
 		return
 	}
+	defer func() {
+		ae.compared[j.peer] = time.Now().Add(max(4*time.Since(start), 500*time.Millisecond))
+		if len(ae.compared) > 4096 {
+			for p, until := range ae.compared {
+				if time.Now().After(until) {
+					delete(ae.compared, p)
+				}
+			}
+		}
+	}()
 	to, ok := n.members.node(j.peer)
 	if !ok {
 		return
@@ -227,7 +263,7 @@ func (ae *antiEntropy) compare(j aeJob) {
 		b := digest.Bucket(it.Name, j.buckets)
 		byBucket[b] = append(byBucket[b], it)
 	}
-	m := detailMsg{Buckets: uint32(j.buckets)}
+	m := detailMsg{Exchange: exchange, Buckets: uint32(j.buckets)}
 	size := 0
 	flush := func() {
 		if len(m.Covered) == 0 {
@@ -240,7 +276,7 @@ func (ae *antiEntropy) compare(j aeJob) {
 		if err != nil {
 			n.log.Warn("anti-entropy detail", "to", j.peer, "err", err)
 		}
-		m = detailMsg{Buckets: uint32(j.buckets)}
+		m = detailMsg{Exchange: exchange, Buckets: uint32(j.buckets)}
 		size = 0
 	}
 	for _, b := range diff {
@@ -261,6 +297,11 @@ func (ae *antiEntropy) compare(j aeJob) {
 // buckets its detail covers that it lacks or holds in another state.
 func (ae *antiEntropy) answer(j aeJob) {
 	n := ae.n
+	start := time.Now()
+	if st, ok := ae.answered[j.peer]; ok && st.exchange != j.exchange && start.Before(st.until) {
+		ae.settling.Add(1)
+		return
+	}
 	names := digest.ToSend(n.items(), j.buckets, j.covered, j.detail)
 	if len(names) == 0 {
 		return
@@ -269,6 +310,18 @@ func (ae *antiEntropy) answer(j aeJob) {
 	if !ok {
 		return
 	}
+	defer func() {
+		// The peer merges about as fast as we encode and send: give it
+		// a few times as long before answering a newer comparison.
+		ae.answered[j.peer] = answerState{exchange: j.exchange, until: time.Now().Add(max(4*time.Since(start), 500*time.Millisecond))}
+		if len(ae.answered) > 4096 {
+			for p, st := range ae.answered {
+				if time.Now().After(st.until) {
+					delete(ae.answered, p)
+				}
+			}
+		}
+	}()
 	var batch []codec.Envelope
 	size := 0
 	flush := func() {

@@ -40,17 +40,20 @@ type antiEntropyResult struct {
 	// CatchUpS is how long a joiner that registered every value, all
 	// empty, took from Join until it held every value's state.
 	CatchUpS float64 `json:"catch_up_s"`
-	Command  string  `json:"command"`
+	// JoinS is how long Join itself took (its push/pull carries the full
+	// states that fit MaxStateBytes).
+	JoinS   float64 `json:"join_s"`
+	Command string  `json:"command"`
 }
 
 func (r antiEntropyResult) columns() []string {
-	return []string{"nodes", "values", "replicas", "state", "quiet exchange", "share", "states sent when quiet", "joiner catch-up"}
+	return []string{"nodes", "values", "replicas", "state", "quiet exchange", "share", "states sent when quiet", "join", "joiner catch-up"}
 }
 
 func (r antiEntropyResult) cells() []string {
 	return []string{fmt.Sprint(r.Nodes), fmt.Sprint(r.Values), fmt.Sprint(r.Replicas), humanBytes(float64(r.StateBytes)),
 		humanBytes(float64(r.QuietExchangeBytes)), fmt.Sprintf("%.2f%%", 100*r.QuietShare), humanBytes(float64(r.QuietStateBytes)),
-		fmt.Sprintf("%.1f s", r.CatchUpS)}
+		fmt.Sprintf("%.1f s", r.JoinS), fmt.Sprintf("%.1f s", r.CatchUpS)}
 }
 
 func runAntiEntropyCmd(ctx context.Context, args []string, out, errOut io.Writer) error {
@@ -60,7 +63,7 @@ func runAntiEntropyCmd(ctx context.Context, args []string, out, errOut io.Writer
 	fs.IntVar(&p.Nodes, "nodes", 2, "nodes holding the values (loopback)")
 	fs.IntVar(&p.Values, "values", 100_000, "number of values (grow-only counters)")
 	fs.IntVar(&p.Replicas, "replicas", 10, "replica slots in every value's state")
-	fs.DurationVar(&p.PushPull, "pushpull", 2*time.Second, "PushPullInterval")
+	fs.DurationVar(&p.PushPull, "pushpull", 5*time.Second, "PushPullInterval (DefaultLocalConfig's)")
 	fs.DurationVar(&p.Timeout, "timeout", 120*time.Second, "wait for the joiner")
 	asJSON := fs.Bool("json", false, "print one JSON object per result on stdout")
 	if err := fs.Parse(args); err != nil {
@@ -191,6 +194,7 @@ func runAntiEntropy(ctx context.Context, p antiEntropyParams, prog *progress) (a
 	if _, err := joiner.Join(ctx, nodes[0].Addr()); err != nil {
 		return res, err
 	}
+	res.JoinS = time.Since(t0).Seconds()
 	deadline := t0.Add(p.Timeout)
 	next := 0
 	for next < p.Values {
