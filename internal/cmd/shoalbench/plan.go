@@ -115,7 +115,11 @@ func (p trafficParams) command() string {
 }
 
 func (p scaleParams) command() string {
-	return fmt.Sprintf("scale -nodes %d -updates %d -preset %s%s", p.Nodes, p.Updates, p.Preset, p.Net.flags())
+	s := fmt.Sprintf("scale -nodes %d -updates %d -preset %s%s", p.Nodes, p.Updates, p.Preset, p.Net.flags())
+	if p.Kill > 0 {
+		s += fmt.Sprintf(" -kill %g", p.Kill)
+	}
+	return s
 }
 
 func ratelimitCommand(p ratelimitbench.Params) string {
