@@ -51,9 +51,9 @@ type detailMsg struct {
 	// comparison share it.
 	Exchange uint64
 	Buckets  uint32
-	Covered []uint32
-	Names   []string
-	Hashes  []byte // 8 bytes big-endian per name
+	Covered  []uint32
+	Names    []string
+	Hashes   []byte // 8 bytes big-endian per name
 }
 
 // aeJob is work for the anti-entropy worker: a peer's summary to compare
@@ -61,11 +61,11 @@ type detailMsg struct {
 type aeJob struct {
 	peer     string
 	exchange uint64
-	buckets int
-	sum     []uint64
-	covered []uint32
-	detail  []digest.Item
-	bytes   int
+	buckets  int
+	sum      []uint64
+	covered  []uint32
+	detail   []digest.Item
+	bytes    int
 }
 
 // antiEntropy runs the digest exchange's heavy half (hashing, details,

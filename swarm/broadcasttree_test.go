@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/stretchr/testify/require"
 
 	"github.com/shoal-go/shoal/swarm"
@@ -60,4 +61,49 @@ func startTreeOnly(t *testing.T, n int) *swarmtest.Cluster {
 	}
 	c.WaitMembers(t, n, 30*time.Second)
 	return c
+}
+
+// 24 nodes past the fast path (the tree carries deltas) over a network
+// that loses 5 % of packets, with three nodes killed mid-run: every live
+// node ends with the exact total, including what the dead nodes had
+// counted before they died.
+func TestBroadcastTreeUnderLossAndKillsConvergesExactly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("24 nodes under faults: skipped in -short")
+	}
+	const nodes, killed = 24, 3
+	simnet, err := swarmtest.NewNetwork(swarmtest.FaultConfig{Seed: 7})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = simnet.Close() })
+	c := swarmtest.Start(t, nodes, swarmtest.Options{
+		Config: func(i int, c *swarm.Config) {
+			simConfig(nil)(i, c)
+			c.DirectSendMaxMembers = 4
+		},
+		Transport: func(name string) (memberlist.NodeAwareTransport, error) { return simnet.NewTransport(name) },
+	})
+	require.NoError(t, simnet.SetFaults(swarmtest.FaultConfig{Drop: 0.05, Delay: time.Millisecond, Jitter: time.Millisecond, Seed: 7}))
+	cs := counters(t, c, "total")
+	var want int64
+	add := func(live []*swarm.Counter) {
+		for i, ctr := range live {
+			for range 10 {
+				require.NoError(t, ctr.Add(int64(i+1)))
+				want += int64(i + 1)
+			}
+		}
+	}
+	add(cs)
+	waitCounters(t, cs, want, 60*time.Second)
+	for _, nd := range c.Nodes()[nodes-killed:] {
+		require.NoError(t, nd.Close())
+	}
+	live := cs[:nodes-killed]
+	add(live)
+	waitCounters(t, live, want, 60*time.Second)
+	var tree uint64
+	for _, nd := range c.Nodes()[:nodes-killed] {
+		tree += nd.Stats().Tree.Delivered
+	}
+	require.NotZero(t, tree, "the tree delivered broadcasts")
 }

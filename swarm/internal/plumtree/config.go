@@ -45,6 +45,9 @@ type Config struct {
 	// MaxAnnouncements bounds the ids in one IHave message; more leave
 	// in several messages.
 	MaxAnnouncements int
+	// HelloInterval is how often a node tells its view it is their
+	// neighbour (Hello).
+	HelloInterval time.Duration
 }
 
 // DefaultConfig returns a Config with every bound and duration set, for a
@@ -62,6 +65,7 @@ func DefaultConfig(self Peer, origin string) Config {
 		MaxRecords:       1 << 17,
 		MaxMissing:       1 << 14,
 		MaxAnnouncements: 64,
+		HelloInterval:    2 * time.Second,
 	}
 }
 
@@ -87,6 +91,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: MaxMissing %d must be positive", ErrInvalidConfig, c.MaxMissing)
 	case c.MaxAnnouncements <= 0:
 		return fmt.Errorf("%w: MaxAnnouncements %d must be positive", ErrInvalidConfig, c.MaxAnnouncements)
+	case c.HelloInterval <= 0:
+		return fmt.Errorf("%w: HelloInterval %v must be positive", ErrInvalidConfig, c.HelloInterval)
 	}
 	return nil
 }

@@ -31,6 +31,12 @@ const (
 	// Prune asks the receiver to make the link lazy: its sender got a
 	// broadcast twice.
 	Prune
+	// Hello, sent periodically to the view, makes the sender a lazy
+	// neighbour of a receiver that had forgotten it (it declared the
+	// sender failed for a while, say): the receiver then announces to it,
+	// and the sender grafts what it misses. Without it, a node whose
+	// neighbours all dropped it would receive nothing.
+	Hello
 )
 
 func (k Kind) String() string {
@@ -43,6 +49,8 @@ func (k Kind) String() string {
 		return "graft"
 	case Prune:
 		return "prune"
+	case Hello:
+		return "hello"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }

@@ -37,6 +37,7 @@ type Tree struct {
 	out          []Message
 	stats        Stats
 	floorSweep   time.Time // when expired floors were last forgotten
+	nextHello    time.Time // when the view is next told (Hello)
 }
 
 // New returns a Tree with no neighbours.
@@ -89,6 +90,12 @@ func (t *Tree) Step(now time.Time, m Message) (payload []byte, deliver bool, err
 		t.onGraft(m)
 	case Prune:
 		t.setLazy(m.From)
+	case Hello:
+		_, eager := t.eager[m.From]
+		_, lazy := t.lazy[m.From]
+		if !eager && !lazy {
+			t.lazy[m.From] = struct{}{}
+		}
 	default:
 		return nil, false, fmt.Errorf("%w: kind %d from %s", ErrInvalidMessage, m.Kind, m.From)
 	}
@@ -168,13 +175,27 @@ func (t *Tree) Tick(now time.Time) {
 	if !t.lazyDue.IsZero() && !now.Before(t.lazyDue) {
 		t.flushAnnouncements()
 	}
+	if t.nextHello.IsZero() {
+		// The first Tick starts the hello timer; SetView's linking
+		// grafts are the first hello.
+		t.nextHello = now.Add(t.cfg.HelloInterval)
+	} else if !now.Before(t.nextHello) {
+		for _, p := range sortedPeers(t.view) {
+			t.send(Message{Kind: Hello, To: p})
+		}
+		t.nextHello = now.Add(t.cfg.HelloInterval)
+	}
 }
 
-// Next returns when Tick must next run, and false when no timer is set.
+// Next returns when Tick must next run, and false when no timer is set
+// (Hellos start at the first Tick; a node with no view sends none).
 func (t *Tree) Next() (time.Time, bool) {
 	d, ok := t.missing.next()
 	if !t.lazyDue.IsZero() && (!ok || t.lazyDue.Before(d)) {
-		return t.lazyDue, true
+		d, ok = t.lazyDue, true
+	}
+	if len(t.view) > 0 && !t.nextHello.IsZero() && (!ok || t.nextHello.Before(d)) {
+		d, ok = t.nextHello, true
 	}
 	return d, ok
 }

@@ -71,9 +71,9 @@ func TestBroadcastPushesToEagerAndAnnouncesToLazy(t *testing.T) {
 	out = tr.Ready()
 	require.Equal(t, []string{"ihave>d"}, kinds(out))
 	assert.Equal(t, []Announcement{{ID: id, Round: 0}}, out[0].Announcements)
-	_, ok = tr.Next()
-	assert.False(t, ok)
-	assert.Equal(t, id, ID{Origin: "a/1", Seq: 1})
+	next, ok = tr.Next()
+	assert.True(t, ok)
+	assert.Equal(t, at(20).Add(2*time.Second), next, "only the hello timer is left")
 	assert.Equal(t, uint64(2), tr.Broadcast(at(2), nil).Seq)
 }
 
@@ -202,8 +202,8 @@ func TestGossipCancelsTheGraftTimer(t *testing.T) {
 	tr.Tick(at(1000))
 	assert.Empty(t, tr.Ready())
 	assert.Equal(t, 0, tr.Missing())
-	_, pending := tr.Next()
-	assert.False(t, pending)
+	next, _ := tr.Next()
+	assert.Equal(t, at(3000), next, "no graft timer left, only the hello")
 }
 
 func TestIHaveOfKnownIDsIsIgnored(t *testing.T) {
@@ -338,6 +338,7 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		func(c *Config) { c.MaxRecords = 0 },
 		func(c *Config) { c.MaxMissing = 0 },
 		func(c *Config) { c.MaxAnnouncements = 0 },
+		func(c *Config) { c.HelloInterval = 0 },
 	} {
 		cfg := DefaultConfig("a", "a/1")
 		mut(&cfg)
@@ -357,4 +358,28 @@ func TestSampleViewKeepsLiveNeighbours(t *testing.T) {
 	assert.Equal(t, []Peer{"b", "d", "e"}, v2)
 	assert.Len(t, SampleView(nil, []Peer{"b"}, 3, intn), 1)
 	assert.Nil(t, SampleView(nil, members, 0, intn))
+}
+
+func TestHelloMakesAForgottenNeighbourLazy(t *testing.T) {
+	tr := linked(t, "a", "b", "c")
+	tr.Tick(at(0)) // starts the hello timer
+	assert.Empty(t, tr.Ready())
+	next, _ := tr.Next()
+	assert.Equal(t, at(2000), next)
+	tr.Tick(at(2000))
+	assert.Equal(t, []string{"hello>b", "hello>c"}, kinds(tr.Ready()))
+
+	// b had dropped a (declared it failed); a's hello makes a lazy at b,
+	// so b announces to it again. A hello from an eager or lazy
+	// neighbour changes nothing.
+	b := linked(t, "b", "x")
+	_, _, err := b.Step(at(1), Message{Kind: Hello, From: "a"})
+	require.NoError(t, err)
+	assert.Equal(t, []Peer{"a"}, b.Lazy())
+	_, _, _ = b.Step(at(1), Message{Kind: Hello, From: "x"})
+	assert.Equal(t, []Peer{"x"}, b.Eager())
+	b.Broadcast(at(2), nil)
+	assert.Equal(t, []string{"gossip>x"}, kinds(b.Ready()))
+	b.Tick(at(30))
+	assert.Equal(t, []string{"ihave>a"}, kinds(b.Ready()))
 }
