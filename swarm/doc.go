@@ -35,12 +35,15 @@
 // messages. A local update is sent at the next flush (Config.FlushInterval,
 // 10 ms): while the cluster has at most Config.DirectSendMaxMembers members
 // each node sends its own deltas straight to every member (measured on
-// loopback: all of 50 nodes within tens of milliseconds), and always
-// through memberlist's gossip queue, where a newer delta of the same value
-// replaces the queued one (traffic grows with the number of changed values,
-// not updates) and every receiver relays the change it caused. Anti-entropy
-// (push/pull of full state every Config.PushPullInterval, and at every join)
-// repairs anything lost. An update is never lost while its node lives long
+// loopback: all of 50 nodes within tens of milliseconds); past that they
+// travel an epidemic broadcast tree (Plumtree, Config.TreeFanout) at flush
+// speed, one packet per node. They also go through memberlist's gossip
+// queue, where a newer delta of the same value replaces the queued one
+// (traffic grows with the number of changed values, not updates); with
+// the tree off, every receiver relays the change it caused. Anti-entropy
+// (every Config.PushPullInterval, and at every join) compares digests of
+// the values' states and sends only the values that differ, over the
+// reliable stream; it repairs anything lost. An update is never lost while its node lives long
 // enough to flush it; Leave drains queued deltas first.
 //
 // Replica identity is the node's name plus an incarnation chosen at each

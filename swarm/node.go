@@ -402,7 +402,7 @@ func (n *Node) flush() {
 				large = append(large, msg)
 				continue
 			}
-			if tree && !fast {
+			if tree {
 				env.Kind = codec.KindDelta
 				treeEnvs = append(treeEnvs, env)
 				continue
