@@ -45,6 +45,12 @@ type Config struct {
 	// MaxAnnouncements bounds the ids in one IHave message; more leave
 	// in several messages.
 	MaxAnnouncements int
+	// LazyFanout, when positive, announces each broadcast to at most this
+	// many lazy peers (a different subset per broadcast) instead of all of
+	// them: announcements are most of the tree's traffic once the eager
+	// links form a tree, and a few announcers per node are enough to
+	// repair a lost push.
+	LazyFanout int
 	// HelloInterval is how often a node tells its view it is their
 	// neighbour (Hello).
 	HelloInterval time.Duration
@@ -91,6 +97,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: MaxMissing %d must be positive", ErrInvalidConfig, c.MaxMissing)
 	case c.MaxAnnouncements <= 0:
 		return fmt.Errorf("%w: MaxAnnouncements %d must be positive", ErrInvalidConfig, c.MaxAnnouncements)
+	case c.LazyFanout < 0:
+		return fmt.Errorf("%w: LazyFanout %d must not be negative", ErrInvalidConfig, c.LazyFanout)
 	case c.HelloInterval <= 0:
 		return fmt.Errorf("%w: HelloInterval %v must be positive", ErrInvalidConfig, c.HelloInterval)
 	}

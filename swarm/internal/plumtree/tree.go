@@ -235,13 +235,25 @@ func (t *Tree) SetView(peers []Peer) {
 
 // PeerDown forgets a peer that failed or left: it is no neighbour any
 // more, and its announcements are not waited for. Missing ids it alone
-// announced are given up at their timer (anti-entropy repairs them).
+// announced are given up at their timer (anti-entropy repairs them). If it
+// was eager, one lazy peer is grafted in its place.
 func (t *Tree) PeerDown(p Peer) {
+	_, wasEager := t.eager[p]
 	delete(t.view, p)
 	delete(t.eager, p)
 	delete(t.lazy, p)
 	delete(t.pendingIHave, p)
 	t.missing.dropPeer(p)
+	if wasEager && len(t.lazy) > 0 {
+		// p may have been this node's way to the rest of the tree: link
+		// one lazy peer eagerly at once rather than wait for an
+		// announcement (with LazyFanout, one may be long in coming). A
+		// redundant link is pruned by the next duplicate.
+		lazy := sortedPeers(t.lazy)
+		q := lazy[announceHash(ID{Origin: string(p)})%uint64(len(lazy))]
+		t.setEager(q)
+		t.send(Message{Kind: Graft, To: q})
+	}
 }
 
 // Eager returns the eager peers, sorted; Lazy the lazy ones.
@@ -289,15 +301,33 @@ func (t *Tree) push(now time.Time, id ID, round uint32, payload []byte, from Pee
 			t.send(Message{Kind: Gossip, To: p, ID: id, Round: round, Payload: payload})
 		}
 	}
-	for p := range t.lazy {
-		if p == from {
-			continue
-		}
-		t.pendingIHave[p] = append(t.pendingIHave[p], Announcement{ID: id, Round: round})
-		if t.lazyDue.IsZero() {
-			t.lazyDue = now.Add(t.cfg.LazyInterval)
+	lazy := make([]Peer, 0, len(t.lazy))
+	for _, p := range sortedPeers(t.lazy) {
+		if p != from {
+			lazy = append(lazy, p)
 		}
 	}
+	if k := t.cfg.LazyFanout; k > 0 && len(lazy) > k {
+		// A window of k peers starting at a place that depends on the id,
+		// so that successive broadcasts are announced to different peers.
+		start := int(announceHash(id) % uint64(len(lazy)))
+		lazy = append(lazy[start:], lazy[:start]...)[:k]
+	}
+	for _, p := range lazy {
+		t.pendingIHave[p] = append(t.pendingIHave[p], Announcement{ID: id, Round: round})
+	}
+	if len(lazy) > 0 && t.lazyDue.IsZero() {
+		t.lazyDue = now.Add(t.cfg.LazyInterval)
+	}
+}
+
+// announceHash mixes an id (FNV-1a of the origin, then the sequence).
+func announceHash(id ID) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id.Origin); i++ {
+		h = (h ^ uint64(id.Origin[i])) * 1099511628211
+	}
+	return (h ^ id.Seq) * 1099511628211
 }
 
 // flushAnnouncements sends the batched IHaves, at most MaxAnnouncements

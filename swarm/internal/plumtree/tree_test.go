@@ -250,6 +250,7 @@ func TestPeerDownForgetsPeerAndItsAnnouncements(t *testing.T) {
 	_, _, _ = tr.Step(at(0), Message{Kind: IHave, From: "c", Announcements: []Announcement{{ID: id}}})
 	tr.PeerDown("c")
 	assert.Equal(t, []Peer{"b"}, tr.Eager())
+	assert.Empty(t, tr.Ready(), "no lazy peer to graft in c's place")
 	tr.Tick(at(50))
 	assert.Empty(t, tr.Ready(), "no graft to a dead peer")
 	assert.Equal(t, uint64(1), tr.Stats().GraftGiveUps)
@@ -339,6 +340,7 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		func(c *Config) { c.MaxMissing = 0 },
 		func(c *Config) { c.MaxAnnouncements = 0 },
 		func(c *Config) { c.HelloInterval = 0 },
+		func(c *Config) { c.LazyFanout = -1 },
 	} {
 		cfg := DefaultConfig("a", "a/1")
 		mut(&cfg)
@@ -382,4 +384,41 @@ func TestHelloMakesAForgottenNeighbourLazy(t *testing.T) {
 	assert.Equal(t, []string{"gossip>x"}, kinds(b.Ready()))
 	b.Tick(at(30))
 	assert.Equal(t, []string{"ihave>a"}, kinds(b.Ready()))
+}
+
+func TestLazyFanoutAnnouncesToASubsetThatVariesByBroadcast(t *testing.T) {
+	cfg := DefaultConfig("a", "a/1")
+	cfg.LazyFanout = 2
+	tr, err := New(cfg)
+	require.NoError(t, err)
+	peers := []Peer{"b", "c", "d", "e", "f"}
+	tr.SetView(peers)
+	for _, p := range peers {
+		_, _, _ = tr.Step(at(0), Message{Kind: Prune, From: p})
+	}
+	tr.Ready()
+	told := map[Peer]int{}
+	for i := range 20 {
+		tr.Broadcast(at(i*100), nil)
+		tr.Tick(at(i*100 + 50))
+		out := tr.Ready()
+		require.Len(t, out, 2, "each broadcast is announced to two lazy peers")
+		for _, m := range out {
+			told[m.To]++
+		}
+	}
+	assert.Len(t, told, 5, "over many broadcasts every lazy peer hears some")
+}
+
+func TestPeerDownOfAnEagerPeerGraftsALazyOne(t *testing.T) {
+	tr := linked(t, "a", "b", "c", "d")
+	for _, p := range []Peer{"c", "d"} {
+		_, _, _ = tr.Step(at(0), Message{Kind: Prune, From: p})
+	}
+	tr.PeerDown("d") // lazy: nothing to repair
+	assert.Empty(t, tr.Ready())
+	tr.PeerDown("b") // the only eager peer: c replaces it
+	assert.Equal(t, []string{"graft>c"}, kinds(tr.Ready()))
+	assert.Equal(t, []Peer{"c"}, tr.Eager())
+	assert.Empty(t, tr.Lazy())
 }
