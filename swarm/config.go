@@ -84,7 +84,8 @@ type Config struct {
 	DirectSendMaxMembers int
 
 	// TreeFanout enables the broadcast tree (Plumtree) past the fast path:
-	// each node links to this many random members, and a flush's deltas
+	// each node links to this many random members (3: each node then has
+	// about 2 tree links and 4 repair links whatever the cluster size), and a flush's deltas
 	// travel the tree's eager links at once, announced by id on the lazy
 	// ones (see "Dissemination" in docs/DESIGN.md). memberlist's gossip of
 	// the origin's deltas stays as a safety net. 0 disables the tree:
@@ -167,7 +168,7 @@ func DefaultLANConfig(name string) Config {
 		TCPTimeout:           10 * time.Second,
 		FlushInterval:        10 * time.Millisecond,
 		DirectSendMaxMembers: 64,
-		TreeFanout:           5,
+		TreeFanout:           3,
 		MaxStateBytes:        16 << 20,
 		MaxPendingValues:     1024,
 		MaxMessageBytes:      32 << 20,
