@@ -15,7 +15,12 @@ import (
 const kindTree codec.Kind = 11
 
 const (
-	rejectTree = "tree" // a tree message that does not decode or that no correct peer sends
+	rejectTree    = "tree"            // a tree message that does not decode or that no correct peer sends
+	dropTreeLarge = "tree_large_full" // a tree message too large for a packet, with the stream queue full
+	// maxTreeLarge bounds the tree messages waiting for the reliable
+	// stream (a flush's single delta larger than a packet, or a graft's
+	// answer carrying one).
+	maxTreeLarge = 256
 )
 
 // treeWire is the payload of a kindTree envelope.
@@ -267,8 +272,15 @@ func (b *broadcastTree) send(msgs []plumtree.Message) {
 		}
 		if len(buf) > n.maxPkt {
 			b.mu.Lock()
-			b.large = append(b.large, largeTreeMsg{to: string(m.To), buf: buf})
+			full := len(b.large) >= maxTreeLarge
+			if !full {
+				b.large = append(b.large, largeTreeMsg{to: string(m.To), buf: buf})
+			}
 			b.mu.Unlock()
+			if full {
+				n.stats.drop(dropTreeLarge) // anti-entropy repairs it
+				continue
+			}
 			b.signal()
 			continue
 		}

@@ -89,8 +89,7 @@ func runAntiEntropyCmd(ctx context.Context, args []string, out, errOut io.Writer
 // exchanges digests; then a joiner with every value empty catches up.
 func runAntiEntropy(ctx context.Context, p antiEntropyParams, prog *progress) (antiEntropyResult, error) {
 	res := antiEntropyResult{Scenario: "antientropy", Nodes: p.Nodes, Values: p.Values, Replicas: p.Replicas,
-		Command: fmt.Sprintf("go run ./internal/cmd/shoalbench antientropy -nodes %d -values %d -replicas %d -pushpull %v",
-			p.Nodes, p.Values, p.Replicas, p.PushPull)}
+		Command: "go run ./internal/cmd/shoalbench " + p.command()}
 	replicas := make([]crdt.Replica, p.Replicas)
 	for j := range replicas {
 		replicas[j] = crdt.Replica{Node: fmt.Sprintf("writer-%02d", j), Incarnation: 1}

@@ -53,12 +53,13 @@ type scaleResult struct {
 }
 
 func (r scaleResult) columns() []string {
-	return []string{"preset", "nodes", "transport", "drop", "start s", "joins s", "full membership s", "updates", "p50 ms", "max ms", "bytes/node/s", "converged"}
+	return []string{"preset", "nodes", "transport", "drop", "start s", "joins s", "full membership s", "killed", "detect s", "updates", "p50 ms", "max ms", "bytes/node/s", "converged"}
 }
 
 func (r scaleResult) cells() []string {
 	return []string{r.Preset, fmt.Sprint(r.Nodes), r.Transport, fmt.Sprintf("%.0f%%", 100*r.Drop),
 		fmt.Sprintf("%.2f", r.StartS), fmt.Sprintf("%.2f", r.JoinS), fmt.Sprintf("%.1f", r.MembershipS),
+		fmt.Sprint(r.Killed), fmt.Sprintf("%.1f", r.DetectS),
 		fmt.Sprint(r.Updates), r.P50MS.String(), r.MaxMS.String(), humanBytes(r.BytesPerNodePerS), fmt.Sprint(r.Converged)}
 }
 
