@@ -201,6 +201,12 @@ func (k *Kubernetes) listPods(ctx context.Context, runningOnly bool) ([]pod, err
 		}
 		if cont != "" {
 			q.Set("continue", cont)
+		} else if runningOnly {
+			// resourceVersion=0 lets the API server answer from its watch
+			// cache instead of a quorum read of etcd: much less work for
+			// it, at the price of a view that may be a moment old, which
+			// periodic discovery does not mind.
+			q.Set("resourceVersion", "0")
 		}
 		u.RawQuery = q.Encode()
 		page, err := k.getPodList(ctx, u.String())
@@ -237,6 +243,7 @@ func (k *Kubernetes) getPodList(ctx context.Context, target string) (podList, er
 		lastErr   error
 		retried   bool // a 401 was retried
 		retryWait time.Duration
+		lastWait  time.Duration // the last Retry-After the server sent
 	)
 	attempts := k.s.retries + 1
 	for attempt := 0; attempt < attempts; attempt++ {
@@ -262,14 +269,23 @@ func (k *Kubernetes) getPodList(ctx context.Context, target string) (podList, er
 			continue
 		}
 		if !retry {
-			return podList{}, err
+			return podList{}, withRetryAfter(err, wait)
 		}
+		lastWait = wait
 		retryWait = max(wait, k.backoff(attempt))
 	}
 	if attempts > 1 {
-		return podList{}, fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempts)
+		return podList{}, withRetryAfter(fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempts), lastWait)
 	}
-	return podList{}, lastErr
+	return podList{}, withRetryAfter(lastErr, lastWait)
+}
+
+// withRetryAfter attaches a server's Retry-After to err, for RetryAfter.
+func withRetryAfter(err error, wait time.Duration) error {
+	if wait <= 0 {
+		return err
+	}
+	return &retryAfterError{err: err, wait: wait}
 }
 
 // backoff returns the wait before retry n+1: RetryBackoff doubled per
@@ -326,7 +342,11 @@ func (k *Kubernetes) statusError(resp *http.Response, target string) (retry bool
 		return false, 0, fmt.Errorf("%w: GET %s: 404 Not Found: is %s a Kubernetes API server?%s", ErrDiscovery, target, k.s.baseURL.Redacted(), said)
 	case code == http.StatusGone:
 		return false, 0, fmt.Errorf("%w%s", errListExpired, said)
-	case code == http.StatusTooManyRequests || code >= 500:
+	case code == http.StatusTooManyRequests:
+		// Not retried within this call: the caller's next round comes
+		// after the server's Retry-After (see RetryAfter).
+		return false, retryAfter(resp), fmt.Errorf("%w: %w: GET %s: %s%s", ErrDiscovery, ErrThrottled, target, resp.Status, said)
+	case code >= 500:
 		return true, retryAfter(resp), fmt.Errorf("%w: GET %s: %s%s", ErrDiscovery, target, resp.Status, said)
 	default:
 		return false, 0, fmt.Errorf("%w: GET %s: unexpected %s%s", ErrDiscovery, target, resp.Status, said)

@@ -124,12 +124,21 @@ type Config struct {
 	// Logger receives the node's and memberlist's log lines. nil discards.
 	Logger *slog.Logger
 
-	// Discovery, if set, is asked for the cluster's peers every
-	// RediscoverInterval; peers this node is not connected to are joined,
-	// so groups that started apart merge. Node.JoinDiscovered uses it once.
+	// Discovery, if set, is asked for the cluster's peers periodically;
+	// peers this node is not connected to are joined, so groups that
+	// started apart merge. Node.JoinDiscovered uses it once.
 	Discovery discovery.Discoverer
-	// RediscoverInterval is the period of re-discovery (jittered ±20 %).
+	// RediscoverInterval is the shortest period of re-discovery (jittered
+	// ±20 %): what a node alone or in a small group waits between rounds.
 	RediscoverInterval time.Duration
+	// DiscoveryFleetRate bounds the calls per second that the whole
+	// cluster makes to Discovery in steady state: each node waits
+	// max(RediscoverInterval, members/DiscoveryFleetRate) between rounds.
+	// The default 1 keeps a Kubernetes API server at about one pod list per
+	// second whatever the fleet's size (1,000 pods polling every 30 s made
+	// 33 lists of ~7 MB per second). Failed rounds back off exponentially
+	// (up to 10 minutes) and honour the source's Retry-After.
+	DiscoveryFleetRate float64
 
 	// Transport replaces memberlist's UDP/TCP transport (for example with
 	// swarmtest's fault-injecting network). nil uses real sockets on
@@ -165,6 +174,7 @@ func DefaultLANConfig(name string) Config {
 		LeaveTimeout:         DefaultLeaveTimeout,
 		UDPBufferSize:        1400,
 		RediscoverInterval:   30 * time.Second,
+		DiscoveryFleetRate:   1,
 	}
 }
 
@@ -226,6 +236,9 @@ func (c *Config) validate() error {
 	}
 	if c.Discovery != nil && c.RediscoverInterval <= 0 {
 		return bad("RediscoverInterval", "%v must be > 0 when Discovery is set", c.RediscoverInterval)
+	}
+	if c.Discovery != nil && !(c.DiscoveryFleetRate > 0) {
+		return bad("DiscoveryFleetRate", "%v must be > 0 when Discovery is set", c.DiscoveryFleetRate)
 	}
 	if c.PushPullInterval < 0 {
 		return bad("PushPullInterval", "%v must be >= 0", c.PushPullInterval)
