@@ -94,6 +94,11 @@ type entry struct {
 	// adds) into the value; called with mu held before any read or delta.
 	prepare func()
 
+	// housekeep, if set, does a bounded slice of background work on the
+	// value (expiring idle keys); the node calls it about once a second
+	// with mu held.
+	housekeep func()
+
 	// handle is the helper type (*Counter, *Window, ...) made for this
 	// entry, so every call for the same name returns the same one.
 	handle any
