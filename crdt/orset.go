@@ -47,6 +47,7 @@ type ORSet[T cmp.Ordered] struct {
 
 	self    Replica
 	counter uint64 // the last dot this replica issued or saw of its own
+	issued  uint64 // the last dot this replica issued (Sanitize falls back to it)
 
 	// The local changes since the last Delta. Their delta is built only
 	// when asked for, so that an Add or Remove costs O(1) amortised
@@ -107,6 +108,7 @@ func (s *ORSet[T]) Add(v T) {
 		return // no fresh dot left; cannot happen short of a forged state
 	}
 	s.counter++
+	s.issued = s.counter
 	d := Dot{Replica: s.self, Counter: s.counter}
 	lo, hi := s.elemRange(v)
 	s.cover(lo, hi)
@@ -505,7 +507,8 @@ func ctxReplicas(vv, cloud []Dot) int {
 // which is lowered to the replica's highest remaining entry. Lowering it
 // forgets which of that replica's dots were removed: an entry a peer still
 // holds and this replica had removed comes back (add wins). The own dot
-// counter, if above the ceiling, restarts from the highest dot left.
+// counter, if above the ceiling, restarts after the last dot this replica
+// issued, so no dot is ever issued twice.
 func (s *ORSet[T]) Sanitize(b Bounds) int {
 	if b.MaxCount == 0 {
 		return 0
@@ -557,7 +560,7 @@ func (s *ORSet[T]) Sanitize(b Bounds) int {
 		s.E = nil
 	}
 	if s.counter > b.MaxCount {
-		s.counter = ctxMax(s.VV, s.Cloud, s.self)
+		s.counter = max(s.issued, ctxMax(s.VV, s.Cloud, s.self))
 	}
 	return dropped
 }
