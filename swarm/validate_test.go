@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -338,4 +339,31 @@ func TestPoisonedNodeHealsFromTheCluster(t *testing.T) {
 		require.NoError(t, ctr.Add(1))
 	}
 	waitCounters(t, cs, 63, 10*time.Second)
+}
+
+// The bounds are validated like every other field, and their product,
+// which keeps every sum of valid slots inside int64, is accepted up to
+// its edge.
+func TestBoundsConfigIsValidated(t *testing.T) {
+	for name, mutate := range map[string]func(*swarm.Config){
+		"MaxCount":          func(c *swarm.Config) { c.MaxCount = 0 },
+		"MaxCountStep":      func(c *swarm.Config) { c.MaxCountStep = 0 },
+		"MaxReplicas":       func(c *swarm.Config) { c.MaxReplicas = 0 },
+		"MaxCount: product": func(c *swarm.Config) { c.MaxCount = math.MaxInt64/uint64(c.MaxReplicas) + 1 },
+	} {
+		field, _, _ := strings.Cut(name, ":")
+		t.Run(name, func(t *testing.T) {
+			cfg := swarm.DefaultLocalConfig("n")
+			mutate(&cfg)
+			n, err := swarm.New(cfg)
+			require.Nil(t, n)
+			require.ErrorIs(t, err, swarm.ErrInvalidConfig)
+			require.Contains(t, err.Error(), field)
+		})
+	}
+	cfg := swarm.DefaultLocalConfig("n")
+	cfg.MaxCount = math.MaxInt64 / uint64(cfg.MaxReplicas)
+	n, err := swarm.New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, n.Close())
 }
