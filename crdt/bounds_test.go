@@ -68,11 +68,15 @@ func TestPNCounterCheckAndSanitize(t *testing.T) {
 	local := NewPNCounter(ra)
 	local.Add(5)
 	local.Add(-2)
-	poison := &PNCounter{P: *gc(Slot{Replica: rb, N: math.MaxUint64}), N: *gc(Slot{Replica: rb, N: math.MaxUint64})}
-	wantBound(t, "poisoned halves", local.Check(poison, rb, tight), ErrCountCeiling)
+	// The poisoned replica sorts before the own one, so dropping it moves
+	// the own slot.
+	r0 := Replica{"0", 1}
+	poison := &PNCounter{P: *gc(Slot{Replica: r0, N: math.MaxUint64}), N: *gc(Slot{Replica: r0, N: math.MaxUint64})}
+	wantBound(t, "poisoned halves", local.Check(poison, r0, tight), ErrCountCeiling)
 	wantBound(t, "decrement foreign", local.Check(&PNCounter{N: *gc(Slot{Replica: ra, N: 3})}, rb, tight), ErrForeignWrite)
 
 	// A state poisoned before the check: it reads 0 until sanitized.
+	local.Merge(t0, &PNCounter{P: *gc(Slot{Replica: rb, N: 4})})
 	local.Merge(t0, poison)
 	if v := local.Value(); v != 0 {
 		t.Fatalf("poisoned Value = %d, want the saturated 0", v)
@@ -80,11 +84,11 @@ func TestPNCounterCheckAndSanitize(t *testing.T) {
 	if n := local.Sanitize(tight); n != 2 {
 		t.Fatalf("Sanitize dropped %d, want 2", n)
 	}
-	if v := local.Value(); v != 3 {
-		t.Fatalf("sanitized Value = %d, want 3", v)
+	if v := local.Value(); v != 7 {
+		t.Fatalf("sanitized Value = %d, want 7", v)
 	}
 	local.Add(1) // the own slot is still found
-	if d, ok := local.Delta(); !ok || d.P.S[0].N != 6 {
+	if d, ok := local.Delta(); !ok || len(d.P.S) != 1 || d.P.S[0].Replica != ra || d.P.S[0].N != 6 || local.P.Get(rb) != 4 {
 		t.Fatalf("Delta after Sanitize = %+v, %v", d, ok)
 	}
 	if n := local.Sanitize(tight); n != 0 {
