@@ -206,11 +206,13 @@ type forgedClassicEntry struct {
 // froze that node's ShareValue everywhere, and a made-up name stayed in
 // Values forever.
 func TestForgedClassicEntriesAreRejected(t *testing.T) {
-	c := swarmtest.Start(t, 2, swarmtest.Options{Config: noAntiEntropy})
-	sws := []*swarm.Swarm{swarm.NewSwarmOnNode(c.Node(0), swarm.Options{}), swarm.NewSwarmOnNode(c.Node(1), swarm.Options{})}
-	require.NoError(t, sws[0].ShareValue("k", int64(0)))
-	require.NoError(t, sws[1].ShareValue("k", int64(1)))
-	waitValues(t, sws, "k", map[string]interface{}{"node-0": int64(0), "node-1": int64(1)})
+	c := swarmtest.Start(t, 3, swarmtest.Options{Config: noAntiEntropy})
+	var sws []*swarm.Swarm
+	for i, nd := range c.Nodes() {
+		sws = append(sws, swarm.NewSwarmOnNode(nd, swarm.Options{}))
+		require.NoError(t, sws[i].ShareValue("k", int64(i)))
+	}
+	waitValues(t, sws, "k", map[string]interface{}{"node-0": int64(0), "node-1": int64(1), "node-2": int64(2)})
 
 	raw, err := codec.Default().EncodeAny(nil, int64(666))
 	require.NoError(t, err)
@@ -228,17 +230,17 @@ func TestForgedClassicEntriesAreRejected(t *testing.T) {
 	waitRejected(t, c.Node(0), "classic_not_member", 1)
 	send(codec.KindState, mallory, forgedClassicEntry{Node: "ghost", Incarnation: 1, Seq: 1, Raw: raw})
 	waitRejected(t, c.Node(0), "classic_not_member", 2)
-	// A real member's delta carrying another node's entry, and a peer's
-	// state carrying this node's own entry.
+	// A real member's delta carrying another live member's entry at its
+	// real incarnation, and a peer's state carrying this node's own entry.
 	n1 := c.Node(1).Replica()
-	send(codec.KindDelta, n1, forgedClassicEntry{Node: "node-0", Incarnation: c.Node(0).Replica().Incarnation, Seq: 1 << 40, Raw: raw})
+	send(codec.KindDelta, n1, forgedClassicEntry{Node: "node-2", Incarnation: c.Node(2).Replica().Incarnation, Seq: 1 << 40, Raw: raw})
 	waitRejected(t, c.Node(0), "foreign_slot", 1)
 	send(codec.KindState, n1, forgedClassicEntry{Node: "node-0", Incarnation: c.Node(0).Replica().Incarnation, Seq: 1 << 40, Raw: raw})
 	waitRejected(t, c.Node(0), "foreign_slot", 2)
 
-	// node-1's later values still arrive; the ghost never shows.
-	require.NoError(t, sws[1].ShareValue("k", int64(2)))
-	waitValues(t, sws, "k", map[string]interface{}{"node-0": int64(0), "node-1": int64(2)})
+	// node-1's later values still arrive; nothing forged ever shows.
+	require.NoError(t, sws[1].ShareValue("k", int64(11)))
+	waitValues(t, sws, "k", map[string]interface{}{"node-0": int64(0), "node-1": int64(11), "node-2": int64(2)})
 }
 
 // stateDelegate is a bare memberlist node's delegate whose anti-entropy
