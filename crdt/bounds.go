@@ -59,7 +59,7 @@ var ErrOutOfBounds = errors.New("shoal/crdt: message out of bounds")
 
 var (
 	// ErrCountCeiling is returned when a message carries a count above
-	// Bounds.MaxCount (or a window's bucket cap).
+	// Bounds.MaxCount.
 	ErrCountCeiling = errors.New("count above the ceiling")
 	// ErrCountStep is returned when a message bound to an origin raises a
 	// count by more than Bounds.MaxStep.

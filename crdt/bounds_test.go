@@ -141,11 +141,6 @@ func TestWindowCounterCheckAndSanitize(t *testing.T) {
 	three.Slots = three.Slots[:2]
 	wantBound(t, "third replica", local.Check(three, Replica{}, tight), nil)
 
-	// A per-window cap below the ceiling.
-	local.SetMaxBucket(200)
-	wantBound(t, "over the bucket cap", local.Check(win(rb, Bucket{Index: idx, N: 201}), Replica{}, tight), ErrCountCeiling)
-	wantBound(t, "at the bucket cap", local.Check(win(rb, Bucket{Index: idx, N: 200}), Replica{}, tight), nil)
-
 	// Poisoned before the check: the limit would deny everything.
 	local.Merge(base, win(rb, Bucket{Index: idx, N: math.MaxUint64}))
 	if n := local.Sanitize(tight); n != 1 {

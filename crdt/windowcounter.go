@@ -75,7 +75,6 @@ type WindowCounter struct {
 	ownBuf      []Bucket // backing array of the own slot, reused so AddAt does not allocate
 	dirty       bool     // own buckets changed since the last Delta ...
 	dirtyFrom   int64    // ... from this bucket index on
-	maxBucket   uint64   // cap on a peer's bucket count (SetMaxBucket), 0 for none
 }
 
 var _ Value[*WindowCounter] = (*WindowCounter)(nil)

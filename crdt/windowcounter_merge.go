@@ -303,25 +303,13 @@ func (w *WindowCounter) Validate() error {
 	return nil
 }
 
-// SetMaxBucket caps the count a peer's message may put in one bucket of
-// one replica, below Bounds.MaxCount: a rate limiter knows that no replica
-// legitimately counts much more than its limit in one bucket, and one
-// forged bucket far above it would deny every request for two windows.
-// 0 (the default) means Bounds.MaxCount alone. It is local configuration,
-// never sent.
-func (w *WindowCounter) SetMaxBucket(n uint64) { w.maxBucket = n }
-
 // Check reports whether other may be merged into w within b (see
-// Bounded): every bucket at most b.MaxCount and the cap of SetMaxBucket;
-// for a non-zero origin, only origin's slot, each bucket raised by at most
+// Bounded): every bucket at most b.MaxCount; for a non-zero origin, only origin's slot, each bucket raised by at most
 // b.MaxStep (a bucket w lacks counts from 0); at most b.MaxReplicas slots
 // after the merge.
 func (w *WindowCounter) Check(other *WindowCounter, origin Replica, b Bounds) error {
 	if other == nil {
 		return nil
-	}
-	if w.maxBucket != 0 && (b.MaxCount == 0 || w.maxBucket < b.MaxCount) {
-		b.MaxCount = w.maxBucket
 	}
 	bound := !origin.IsZero()
 	added, i := 0, 0
@@ -355,13 +343,10 @@ func (w *WindowCounter) Check(other *WindowCounter, origin Replica, b Bounds) er
 	return checkReplicas(len(w.Slots), added, b)
 }
 
-// Sanitize drops the buckets above b.MaxCount (or the SetMaxBucket cap),
-// and the slots left empty (see Bounded).
+// Sanitize drops the buckets above b.MaxCount and the slots left empty
+// (see Bounded).
 func (w *WindowCounter) Sanitize(b Bounds) int {
 	ceiling := b.MaxCount
-	if w.maxBucket != 0 && (ceiling == 0 || w.maxBucket < ceiling) {
-		ceiling = w.maxBucket
-	}
 	if ceiling == 0 {
 		return 0
 	}
