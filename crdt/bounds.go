@@ -3,6 +3,7 @@ package crdt
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Bounds limit what one message from a peer may do to a local state. They
@@ -136,4 +137,20 @@ func checkReplicas(have, added int, b Bounds) error {
 		return outOfBounds(ErrTooManyReplicas, "%d + %d new > %d", have, added, b.MaxReplicas)
 	}
 	return nil
+}
+
+// seek returns the index of the first element of s from i on whose replica
+// is not before r. s is sorted by replica; a check walks it once for the
+// m replicas of a message in order. A message much smaller than s (a
+// delta: one slot) is looked up by binary search, so checking it costs
+// O(log n), not O(n); a full state is walked linearly, O(n+m) in all.
+func seek[E any](s []E, i int, r Replica, m int, replica func(E) Replica) int {
+	if m*8 < len(s)-i {
+		j, _ := slices.BinarySearchFunc(s[i:], r, func(e E, r Replica) int { return replica(e).Compare(r) })
+		return i + j
+	}
+	for i < len(s) && replica(s[i]).Compare(r) < 0 {
+		i++
+	}
+	return i
 }

@@ -3,6 +3,7 @@ package crdt
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -220,5 +221,42 @@ func TestDefaultBoundsCannotSaturate(t *testing.T) {
 	c.Add(1)
 	if want := int64(b.MaxCount)*int64(b.MaxReplicas) + 1; c.Value() != want {
 		t.Fatalf("Value = %d, want %d", c.Value(), want)
+	}
+}
+
+// Check of a 100-slot state against a 100-slot counter: what swarm adds
+// to every merge of a full state.
+func BenchmarkGCounterCheck100(b *testing.B) {
+	x, y := &GCounter{}, &GCounter{}
+	for i := range 100 {
+		r := Replica{Node: fmt.Sprintf("node-%03d", i), Incarnation: uint64(i)}
+		x.S = append(x.S, Slot{Replica: r, N: uint64(i + 1)})
+		y.S = append(y.S, Slot{Replica: r, N: uint64(i + 2)})
+	}
+	bounds := DefaultBounds()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := x.Check(y, Replica{}, bounds); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Check of a one-slot delta against a 1,000-slot counter, from the
+// replica that sorts last: what swarm adds to every gossiped delta.
+func BenchmarkGCounterCheckDelta(b *testing.B) {
+	last := Replica{"zz", 1}
+	x := NewGCounter(last)
+	for i := range 1000 {
+		x.Merge(t0, gc(Slot{Replica: Replica{Node: fmt.Sprintf("node-%04d", i), Incarnation: 1}, N: 5}))
+	}
+	x.Add(5)
+	d := gc(Slot{Replica: last, N: 6})
+	bounds := DefaultBounds()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := x.Check(d, last, bounds); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

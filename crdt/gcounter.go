@@ -225,9 +225,7 @@ func checkSlots(mine, theirs []Slot, origin Replica, b Bounds) error {
 		if bound && o.Replica != origin {
 			return outOfBounds(ErrForeignWrite, "slot %s in a message from %s", o.Replica, origin)
 		}
-		for i < len(mine) && mine[i].Replica.Compare(o.Replica) < 0 {
-			i++
-		}
+		i = seek(mine, i, o.Replica, len(theirs), func(s Slot) Replica { return s.Replica })
 		held := i < len(mine) && mine[i].Replica == o.Replica
 		var n uint64
 		if held {

@@ -317,9 +317,7 @@ func (w *WindowCounter) Check(other *WindowCounter, origin Replica, b Bounds) er
 		if bound && o.Replica != origin {
 			return outOfBounds(ErrForeignWrite, "slot %s in a message from %s", o.Replica, origin)
 		}
-		for i < len(w.Slots) && w.Slots[i].Replica.Compare(o.Replica) < 0 {
-			i++
-		}
+		i = seek(w.Slots, i, o.Replica, len(other.Slots), func(s WindowSlot) Replica { return s.Replica })
 		var mine []Bucket
 		if i < len(w.Slots) && w.Slots[i].Replica == o.Replica {
 			mine = w.Slots[i].Buckets
