@@ -109,8 +109,9 @@ func (n *Node) receive(env *codec.Envelope, forward bool) {
 
 // mergeEnvelope decodes, validates, checks and merges one envelope into e
 // (see "Validation" in docs/DESIGN.md). A delta, gossiped, relayed or
-// direct, is bound to its origin: it may write only the origin's slots,
-// raised by at most MaxCountStep. A full state may write any slot within
+// direct, is bound to its origin: the origin must be a member's announced
+// replica, and the delta may write only the origin's slots, raised by at
+// most MaxCountStep. A full state may write any slot within
 // MaxCount and MaxReplicas, and merging one first drops local counts above
 // MaxCount, so a node poisoned before the bound was enforced heals from
 // its next anti-entropy exchange.
@@ -125,6 +126,9 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 	var origin crdt.Replica // zero: a full state, not bound to one replica
 	if env.Kind != codec.KindState {
 		origin = env.Origin
+		if err := n.checkOrigin(origin); err != nil {
+			return fmt.Errorf("%q: %w", e.name, err)
+		}
 	}
 	now := n.now()
 	e.mu.Lock()

@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/shoal-go/shoal/codec"
 	"github.com/shoal-go/shoal/crdt"
@@ -14,6 +15,7 @@ const (
 	rejectCountStep        = "slot_step"           // a delta raising a count by more than Config.MaxCountStep
 	rejectTooManyReplicas  = "too_many_replicas"   // a merge that would pass Config.MaxReplicas
 	rejectForeignSlot      = "foreign_slot"        // a delta writing another replica's slot
+	rejectOriginNotMember  = "origin_not_member"   // a delta whose origin is no member's announced replica
 	rejectClassicNotMember = "classic_not_member"  // a classic entry of a node that is not a live member
 	rejectClassicInc       = "classic_incarnation" // a classic entry at an incarnation its node did not announce
 )
@@ -24,6 +26,9 @@ const (
 const dropPoisoned = "poisoned_count"
 
 var (
+	// errOriginNotMember is returned when a delta's origin is not the
+	// replica a member (alive or departed) announced.
+	errOriginNotMember = errors.New("delta from a replica no member announced")
 	// errClassicNotMember is returned when a classic entry names a node
 	// that is not a live member.
 	errClassicNotMember = errors.New("classic entry of a node that is not a live member")
@@ -48,6 +53,8 @@ func rejectReason(err error) string {
 		return rejectTooManyReplicas
 	case errors.Is(err, crdt.ErrForeignWrite):
 		return rejectForeignSlot
+	case errors.Is(err, errOriginNotMember):
+		return rejectOriginNotMember
 	case errors.Is(err, errClassicNotMember):
 		return rejectClassicNotMember
 	case errors.Is(err, errClassicIncarnation):
@@ -76,4 +83,21 @@ func (n *Node) noteHealed(e *entry, dropped int) {
 	}
 	n.warnLimited(dropPoisoned, "dropped local counts above MaxCount; a peer's state restores them", "value", e.name, "counts", dropped)
 	e.changed()
+}
+
+// checkOrigin accepts a delta's origin only if it is the replica a member
+// of the table announced in its metadata: alive, failed or left (a
+// departed member's last deltas may still be relayed), but never a name
+// memberlist has not told us of, nor another incarnation of a known name.
+// So one packet cannot add a made-up replica to a value; a full state
+// still may (within MaxReplicas), since it legitimately carries replicas
+// of earlier runs. A member's first deltas may race its announcement:
+// counters and windows repair that with their next delta (a delta carries
+// the whole slot), other types at the next anti-entropy exchange.
+func (n *Node) checkOrigin(origin crdt.Replica) error {
+	m, ok := n.members.get(origin.Node)
+	if !ok || m.Replica != origin {
+		return fmt.Errorf("%w: %s", errOriginNotMember, origin)
+	}
+	return nil
 }

@@ -78,17 +78,20 @@ func TestForgedCountAboveCeilingIsRejected(t *testing.T) {
 	require.NoError(t, cs[1].Add(5))
 	waitCounters(t, cs, 10, 10*time.Second)
 
+	// Sent as node-1, a real member: its own slot.
+	victim := c.Node(1).Replica()
 	poison := &crdt.PNCounter{
-		P: crdt.GCounter{S: []crdt.Slot{{Replica: mallory, N: math.MaxUint64}}},
-		N: crdt.GCounter{S: []crdt.Slot{{Replica: mallory, N: math.MaxUint64}}},
+		P: crdt.GCounter{S: []crdt.Slot{{Replica: victim, N: math.MaxUint64}}},
+		N: crdt.GCounter{S: []crdt.Slot{{Replica: victim, N: math.MaxUint64}}},
 	}
 	for i, kind := range []codec.Kind{codec.KindDelta, kindDirect, codec.KindState} {
-		forge(t, c.Node(0), codec.Envelope{Kind: kind, Name: "c", Type: "*crdt.PNCounter", Origin: mallory, Payload: marshal(t, poison)})
+		forge(t, c.Node(0), codec.Envelope{Kind: kind, Name: "c", Type: "*crdt.PNCounter", Origin: victim, Payload: marshal(t, poison)})
 		waitRejected(t, c.Node(0), "slot_ceiling", uint64(i+1))
 	}
-	// Just above the ceiling is refused too.
+	// Just above the ceiling is refused too, for a replica of no member
+	// in a full state.
 	over := pnState(crdt.Slot{Replica: mallory, N: crdt.DefaultMaxCount + 1})
-	forge(t, c.Node(0), codec.Envelope{Kind: codec.KindDelta, Name: "c", Type: "*crdt.PNCounter", Origin: mallory, Payload: marshal(t, over)})
+	forge(t, c.Node(0), codec.Envelope{Kind: codec.KindState, Name: "c", Type: "*crdt.PNCounter", Origin: mallory, Payload: marshal(t, over)})
 	waitRejected(t, c.Node(0), "slot_ceiling", 4)
 
 	require.NoError(t, cs[1].Add(1))
@@ -111,17 +114,26 @@ func TestForgedStepIsRejected(t *testing.T) {
 	waitCounters(t, cs, 6, 10*time.Second)
 }
 
-// Envelope.Origin binds a delta: it may write only its origin's slots.
+// Envelope.Origin binds a delta: the origin must be a member's announced
+// replica, and the delta may write only its slots.
 func TestDeltaWritesOnlyItsOriginsSlots(t *testing.T) {
-	c := swarmtest.Start(t, 2, swarmtest.Options{Config: noAntiEntropy})
+	c := swarmtest.Start(t, 3, swarmtest.Options{Config: noAntiEntropy})
 	cs := counters(t, c, "c")
 	require.NoError(t, cs[1].Add(5))
 	waitCounters(t, cs, 5, 10*time.Second)
 
+	// node-2, a real member, writes node-1's slot.
 	foreign := pnState(crdt.Slot{Replica: c.Node(1).Replica(), N: 500})
 	for i, kind := range []codec.Kind{codec.KindDelta, kindDirect} {
-		forge(t, c.Node(0), codec.Envelope{Kind: kind, Name: "c", Type: "*crdt.PNCounter", Origin: mallory, Payload: marshal(t, foreign)})
+		forge(t, c.Node(0), codec.Envelope{Kind: kind, Name: "c", Type: "*crdt.PNCounter", Origin: c.Node(2).Replica(), Payload: marshal(t, foreign)})
 		waitRejected(t, c.Node(0), "foreign_slot", uint64(i+1))
+	}
+	// A made-up replica, and another incarnation of a real name, writing
+	// their own slots.
+	for i, origin := range []crdt.Replica{mallory, {Node: "node-1", Incarnation: c.Node(1).Replica().Incarnation + 1}} {
+		own := pnState(crdt.Slot{Replica: origin, N: 500})
+		forge(t, c.Node(0), codec.Envelope{Kind: codec.KindDelta, Name: "c", Type: "*crdt.PNCounter", Origin: origin, Payload: marshal(t, own)})
+		waitRejected(t, c.Node(0), "origin_not_member", uint64(i+1))
 	}
 	require.NoError(t, cs[1].Add(1))
 	waitCounters(t, cs, 6, 10*time.Second)
@@ -179,10 +191,11 @@ func TestForgedWindowBucketIsRejected(t *testing.T) {
 	waitWindow(3)
 
 	width := int64(10 * time.Second)
+	victim := c.Node(1).Replica()
 	poison := &crdt.WindowCounter{WindowLen: time.Minute, BucketCount: 6, Slots: []crdt.WindowSlot{{
-		Replica: mallory, Buckets: []crdt.Bucket{{Index: time.Now().UnixNano() / width, N: math.MaxUint64}},
+		Replica: victim, Buckets: []crdt.Bucket{{Index: time.Now().UnixNano() / width, N: math.MaxUint64}},
 	}}}
-	forge(t, c.Node(0), codec.Envelope{Kind: codec.KindDelta, Name: "w", Type: "*crdt.WindowCounter", Origin: mallory, Payload: marshal(t, poison)})
+	forge(t, c.Node(0), codec.Envelope{Kind: codec.KindDelta, Name: "w", Type: "*crdt.WindowCounter", Origin: victim, Payload: marshal(t, poison)})
 	waitRejected(t, c.Node(0), "slot_ceiling", 1)
 	require.NoError(t, ws[1].Add(1))
 	waitWindow(4)
@@ -220,16 +233,19 @@ func TestForgedClassicEntriesAreRejected(t *testing.T) {
 		forge(t, c.Node(0), codec.Envelope{Kind: kind, Name: swarm.ClassicPrefix + "k", Type: swarm.ClassicTypeName,
 			Origin: origin, Payload: marshal(t, forgedClassic{Entries: entries})})
 	}
-	// A real name at an incarnation it never announced.
+	// A real name at an incarnation it never announced: as a delta its
+	// origin is no member's; inside a full state the entry is refused.
 	future := crdt.Replica{Node: "node-1", Incarnation: math.MaxUint64}
 	send(codec.KindDelta, future, forgedClassicEntry{Node: "node-1", Incarnation: math.MaxUint64, Seq: 1, Raw: raw})
+	waitRejected(t, c.Node(0), "origin_not_member", 1)
+	send(codec.KindState, mallory, forgedClassicEntry{Node: "node-1", Incarnation: math.MaxUint64, Seq: 1, Raw: raw})
 	waitRejected(t, c.Node(0), "classic_incarnation", 1)
-	// A made-up name, as a delta and inside a full state.
+	// A made-up name, likewise.
 	ghost := crdt.Replica{Node: "ghost", Incarnation: 1}
 	send(codec.KindDelta, ghost, forgedClassicEntry{Node: "ghost", Incarnation: 1, Seq: 1, Raw: raw})
-	waitRejected(t, c.Node(0), "classic_not_member", 1)
+	waitRejected(t, c.Node(0), "origin_not_member", 2)
 	send(codec.KindState, mallory, forgedClassicEntry{Node: "ghost", Incarnation: 1, Seq: 1, Raw: raw})
-	waitRejected(t, c.Node(0), "classic_not_member", 2)
+	waitRejected(t, c.Node(0), "classic_not_member", 1)
 	// A real member's delta carrying another live member's entry at its
 	// real incarnation, and a peer's state carrying this node's own entry.
 	n1 := c.Node(1).Replica()
