@@ -290,7 +290,7 @@ func (s *Swarm) key(key string) (*Shared[*classicValue], error) {
 	}
 	n := s.node
 	h, err := Share(n, classicPrefix+key, func(self crdt.Replica) *classicValue {
-		return newClassicValue(self, n.codec, s.reg)
+		return newClassicValue(self, n.codec, s.reg, n)
 	})
 	if err != nil {
 		return nil, err

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/shoal-go/shoal/crdt"
 	"github.com/shoal-go/shoal/discovery"
 )
 
@@ -98,6 +100,29 @@ type Config struct {
 	// largest value it can receive).
 	MaxMessageBytes int
 
+	// MaxCount is the ceiling of every count a peer may send: a counter
+	// slot, a window bucket, an OR-set dot. A message carrying a larger
+	// one is rejected (Stats.Rejected "slot_ceiling"), and a local count
+	// above it (a node poisoned before the ceiling existed) is dropped at
+	// the next anti-entropy exchange and taken back from the peer. Default
+	// crdt.DefaultMaxCount, 2^50: 35 years of one replica counting a
+	// million a second. MaxCount·MaxReplicas must not exceed 2^63−1, so no
+	// sum of valid slots saturates.
+	MaxCount uint64
+
+	// MaxCountStep is how much one delta may raise a count this node
+	// already holds (Stats.Rejected "slot_step"); full states from
+	// anti-entropy are exempt. It slows down a forged delta that would
+	// push a real replica's slot to the ceiling. Default
+	// crdt.DefaultMaxStep, 2^32: an hour of 1.2 million events a second.
+	MaxCountStep uint64
+
+	// MaxReplicas bounds the replicas (slots) of one value: a message that
+	// would take a value past it is rejected (Stats.Rejected
+	// "too_many_replicas"). Each replica costs memory and work in every
+	// read. Default crdt.DefaultMaxReplicas, 4,096.
+	MaxReplicas int
+
 	// LeaveTimeout bounds Leave: draining local deltas and announcing the
 	// leave.
 	LeaveTimeout time.Duration
@@ -171,6 +196,9 @@ func DefaultLANConfig(name string) Config {
 		MaxStateBytes:        16 << 20,
 		MaxPendingValues:     1024,
 		MaxMessageBytes:      32 << 20,
+		MaxCount:             crdt.DefaultMaxCount,
+		MaxCountStep:         crdt.DefaultMaxStep,
+		MaxReplicas:          crdt.DefaultMaxReplicas,
 		LeaveTimeout:         DefaultLeaveTimeout,
 		UDPBufferSize:        1400,
 		RediscoverInterval:   30 * time.Second,
@@ -266,6 +294,18 @@ func (c *Config) validate() error {
 	}
 	if c.MaxMessageBytes < c.UDPBufferSize {
 		return bad("MaxMessageBytes", "%d is smaller than UDPBufferSize %d", c.MaxMessageBytes, c.UDPBufferSize)
+	}
+	if c.MaxCount < 1 {
+		return bad("MaxCount", "%d must be >= 1", c.MaxCount)
+	}
+	if c.MaxCountStep < 1 {
+		return bad("MaxCountStep", "%d must be >= 1", c.MaxCountStep)
+	}
+	if c.MaxReplicas < 1 {
+		return bad("MaxReplicas", "%d must be >= 1", c.MaxReplicas)
+	}
+	if c.MaxCount > math.MaxInt64/uint64(c.MaxReplicas) {
+		return bad("MaxCount", "%d times MaxReplicas %d exceeds 2^63-1: a sum of valid slots could saturate", c.MaxCount, c.MaxReplicas)
 	}
 	if c.MaxPendingValues < 0 {
 		return bad("MaxPendingValues", "%d must be >= 0", c.MaxPendingValues)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/shoal-go/shoal/codec"
+	"github.com/shoal-go/shoal/crdt"
 )
 
 // delegate is the Node as memberlist sees it. Every method returns quickly:
@@ -102,11 +103,18 @@ func (n *Node) receive(env *codec.Envelope, forward bool) {
 		return
 	}
 	if err := n.mergeEnvelope(e, env, forward); err != nil {
-		n.stats.reject(rejectInvalid)
-		n.warnLimited(rejectInvalid, "rejected a value from a peer", "value", env.Name, "origin", env.Origin.String(), "err", err)
+		n.rejectValue(env, err, "rejected a value from a peer")
 	}
 }
 
+// mergeEnvelope decodes, validates, checks and merges one envelope into e
+// (see "Validation" in docs/DESIGN.md). A delta, gossiped, relayed or
+// direct, is bound to its origin: the origin must be a member's announced
+// replica, and the delta may write only the origin's slots, raised by at
+// most MaxCountStep. A full state may write any slot within
+// MaxCount and MaxReplicas, and merging one first drops local counts above
+// MaxCount, so a node poisoned before the bound was enforced heals from
+// its next anti-entropy exchange.
 func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error {
 	if env.Type != e.typeName {
 		return fmt.Errorf("%w: %q is %s here, %s at %s", ErrTypeMismatch, e.name, e.typeName, env.Type, env.Origin)
@@ -115,10 +123,27 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 	if err != nil {
 		return fmt.Errorf("decode %q: %w", e.name, err)
 	}
+	var origin crdt.Replica // zero: a full state, not bound to one replica
+	if env.Kind != codec.KindState {
+		origin = env.Origin
+		if err := n.checkOrigin(origin); err != nil {
+			return fmt.Errorf("%q: %w", e.name, err)
+		}
+	}
 	now := n.now()
 	e.mu.Lock()
+	healed := 0
+	if origin.IsZero() {
+		healed = e.a.sanitize(n.cfg.bounds())
+	}
+	if err := e.a.check(w, origin, n.cfg.bounds()); err != nil {
+		e.mu.Unlock()
+		n.noteHealed(e, healed)
+		return fmt.Errorf("%q from %s: %w", e.name, env.Origin, err)
+	}
 	effect, changed := e.a.merge(now, w)
 	e.mu.Unlock()
+	n.noteHealed(e, healed)
 	if !changed {
 		return nil
 	}

@@ -67,6 +67,19 @@
 // InstallKey, UseKey, RemoveKey, each step on every node before the next.
 // Config.Label keeps clusters that share a network apart.
 //
+// With or without encryption, everything a peer sends is validated before
+// it is merged, against the value's current state: every count at most
+// Config.MaxCount, a delta raising a count by at most Config.MaxCountStep
+// and writing only its origin's slots (relays keep the origin), at most
+// Config.MaxReplicas replicas per value, classic entries only from live
+// members at the incarnation they announce. Each refusal is counted in
+// Stats.Rejected by reason ("slot_ceiling", "slot_step", "foreign_slot",
+// "too_many_replicas", "classic_not_member", "classic_incarnation", ...)
+// and logged at most every 10 s per reason. A node poisoned before these
+// checks drops its counts above the ceiling at its next anti-entropy
+// exchange (Stats.Drops["poisoned_count"]) and takes the true ones back
+// from the peer. See "Validation" in docs/DESIGN.md.
+//
 // # Lifecycle
 //
 // Leave announces the departure (peers see the node as left within about a

@@ -26,6 +26,13 @@ type adapter interface {
 	// accumulate merges w into acc (a wire state owned by the outbox) and
 	// returns the result; acc nil means w alone (copied).
 	accumulate(now time.Time, acc, w wire) wire
+	// check reports whether w may be merged within b; a non-zero origin
+	// binds w to origin's slots (see crdt.Bounded). A type that does not
+	// implement crdt.Bounded is not checked beyond its Validate.
+	check(w wire, origin crdt.Replica, b crdt.Bounds) error
+	// sanitize drops local counts above b's ceiling (see crdt.Bounded)
+	// and returns how many.
+	sanitize(b crdt.Bounds) int
 	encode(c *codec.Codec, w wire) ([]byte, error)
 	decode(c *codec.Codec, payload []byte) (wire, error)
 }
@@ -55,6 +62,20 @@ func (a *valueAdapter[T]) merge(now time.Time, w wire) (wire, bool) {
 }
 
 func (a *valueAdapter[T]) clone() wire { return a.v.Clone() }
+
+func (a *valueAdapter[T]) check(w wire, origin crdt.Replica, b crdt.Bounds) error {
+	if c, ok := any(a.v).(crdt.Bounded[T]); ok {
+		return c.Check(w.(T), origin, b)
+	}
+	return nil
+}
+
+func (a *valueAdapter[T]) sanitize(b crdt.Bounds) int {
+	if c, ok := any(a.v).(crdt.Bounded[T]); ok {
+		return c.Sanitize(b)
+	}
+	return 0
+}
 
 func (a *valueAdapter[T]) accumulate(now time.Time, acc, w wire) wire {
 	if acc == nil {

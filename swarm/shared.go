@@ -64,8 +64,7 @@ func (n *Node) register(name, typeName string, newAdapter func() adapter) (*entr
 	n.valuesMu.Unlock()
 	for _, env := range n.pending.take(name) {
 		if err := n.mergeEnvelope(e, &env, false); err != nil {
-			n.stats.reject(rejectInvalid)
-			n.warnLimited(rejectInvalid, "rejected a value held for registration", "value", name, "origin", env.Origin.String(), "err", err)
+			n.rejectValue(&env, err, "rejected a value held for registration")
 		}
 	}
 	return e, nil
