@@ -94,6 +94,16 @@ type Config struct {
 	// When full, the oldest is dropped and counted in Stats.Dropped.
 	MaxPendingValues int
 
+	// MaxBroadcastQueueBytes bounds the bytes of the gossip messages
+	// queued in memberlist's broadcast queue (one per changed value and
+	// origin, each at most a packet). Beyond it the queue is pruned to
+	// 90 %, the messages already sent most often first, and each one
+	// dropped is counted in Stats.Drops["broadcast_queue_full"]; the fast
+	// path and anti-entropy carry what they held. Gossip drains a few KiB
+	// per second, so the default, 2 MiB, holds minutes of it. At least
+	// UDPBufferSize.
+	MaxBroadcastQueueBytes int
+
 	// MaxMessageBytes bounds every message this node decodes (and so the
 	// largest value it can receive).
 	MaxMessageBytes int
@@ -146,25 +156,26 @@ type Config struct {
 // and the fast path for clusters of up to 64 members flushed every 10 ms.
 func DefaultLANConfig(name string) Config {
 	return Config{
-		Name:                 name,
-		BindAddr:             "0.0.0.0",
-		BindPort:             DefaultPort,
-		GossipInterval:       200 * time.Millisecond,
-		GossipNodes:          3,
-		RetransmitMult:       6,
-		PushPullInterval:     30 * time.Second,
-		ProbeInterval:        time.Second,
-		ProbeTimeout:         500 * time.Millisecond,
-		SuspicionMult:        4,
-		TCPTimeout:           10 * time.Second,
-		FlushInterval:        10 * time.Millisecond,
-		DirectSendMaxMembers: 64,
-		MaxStateBytes:        16 << 20,
-		MaxPendingValues:     1024,
-		MaxMessageBytes:      32 << 20,
-		LeaveTimeout:         DefaultLeaveTimeout,
-		UDPBufferSize:        1400,
-		RediscoverInterval:   30 * time.Second,
+		Name:                   name,
+		BindAddr:               "0.0.0.0",
+		BindPort:               DefaultPort,
+		GossipInterval:         200 * time.Millisecond,
+		GossipNodes:            3,
+		RetransmitMult:         6,
+		PushPullInterval:       30 * time.Second,
+		ProbeInterval:          time.Second,
+		ProbeTimeout:           500 * time.Millisecond,
+		SuspicionMult:          4,
+		TCPTimeout:             10 * time.Second,
+		FlushInterval:          10 * time.Millisecond,
+		DirectSendMaxMembers:   64,
+		MaxStateBytes:          16 << 20,
+		MaxPendingValues:       1024,
+		MaxBroadcastQueueBytes: 2 << 20,
+		MaxMessageBytes:        32 << 20,
+		LeaveTimeout:           DefaultLeaveTimeout,
+		UDPBufferSize:          1400,
+		RediscoverInterval:     30 * time.Second,
 	}
 }
 
@@ -253,6 +264,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxMessageBytes < c.UDPBufferSize {
 		return bad("MaxMessageBytes", "%d is smaller than UDPBufferSize %d", c.MaxMessageBytes, c.UDPBufferSize)
+	}
+	if c.MaxBroadcastQueueBytes < c.UDPBufferSize {
+		return bad("MaxBroadcastQueueBytes", "%d is smaller than UDPBufferSize %d", c.MaxBroadcastQueueBytes, c.UDPBufferSize)
 	}
 	if c.MaxPendingValues < 0 {
 		return bad("MaxPendingValues", "%d must be >= 0", c.MaxPendingValues)

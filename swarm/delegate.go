@@ -124,7 +124,7 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 	}
 	e.changed()
 	if forward {
-		queued, err := n.out.add(now, e, env.Origin, effect)
+		queued, err := n.out.add(now, e, env.Origin, effect, nil)
 		if err != nil {
 			return fmt.Errorf("forward %q: %w", e.name, err)
 		}
@@ -138,7 +138,7 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 // GetBroadcasts hands memberlist the queued deltas that fit in a packet.
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	n := (*Node)(d)
-	msgs := n.queue.GetBroadcasts(overhead, limit)
+	msgs := n.out.getBroadcasts(overhead, limit)
 	for _, m := range msgs {
 		n.stats.sent(codec.KindDelta, len(m))
 	}
