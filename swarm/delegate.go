@@ -161,7 +161,10 @@ func (d *delegate) LocalState(join bool) []byte {
 
 	envs := make([]codec.Envelope, 0, len(entries))
 	size := 0
-	for _, e := range entries {
+	for i, e := range entries {
+		if i%256 == 255 && n.closed.Load() {
+			return nil // memberlist does not wait for this goroutine at shutdown
+		}
 		e.mu.Lock()
 		if e.prepare != nil {
 			e.prepare()

@@ -3,6 +3,7 @@ package swarm
 import (
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/shoal-go/shoal/codec"
 )
 
@@ -182,7 +183,26 @@ func (n *Node) send(entries []*entry, deadline time.Time) {
 	for _, msg := range append(large, oversized...) {
 		n.streams.send(msg, peers)
 	}
-	n.sendPackets(packets, peers)
+	n.sendPackets(packets, peers, deadline)
+}
+
+// sendPackets sends every packet to every member, best effort (UDP): a
+// lost packet is repaired by the receivers' relays and by anti-entropy.
+// Like send, it stops when the node stops or deadline passes.
+func (n *Node) sendPackets(packets [][]byte, to []*memberlist.Node, deadline time.Time) {
+	sent := 0
+	for _, m := range to {
+		for _, p := range packets {
+			if sent++; sent%flushCheckEvery == 0 && n.expired(deadline) {
+				return
+			}
+			if err := n.ml.SendBestEffort(m, p); err != nil {
+				n.log.Debug("direct send", "to", m.Name, "err", err)
+				continue
+			}
+			n.stats.sent(kindDirect, len(p))
+		}
+	}
 }
 
 // expired reports whether the node is stopping or deadline (if set) has

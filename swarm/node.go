@@ -319,12 +319,12 @@ func (n *Node) Stats() Stats {
 //
 // From the moment Leave starts, every update (Counter.Add, Shared.Update,
 // Map.Set, ...) either makes it into the last flush or returns ErrClosed:
-// none is acknowledged and then dropped. The last flush runs on the
-// flusher (after any flush in progress) and is cut at LeaveTimeout (what
-// it leaves is counted in Stats.Drops["leave_timeout"]). Leave then waits,
-// up to half of LeaveTimeout from its start, for gossip and the stream
-// sender to carry this node's own deltas, and up to the rest for
-// memberlist's leave broadcast. Leave is idempotent; calls after it return
+// none is acknowledged and then dropped. LeaveTimeout is shared out: the
+// last flush (run by the flusher after any flush in progress) takes,
+// encodes and sends deltas for up to half of it, and what it has no time
+// for is counted in Stats.Drops["leave_timeout"]; gossip and the stream
+// sender then carry this node's own deltas until three quarters; memberlist's
+// leave broadcast has the rest. Leave is idempotent; calls after it return
 // ErrClosed.
 func (n *Node) Leave() error {
 	n.closeMu.Lock()
@@ -333,8 +333,24 @@ func (n *Node) Leave() error {
 		return nil
 	}
 	start := time.Now()
-	deadline := start.Add(n.cfg.LeaveTimeout)
+	lt := n.cfg.LeaveTimeout
 	n.closing.Store(true)
+	n.lastFlush(start.Add(lt / 2))
+	n.drain(start.Add(lt * 3 / 4))
+	n.announceLeave()
+	n.closed.Store(true)
+	var errs []error
+	// memberlist's Leave waits without limit when given 0.
+	if err := n.ml.Leave(max(time.Until(start.Add(lt)), time.Millisecond)); err != nil {
+		errs = append(errs, fmt.Errorf("shoal/swarm: leave: %w", err))
+	}
+	errs = append(errs, n.stopLocked())
+	return errors.Join(errs...)
+}
+
+// lastFlush has the flusher run Leave's last flush, and waits for it until
+// deadline.
+func (n *Node) lastFlush(deadline time.Time) {
 	f := finalFlush{deadline: deadline, done: make(chan struct{})}
 	timeout := time.NewTimer(time.Until(deadline))
 	defer timeout.Stop()
@@ -346,16 +362,6 @@ func (n *Node) Leave() error {
 		}
 	case <-timeout.C:
 	}
-	n.drain(start.Add(n.cfg.LeaveTimeout / 2))
-	n.announceLeave()
-	n.closed.Store(true)
-	var errs []error
-	// memberlist's Leave waits without limit when given 0.
-	if err := n.ml.Leave(max(time.Until(deadline), time.Millisecond)); err != nil {
-		errs = append(errs, fmt.Errorf("shoal/swarm: leave: %w", err))
-	}
-	errs = append(errs, n.stopLocked())
-	return errors.Join(errs...)
 }
 
 // drain waits until this node's own deltas have left the gossip queue and

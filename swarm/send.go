@@ -1,7 +1,8 @@
 package swarm
 
 import (
-	"github.com/hashicorp/memberlist"
+	"slices"
+
 	"github.com/shoal-go/shoal/codec"
 )
 
@@ -13,7 +14,10 @@ type directBatch struct {
 }
 
 func (b *directBatch) add(c *codec.Codec, env *codec.Envelope) error {
-	buf, err := c.AppendEnvelope(b.buf, env)
+	// AppendEnvelope grows dst to fit exactly; growing here by append's
+	// doubling keeps a flush of many values linear.
+	need := len(env.Payload) + len(env.Name) + len(env.Type) + len(env.Origin.Node) + 64
+	buf, err := c.AppendEnvelope(slices.Grow(b.buf, need), env)
 	if err != nil {
 		return err
 	}
@@ -75,18 +79,4 @@ func pack(c *codec.Codec, envs [][]byte, max int) (packets, large [][]byte, err 
 		return nil, nil, err
 	}
 	return packets, large, nil
-}
-
-// sendPackets sends every packet to every member, best effort (UDP): a
-// lost packet is repaired by the receivers' relays and by anti-entropy.
-func (n *Node) sendPackets(packets [][]byte, to []*memberlist.Node) {
-	for _, m := range to {
-		for _, p := range packets {
-			if err := n.ml.SendBestEffort(m, p); err != nil {
-				n.log.Debug("direct send", "to", m.Name, "err", err)
-				continue
-			}
-			n.stats.sent(kindDirect, len(p))
-		}
-	}
 }
