@@ -96,6 +96,16 @@ type Config struct {
 	// When full, the oldest is dropped and counted in Stats.Dropped.
 	MaxPendingValues int
 
+	// MaxBroadcastQueueBytes bounds the bytes of the gossip messages
+	// queued in memberlist's broadcast queue (one per changed value and
+	// origin, each at most a packet). Beyond it the queue is pruned to
+	// 90 %, the messages already sent most often first, and each one
+	// dropped is counted in Stats.Drops["broadcast_queue_full"]; the fast
+	// path and anti-entropy carry what they held. Gossip drains a few KiB
+	// per second, so the default, 2 MiB, holds minutes of it. At least
+	// UDPBufferSize.
+	MaxBroadcastQueueBytes int
+
 	// MaxMessageBytes bounds every message this node decodes (and so the
 	// largest value it can receive).
 	MaxMessageBytes int
@@ -180,29 +190,30 @@ type Config struct {
 // and the fast path for clusters of up to 64 members flushed every 10 ms.
 func DefaultLANConfig(name string) Config {
 	return Config{
-		Name:                 name,
-		BindAddr:             "0.0.0.0",
-		BindPort:             DefaultPort,
-		GossipInterval:       200 * time.Millisecond,
-		GossipNodes:          3,
-		RetransmitMult:       6,
-		PushPullInterval:     30 * time.Second,
-		ProbeInterval:        time.Second,
-		ProbeTimeout:         500 * time.Millisecond,
-		SuspicionMult:        4,
-		TCPTimeout:           10 * time.Second,
-		FlushInterval:        10 * time.Millisecond,
-		DirectSendMaxMembers: 64,
-		MaxStateBytes:        16 << 20,
-		MaxPendingValues:     1024,
-		MaxMessageBytes:      32 << 20,
-		MaxCount:             crdt.DefaultMaxCount,
-		MaxCountStep:         crdt.DefaultMaxStep,
-		MaxReplicas:          crdt.DefaultMaxReplicas,
-		LeaveTimeout:         DefaultLeaveTimeout,
-		UDPBufferSize:        1400,
-		RediscoverInterval:   30 * time.Second,
-		DiscoveryFleetRate:   1,
+		Name:                   name,
+		BindAddr:               "0.0.0.0",
+		BindPort:               DefaultPort,
+		GossipInterval:         200 * time.Millisecond,
+		GossipNodes:            3,
+		RetransmitMult:         6,
+		PushPullInterval:       30 * time.Second,
+		ProbeInterval:          time.Second,
+		ProbeTimeout:           500 * time.Millisecond,
+		SuspicionMult:          4,
+		TCPTimeout:             10 * time.Second,
+		FlushInterval:          10 * time.Millisecond,
+		DirectSendMaxMembers:   64,
+		MaxStateBytes:          16 << 20,
+		MaxPendingValues:       1024,
+		MaxMessageBytes:        32 << 20,
+		MaxCount:               crdt.DefaultMaxCount,
+		MaxCountStep:           crdt.DefaultMaxStep,
+		MaxReplicas:            crdt.DefaultMaxReplicas,
+		LeaveTimeout:           DefaultLeaveTimeout,
+		UDPBufferSize:          1400,
+		RediscoverInterval:     30 * time.Second,
+		DiscoveryFleetRate:     1,
+		MaxBroadcastQueueBytes: 2 << 20,
 	}
 }
 
@@ -306,6 +317,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxCount > math.MaxInt64/uint64(c.MaxReplicas) {
 		return bad("MaxCount", "%d times MaxReplicas %d exceeds 2^63-1: a sum of valid slots could saturate", c.MaxCount, c.MaxReplicas)
+	}
+	if c.MaxBroadcastQueueBytes < c.UDPBufferSize {
+		return bad("MaxBroadcastQueueBytes", "%d is smaller than UDPBufferSize %d", c.MaxBroadcastQueueBytes, c.UDPBufferSize)
 	}
 	if c.MaxPendingValues < 0 {
 		return bad("MaxPendingValues", "%d must be >= 0", c.MaxPendingValues)

@@ -149,7 +149,7 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 	}
 	e.changed()
 	if forward {
-		queued, err := n.out.add(now, e, env.Origin, effect)
+		queued, err := n.out.add(now, e, env.Origin, effect, nil)
 		if err != nil {
 			return fmt.Errorf("forward %q: %w", e.name, err)
 		}
@@ -163,7 +163,7 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 // GetBroadcasts hands memberlist the queued deltas that fit in a packet.
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	n := (*Node)(d)
-	msgs := n.queue.GetBroadcasts(overhead, limit)
+	msgs := n.out.getBroadcasts(overhead, limit)
 	for _, m := range msgs {
 		n.stats.sent(codec.KindDelta, len(m))
 	}
@@ -186,7 +186,10 @@ func (d *delegate) LocalState(join bool) []byte {
 
 	envs := make([]codec.Envelope, 0, len(entries))
 	size := 0
-	for _, e := range entries {
+	for i, e := range entries {
+		if i%256 == 255 && n.closed.Load() {
+			return nil // memberlist does not wait for this goroutine at shutdown
+		}
 		e.mu.Lock()
 		if e.prepare != nil {
 			e.prepare()

@@ -130,8 +130,9 @@ type entry struct {
 	// the entry is on the node's dirty list once.
 	dirty atomic.Bool
 
-	subMu sync.Mutex
-	subs  []chan struct{}
+	subMu      sync.Mutex
+	subs       []chan struct{}
+	subsClosed bool // the node stopped: subscriptions get a closed channel
 }
 
 // changed wakes every subscriber without blocking: each channel has room
@@ -150,6 +151,11 @@ func (e *entry) changed() {
 func (e *entry) subscribe() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	e.subMu.Lock()
+	if e.subsClosed {
+		e.subMu.Unlock()
+		close(ch)
+		return ch, func() {}
+	}
 	e.subs = append(e.subs, ch)
 	e.subMu.Unlock()
 	var once sync.Once
@@ -165,6 +171,33 @@ func (e *entry) subscribe() (<-chan struct{}, func()) {
 			}
 		})
 	}
+}
+
+// closeSubs closes every subscriber's channel; later subscriptions get a
+// closed channel. Called once, when the node stops.
+func (e *entry) closeSubs() {
+	e.subMu.Lock()
+	defer e.subMu.Unlock()
+	for _, ch := range e.subs {
+		close(ch)
+	}
+	e.subs, e.subsClosed = nil, true
+}
+
+// update applies fn, a local change, under the entry's lock and marks the
+// entry dirty. It fails with ErrClosed, without calling fn, once Leave has
+// started: checked under the lock, so a change either precedes the lock
+// Leave's last flush takes on this entry (and is sent) or is refused.
+func (e *entry) update(fn func()) error {
+	e.mu.Lock()
+	if e.node.closing.Load() {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	fn()
+	e.mu.Unlock()
+	e.localUpdate()
+	return nil
 }
 
 // localUpdate marks the entry dirty after a local change and wakes the

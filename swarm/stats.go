@@ -26,8 +26,11 @@ type Stats struct {
 	// WireBytesSent counts every byte this node's transport wrote
 	// (shoal's messages, memberlist's probes and headers, encryption).
 	WireBytesSent uint64
-	// BroadcastQueue is the number of messages waiting in the gossip queue.
-	BroadcastQueue int
+	// BroadcastQueue is the number of messages waiting in the gossip
+	// queue, BroadcastQueueBytes their size (bounded by
+	// Config.MaxBroadcastQueueBytes).
+	BroadcastQueue      int
+	BroadcastQueueBytes int64
 	// Dropped counts messages and events given up to stay within a bound;
 	// Drops splits it by reason (for example "pending_full": a value for an
 	// unregistered name evicted from the pending store).
