@@ -55,7 +55,7 @@ func ExampleLWWRegister() {
 	skewed := crdt.NewLWWRegister[string](crdt.Replica{Node: "b", Incarnation: 1}, crdt.LWWOptions{})
 
 	a.SetAt(t0, "blue")
-	skewed.SetAt(t0.Add(24*time.Hour), "red") // b's clock is a day ahead
+	skewed.SetAt(t0.Add(24*time.Hour), "red")    // b's clock is a day ahead
 	a.Merge(t0.Add(time.Second), skewed.Clone()) // refused: it would win over every write for a day
 	v, _, _ := a.Get()
 	fmt.Println(v, a.SkewRejections())
