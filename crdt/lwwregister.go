@@ -21,6 +21,11 @@ type LWWOptions struct {
 	TombstoneTTL time.Duration
 }
 
+// String names the options, for error messages.
+func (o LWWOptions) String() string {
+	return fmt.Sprintf("MaxSkew %v, TombstoneTTL %v", o.MaxSkew, o.TombstoneTTL)
+}
+
 // WithDefaults returns o with every zero or negative field replaced by
 // its default, so that equivalent options compare equal.
 func (o LWWOptions) WithDefaults() LWWOptions {

@@ -91,8 +91,17 @@ type Config struct {
 
 	// MaxPendingValues bounds how many values that arrive for names not yet
 	// registered on this node are kept (they are merged at registration).
-	// When full, the oldest is dropped and counted in Stats.Dropped.
+	// When full, the oldest is dropped and counted in Stats.Drops
+	// ("pending_full"). 0 keeps none.
 	MaxPendingValues int
+
+	// MaxPendingBytes bounds the memory those values take (payload,
+	// strings and bookkeeping), since one value may be as large as
+	// MaxMessageBytes: when over, the oldest are dropped, and a value
+	// larger than the bound alone is refused, each counted in Stats.Drops
+	// ("pending_bytes"). Default 16 MiB (what one anti-entropy exchange
+	// carries at most by default); Stats.PendingBytes shows the use.
+	MaxPendingBytes int
 
 	// MaxMessageBytes bounds every message this node decodes (and so the
 	// largest value it can receive).
@@ -161,6 +170,7 @@ func DefaultLANConfig(name string) Config {
 		DirectSendMaxMembers: 64,
 		MaxStateBytes:        16 << 20,
 		MaxPendingValues:     1024,
+		MaxPendingBytes:      16 << 20,
 		MaxMessageBytes:      32 << 20,
 		LeaveTimeout:         DefaultLeaveTimeout,
 		UDPBufferSize:        1400,
@@ -256,6 +266,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxPendingValues < 0 {
 		return bad("MaxPendingValues", "%d must be >= 0", c.MaxPendingValues)
+	}
+	if c.MaxPendingBytes < 0 {
+		return bad("MaxPendingBytes", "%d must be >= 0", c.MaxPendingBytes)
 	}
 	for i, k := range c.SecretKeys {
 		if err := memberlist.ValidateKey(k); err != nil {

@@ -117,11 +117,11 @@ func New(cfg Config) (*Node, error) {
 		codec:    cd,
 		now:      cfg.Now,
 		values:   make(map[string]*entry),
-		pending:  newPendingStore(cfg.MaxPendingValues),
 		handlers: make(map[codec.Kind]func(*codec.Envelope)),
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
+	n.pending = newPendingStore(cfg.MaxPendingValues, cfg.MaxPendingBytes, n.stats.drop)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -201,8 +201,9 @@ func New(cfg Config) (*Node, error) {
 	n.local = *ml.LocalNode()
 	n.local.Addr = append(net.IP(nil), n.local.Addr...)
 	n.members.setLocal(&n.local)
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.flushLoop()
+	go n.expireLoop()
 	if cfg.Discovery != nil {
 		n.wg.Add(1)
 		go n.rediscoverLoop()
@@ -292,7 +293,7 @@ func (n *Node) Stats() Stats {
 	s := n.stats.snapshot()
 	s.Members = n.numMembers()
 	s.BroadcastQueue = n.queue.NumQueued()
-	s.PendingValues = n.pending.len()
+	s.PendingValues, s.PendingBytes = n.pending.usage()
 	return s
 }
 
