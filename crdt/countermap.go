@@ -325,18 +325,22 @@ func (m *PNCounterMap[K]) AppendLive(now time.Time, start, limit int, keys []K, 
 // ExpireSome included.
 func (m *PNCounterMap[K]) Len() int { return len(m.E) }
 
-// ExpireSome examines up to budget keys, resuming where the previous call
-// stopped, and drops those that have expired at now. It returns how many it
-// dropped. Calling it with a small budget at a steady pace keeps the time
-// the caller holds its lock short whatever the number of keys.
-func (m *PNCounterMap[K]) ExpireSome(now time.Time, budget int) int {
+// ExpireSome continues a sweep over the keys, examining at most 16·max of
+// them and dropping those that have expired at now (at most max), and
+// reports how many it dropped and whether the sweep has more to examine;
+// the call after one that reported more=false starts a new sweep. Calling
+// it with a small max keeps the time the caller holds its lock short
+// whatever the number of keys (swarm's expiry loop calls it until more is
+// false, once a second, releasing the lock between calls).
+func (m *PNCounterMap[K]) ExpireSome(now time.Time, max int) (dropped int, more bool) {
 	if m.opts.IdleTTL <= 0 || len(m.E) == 0 {
-		return 0
+		m.cursor = 0
+		return 0, false
 	}
-	dropped := 0
-	for ; budget > 0 && len(m.E) > 0; budget-- {
+	for budget := 16 * max; budget > 0 && dropped < max; budget-- {
 		if m.cursor >= len(m.E) {
 			m.cursor = 0
+			return dropped, false
 		}
 		e := &m.E[m.cursor]
 		if m.expired(e, now) && m.kind[m.cursor] == 0 {
@@ -346,7 +350,11 @@ func (m *PNCounterMap[K]) ExpireSome(now time.Time, budget int) int {
 		}
 		m.cursor++
 	}
-	return dropped
+	if m.cursor >= len(m.E) {
+		m.cursor = 0
+		return dropped, false
+	}
+	return dropped, true
 }
 
 // remove drops entry i, moving the last entry into its place.

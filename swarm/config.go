@@ -93,7 +93,8 @@ type Config struct {
 
 	// MaxPendingValues bounds how many values that arrive for names not yet
 	// registered on this node are kept (they are merged at registration).
-	// When full, the oldest is dropped and counted in Stats.Dropped.
+	// When full, the oldest is dropped and counted in Stats.Drops
+	// ("pending_full"). 0 keeps none.
 	MaxPendingValues int
 
 	// MaxBroadcastQueueBytes bounds the bytes of the gossip messages
@@ -105,6 +106,13 @@ type Config struct {
 	// per second, so the default, 2 MiB, holds minutes of it. At least
 	// UDPBufferSize.
 	MaxBroadcastQueueBytes int
+	// MaxPendingBytes bounds the memory those values take (payload,
+	// strings and bookkeeping), since one value may be as large as
+	// MaxMessageBytes: when over, the oldest are dropped, and a value
+	// larger than the bound alone is refused, each counted in Stats.Drops
+	// ("pending_bytes"). Default 16 MiB (what one anti-entropy exchange
+	// carries at most by default); Stats.PendingBytes shows the use.
+	MaxPendingBytes int
 
 	// MaxMessageBytes bounds every message this node decodes (and so the
 	// largest value it can receive).
@@ -214,6 +222,7 @@ func DefaultLANConfig(name string) Config {
 		RediscoverInterval:     30 * time.Second,
 		DiscoveryFleetRate:     1,
 		MaxBroadcastQueueBytes: 2 << 20,
+		MaxPendingBytes:        16 << 20,
 	}
 }
 
@@ -323,6 +332,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxPendingValues < 0 {
 		return bad("MaxPendingValues", "%d must be >= 0", c.MaxPendingValues)
+	}
+	if c.MaxPendingBytes < 0 {
+		return bad("MaxPendingBytes", "%d must be >= 0", c.MaxPendingBytes)
 	}
 	for i, k := range c.SecretKeys {
 		if err := memberlist.ValidateKey(k); err != nil {

@@ -16,11 +16,6 @@ var ErrTooManyKeys = errors.New("shoal/swarm: counter map is full")
 // counterMapPage is how many keys Range copies per hold of the lock.
 const counterMapPage = 1024
 
-// counterMapExpireBudget is how many keys one housekeeping round examines
-// for expiry: at one round a second, a map of 100,000 keys is swept in
-// about 25 s, and the lock is held for a few tens of microseconds a round.
-const counterMapExpireBudget = 4096
-
 // CounterMap is a cluster-wide map of integer counters, one per key: the
 // requests per tenant, the quota used per customer (a crdt.PNCounterMap).
 // Every node adds to its own slot of a key; a key's value is the sum.
@@ -51,19 +46,10 @@ func NewCounterMapWithOptions[K cmp.Ordered](n *Node, name string, opts crdt.Cou
 	if err != nil {
 		return nil, err
 	}
-	return handleFor(s.e, func() *CounterMap[K] {
-		m := &CounterMap[K]{s: s}
-		if opts.IdleTTL > 0 {
-			s.e.housekeep = m.expire
-		}
-		return m
-	})
-}
-
-// expire drops a page of idle keys; called by the node's housekeeping
-// with the entry locked.
-func (m *CounterMap[K]) expire() {
-	m.s.a.v.ExpireSome(m.s.e.node.now(), counterMapExpireBudget)
+	// The node's expiry loop (expire.go) sweeps idle keys out once a
+	// second, a bounded step per hold of the lock: PNCounterMap is an
+	// expirer.
+	return handleFor(s.e, func() *CounterMap[K] { return &CounterMap[K]{s: s} })
 }
 
 // Add adds delta (negative to subtract) to key k. It takes the value's

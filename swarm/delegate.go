@@ -97,9 +97,7 @@ func (n *Node) receive(env *codec.Envelope, forward bool) {
 		}
 	}
 	if e == nil {
-		if n.pending.put(env) {
-			n.stats.drop(dropPendingFull)
-		}
+		n.pending.put(env) // counts what it evicts or refuses
 		return
 	}
 	if err := n.mergeEnvelope(e, env, forward); err != nil {

@@ -61,6 +61,24 @@
 // 106 ns (3 allocations) and Values of 3 nodes ≈ 237 ns (2 allocations,
 // the result map).
 //
+// # Memory a peer can fill
+//
+// Every store a peer can fill is bounded in bytes or by a count with a
+// documented default, and what is dropped to stay within it is counted by
+// reason in Stats.Drops: values for names not registered here
+// (Config.MaxPendingBytes, 16 MiB, and MaxPendingValues), LWW map
+// tombstones (expired by the node after the map's TombstoneTTL, one
+// bounded step at a time under the value's lock). LWW writes stamped
+// beyond the value's clock-skew cap are refused at merge and counted in
+// Stats.Rejected ("lww_clock_skew"). docs/DESIGN.md lists every budget.
+//
+// Registering a name again with another configuration (NewWindow with
+// another window, NewMap with other LWWOptions, or ShareConfig in
+// general) fails with ErrConfigMismatch naming both.
+//
+// Node.Values describes at most what it shows (a map's first 200
+// entries), so a debug page costs the same at 200 keys as at 200,000.
+//
 // # Security
 //
 // Config.SecretKeys turns on memberlist's AES-GCM encryption; rotate with

@@ -39,6 +39,9 @@ type adapter interface {
 
 type valueAdapter[T crdt.Value[T]] struct {
 	v T
+	// refused, if set, is told how many entries a merge refused (see
+	// lww.go): the engine counts and logs them.
+	refused func(n uint64)
 }
 
 func typeNameOf[T any]() string { return reflect.TypeFor[T]().String() }
@@ -54,7 +57,9 @@ func (a *valueAdapter[T]) takeDelta() (wire, bool) {
 }
 
 func (a *valueAdapter[T]) merge(now time.Time, w wire) (wire, bool) {
+	before := skewRejections(a.v)
 	eff, changed := a.v.Merge(now, w.(T))
+	a.reportRefused(before)
 	if !changed {
 		return nil, false
 	}
@@ -115,10 +120,10 @@ type entry struct {
 	// adds) into the value; called with mu held before any read or delta.
 	prepare func()
 
-	// housekeep, if set, does a bounded slice of background work on the
-	// value (expiring idle keys); the node calls it about once a second
-	// with mu held.
-	housekeep func()
+	// config describes the options the value was registered with
+	// (ShareConfig), compared at every later registration; nil if none.
+	// Guarded by mu once the entry is published.
+	config any
 
 	// handle is the helper type (*Counter, *Window, ...) made for this
 	// entry, so every call for the same name returns the same one.

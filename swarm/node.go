@@ -128,12 +128,12 @@ func New(cfg Config) (*Node, error) {
 		codec:    cd,
 		now:      cfg.Now,
 		values:   make(map[string]*entry),
-		pending:  newPendingStore(cfg.MaxPendingValues),
 		handlers: make(map[codec.Kind]func(*codec.Envelope)),
 		wake:     make(chan struct{}, 1),
 		final:    make(chan finalFlush),
 		stop:     make(chan struct{}),
 	}
+	n.pending = newPendingStore(cfg.MaxPendingValues, cfg.MaxPendingBytes, n.stats.drop)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -218,7 +218,7 @@ func New(cfg Config) (*Node, error) {
 	n.members.setLocal(&n.local)
 	n.wg.Add(2)
 	go n.flushLoop()
-	go n.housekeepLoop()
+	go n.expireLoop()
 	n.streams.start()
 	if cfg.Discovery != nil {
 		n.wg.Add(1)
@@ -310,7 +310,7 @@ func (n *Node) Stats() Stats {
 	s.Members = n.numMembers()
 	s.BroadcastQueue = n.queue.NumQueued()
 	s.BroadcastQueueBytes = n.out.queuedBytes.Load()
-	s.PendingValues = n.pending.len()
+	s.PendingValues, s.PendingBytes = n.pending.usage()
 	return s
 }
 

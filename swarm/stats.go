@@ -53,8 +53,13 @@ type Stats struct {
 	StateOverflows uint64
 	// DiscoveryErrors counts failed re-discovery rounds.
 	DiscoveryErrors uint64
-	// PendingValues is the number of values held for unregistered names.
+	// TombstonesExpired counts LWW map tombstones the node dropped after
+	// their TombstoneTTL.
+	TombstonesExpired uint64
+	// PendingValues is the number of values held for unregistered names,
+	// and PendingBytes what they cost (bounded by Config.MaxPendingBytes).
 	PendingValues int
+	PendingBytes  int
 }
 
 const maxKind = 8
@@ -79,6 +84,7 @@ type counters struct {
 	ppSent, ppRecv      atomic.Uint64
 	stateOverflows      atomic.Uint64
 	discoveryErrors     atomic.Uint64
+	tombstonesExpired   atomic.Uint64
 	drops, rejects      reasonCounts
 }
 
@@ -111,6 +117,7 @@ func (c *counters) snapshot() Stats {
 		PushPullBytesReceived: c.ppRecv.Load(),
 		StateOverflows:        c.stateOverflows.Load(),
 		DiscoveryErrors:       c.discoveryErrors.Load(),
+		TombstonesExpired:     c.tombstonesExpired.Load(),
 	}
 	for k, name := range kindNames {
 		if name == "" {
