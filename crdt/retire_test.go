@@ -1,0 +1,270 @@
+package crdt
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+)
+
+// The merge laws hold for counters that retire replicas: the records join
+// like the slots, deltas carry them, effects forward them. The horizon is
+// far away, so this checks folds and re-homes under arbitrary views of who
+// is gone and who folds; TestRetireModel checks commits and forgetting.
+func TestGCounterLawsWithRetirement(t *testing.T) {
+	checkLaws(t, lawCase[*GCounter]{
+		step: time.Millisecond,
+		start: func() (func(Replica) *GCounter, func(*rapid.T, *GCounter, Replica, time.Time), func(*rapid.T, *GCounter, time.Time)) {
+			op := func(rt *rapid.T, c *GCounter, r Replica, now time.Time) {
+				if rapid.Bool().Draw(rt, "retire") {
+					gone := rapid.SliceOfNDistinct(rapid.SampledFrom(lawReplicas), 0, len(lawReplicas), func(r Replica) string { return r.String() }).Draw(rt, "gone")
+					c.Retire(now, RetirePlan{
+						Gone: func(x Replica) bool {
+							for _, g := range gone {
+								if g == x && x != r {
+									return true
+								}
+							}
+							return false
+						},
+						Folder:  rapid.Bool().Draw(rt, "folder"),
+						Horizon: time.Hour,
+					})
+					return
+				}
+				c.Add(rapid.Uint64Range(0, 1000).Draw(rt, "n"))
+			}
+			return NewGCounter, op, nil
+		},
+	})
+}
+
+// retireWorld is the reference model for retirement: processes (runs of
+// named nodes) count into GCounters and exchange deltas and full states
+// through a pool of messages that may be delivered in any order, late,
+// more than once, or after their sender and receiver are gone. The model's
+// truth is the sum of all increments ever made.
+//
+// Views of membership are wrong at will: any process may take itself for
+// the folder, and any live replica may be judged gone (a partition). The
+// one discipline the design asks for (docs/DESIGN.md, "Replica
+// retirement") is the horizon: information reaches every live process
+// within the horizon. The model enforces it with a sync at least every
+// quarter horizon: every live process retires with a true view, then
+// every message is delivered and every state reaches every process.
+type retireWorld struct {
+	t       *rapid.T
+	procs   []*retireProc
+	pool    []retireMsg
+	total   uint64
+	now     time.Time
+	synced  time.Time
+	horizon time.Duration
+	names   int
+}
+
+type retireProc struct {
+	c     *GCounter
+	alive bool
+}
+
+type retireMsg struct {
+	to    int
+	state *GCounter
+}
+
+func (w *retireWorld) live() []int {
+	var out []int
+	for i, p := range w.procs {
+		if p.alive {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (w *retireWorld) isLive(r Replica) bool {
+	for _, p := range w.procs {
+		if p.alive && p.c.self == r {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *retireWorld) spawn(name string, inc uint64) {
+	w.procs = append(w.procs, &retireProc{c: NewGCounter(Replica{Node: name, Incarnation: inc}), alive: true})
+}
+
+// send puts a copy of st in flight to every live process but from.
+func (w *retireWorld) send(from int, st *GCounter) {
+	for _, j := range w.live() {
+		if j != from {
+			w.pool = append(w.pool, retireMsg{to: j, state: roundTrip(w.t, st.Clone())})
+		}
+	}
+}
+
+// kill stops process i; what it knew is in flight to everyone (its last
+// flush or its state held by peers).
+func (w *retireWorld) kill(i int) {
+	p := w.procs[i]
+	if d, ok := p.c.Delta(); ok {
+		w.send(i, d)
+	}
+	w.send(i, p.c)
+	p.alive = false
+}
+
+func (w *retireWorld) deliver(k int, keep bool) {
+	m := w.pool[k]
+	if !keep {
+		w.pool = append(w.pool[:k], w.pool[k+1:]...)
+	}
+	to := m.to
+	if !w.procs[to].alive { // what a dead process would have relayed
+		live := w.live()
+		to = live[int(m.state.Value())%len(live)]
+	}
+	w.procs[to].c.Merge(w.now, m.state)
+}
+
+func (w *retireWorld) retire(i int, folder bool, misjudged func(Replica) bool) {
+	p := w.procs[i]
+	p.c.Retire(w.now, RetirePlan{
+		Gone: func(r Replica) bool {
+			if r == p.c.self {
+				return false
+			}
+			return !w.isLive(r) || misjudged(r)
+		},
+		Folder:  folder,
+		Horizon: w.horizon,
+	})
+}
+
+// sync is the horizon's discipline: true views, full delivery.
+func (w *retireWorld) sync() {
+	live := w.live()
+	folder := live[0]
+	for _, i := range live[1:] {
+		if w.procs[i].c.self.Compare(w.procs[folder].c.self) < 0 {
+			folder = i
+		}
+	}
+	for _, i := range live {
+		w.retire(i, i == folder, func(Replica) bool { return false })
+		if d, ok := w.procs[i].c.Delta(); ok {
+			w.send(i, d)
+		}
+	}
+	for len(w.pool) > 0 {
+		w.deliver(0, false)
+	}
+	for _, i := range live {
+		for _, j := range live {
+			w.procs[i].c.Merge(w.now, w.procs[j].c.Clone())
+		}
+	}
+	w.synced = w.now
+	for _, i := range live {
+		if got := w.procs[i].c.Value(); got != w.total {
+			w.t.Fatalf("after a sync %s reads %d, want %d\nstate %+v", w.procs[i].c.self, got, w.total, w.procs[i].c)
+		}
+	}
+}
+
+func (w *retireWorld) step() {
+	t := w.t
+	live := w.live()
+	pick := func(label string) int { return live[rapid.IntRange(0, len(live)-1).Draw(t, label)] }
+	switch rapid.IntRange(0, 11).Draw(t, "op") {
+	case 0, 1, 2:
+		i := pick("adder")
+		n := rapid.Uint64Range(1, 100).Draw(t, "n")
+		w.procs[i].c.Add(n)
+		w.total += n
+	case 3:
+		i := pick("flusher")
+		if d, ok := w.procs[i].c.Delta(); ok {
+			w.send(i, d)
+		}
+	case 4:
+		i := pick("pusher")
+		w.send(i, w.procs[i].c)
+	case 5, 6:
+		if len(w.pool) > 0 {
+			k := rapid.IntRange(0, len(w.pool)-1).Draw(t, "msg")
+			w.deliver(k, rapid.Bool().Draw(t, "duplicate"))
+		}
+	case 7:
+		// A restart: the same name, a newer incarnation, an empty state.
+		i := pick("restarted")
+		self := w.procs[i].c.self
+		w.spawn(self.Node, self.Incarnation+1) // first, so that someone hears the old run
+		w.kill(i)
+	case 8:
+		// A departure (its name never comes back) or a new name.
+		if len(live) > 1 && rapid.Bool().Draw(t, "leave") {
+			w.kill(pick("leaver"))
+		} else if len(live) < 5 {
+			w.names++
+			w.spawn(fmt.Sprintf("n%d", w.names), 1)
+		}
+	case 9, 10:
+		i := pick("retirer")
+		misjudged := rapid.SliceOfN(rapid.IntRange(0, len(w.procs)-1), 0, 2).Draw(t, "misjudged")
+		w.retire(i, rapid.Bool().Draw(t, "folder"), func(r Replica) bool {
+			for _, k := range misjudged {
+				if w.procs[k].c.self == r {
+					return true
+				}
+			}
+			return false
+		})
+	case 11:
+		dt := time.Duration(rapid.Int64Range(0, int64(w.horizon/4)).Draw(t, "dt"))
+		if w.now.Add(dt).Sub(w.synced) > w.horizon/4 {
+			w.sync()
+		}
+		w.now = w.now.Add(dt)
+	}
+}
+
+// TestRetireModel runs random histories of increments, restarts,
+// departures, folds by any number of self-appointed folders, misjudged
+// live replicas, reordering, duplication and late delivery, and checks
+// that every live replica reads the exact total after each sync, and that
+// once the history ends and a few horizons pass, each counter holds at
+// most two entries (slots and records) per live replica.
+func TestRetireModel(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		w := &retireWorld{t: rt, now: t0, synced: t0, horizon: time.Minute}
+		for i := range 3 {
+			w.spawn(fmt.Sprintf("n%d", i), 1)
+		}
+		w.names = 3
+		for range rapid.IntRange(0, 150).Draw(rt, "steps") {
+			w.step()
+		}
+		// Quiet time: syncs every quarter horizon for three horizons, so
+		// every fold settles, commits and is forgotten.
+		for range 13 {
+			w.now = w.now.Add(w.horizon / 4)
+			w.sync()
+		}
+		live := w.live()
+		for _, i := range live {
+			c := w.procs[i].c
+			if n := len(c.S) + len(c.Gone); n > 2*len(live) {
+				rt.Fatalf("%s holds %d slots and %d records for %d live replicas:\n%+v", c.self, len(c.S), len(c.Gone), len(live), c)
+			}
+			for _, s := range c.S {
+				if !w.isLive(s.Replica) {
+					rt.Fatalf("%s still holds a slot of the gone replica %s", c.self, s.Replica)
+				}
+			}
+		}
+	})
+}
