@@ -95,6 +95,13 @@ func (s *ORSet[T]) Retire(now time.Time, p RetirePlan) bool {
 		return false
 	}
 	var marks []ContextRetirement
+	// A mark of this replica itself (made while it was alive, which a
+	// partition can cause) is refreshed every half horizon, so no member
+	// drops the context of a live replica.
+	if i, ok := slices.BinarySearchFunc(s.Gone, s.self, func(m ContextRetirement, r Replica) int { return m.Replica.Compare(r) }); ok &&
+		s.Gone[i].At <= now.Add(-p.Horizon/2).UnixNano() {
+		marks = append(marks, ContextRetirement{Replica: s.self, At: now.UnixNano()})
+	}
 	if p.Folder {
 		at := now.UnixNano()
 		mark := func(r Replica) {
@@ -114,9 +121,9 @@ func (s *ORSet[T]) Retire(now time.Time, p RetirePlan) bool {
 		for _, d := range s.Cloud {
 			mark(d.Replica)
 		}
-		slices.SortFunc(marks, compareContextRetirement)
-		marks = slices.CompactFunc(marks, func(a, b ContextRetirement) bool { return a.Replica == b.Replica })
 	}
+	slices.SortFunc(marks, compareContextRetirement)
+	marks = slices.CompactFunc(marks, func(a, b ContextRetirement) bool { return a.Replica == b.Replica })
 
 	// Forget: only look at the elements when a mark is old enough.
 	settled := now.Add(-p.Horizon).UnixNano()

@@ -268,3 +268,217 @@ func TestRetireModel(t *testing.T) {
 		}
 	})
 }
+
+// orsetWorld runs the same history on two copies of every replica's set:
+// one that retires replicas and one that never does (the plain ORSet,
+// whose laws are tested on their own). Retirement must not change what any
+// replica reads: no removed element comes back, no added element is lost.
+type orsetWorld struct {
+	t       *rapid.T
+	procs   []*orsetProc
+	pool    []orsetMsg
+	now     time.Time
+	synced  time.Time
+	horizon time.Duration
+	names   int
+}
+
+type orsetProc struct {
+	s, ref *ORSet[int]
+	alive  bool
+}
+
+type orsetMsg struct {
+	to     int
+	s, ref *ORSet[int]
+}
+
+func (w *orsetWorld) live() []int {
+	var out []int
+	for i, p := range w.procs {
+		if p.alive {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (w *orsetWorld) isLive(r Replica) bool {
+	for _, p := range w.procs {
+		if p.alive && p.s.self == r {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *orsetWorld) spawn(name string, inc uint64) {
+	r := Replica{Node: name, Incarnation: inc}
+	w.procs = append(w.procs, &orsetProc{s: NewORSet[int](r), ref: NewORSet[int](r), alive: true})
+}
+
+func (w *orsetWorld) send(from int, s, ref *ORSet[int]) {
+	for _, j := range w.live() {
+		if j != from {
+			w.pool = append(w.pool, orsetMsg{to: j, s: roundTrip(w.t, s.Clone()), ref: ref.Clone()})
+		}
+	}
+}
+
+func (w *orsetWorld) flush(i int) {
+	p := w.procs[i]
+	d, ok := p.s.Delta()
+	dr, okr := p.ref.Delta()
+	if ok || okr {
+		if !ok {
+			d = &ORSet[int]{}
+		}
+		if !okr {
+			dr = &ORSet[int]{}
+		}
+		w.send(i, d, dr)
+	}
+}
+
+func (w *orsetWorld) deliver(k int, keep bool) {
+	m := w.pool[k]
+	if !keep {
+		w.pool = append(w.pool[:k], w.pool[k+1:]...)
+	}
+	to := m.to
+	if !w.procs[to].alive {
+		live := w.live()
+		to = live[k%len(live)]
+	}
+	w.procs[to].s.Merge(w.now, m.s)
+	w.procs[to].ref.Merge(w.now, m.ref)
+}
+
+func (w *orsetWorld) retire(i int, folder bool, misjudged func(Replica) bool) {
+	p := w.procs[i]
+	p.s.Retire(w.now, RetirePlan{
+		Gone: func(r Replica) bool {
+			return r != p.s.self && (!w.isLive(r) || misjudged(r))
+		},
+		Folder:  folder,
+		Horizon: w.horizon,
+	})
+}
+
+func (w *orsetWorld) sync() {
+	live := w.live()
+	for k, i := range live {
+		w.retire(i, k == 0, func(Replica) bool { return false })
+		w.flush(i)
+	}
+	for len(w.pool) > 0 {
+		w.deliver(0, false)
+	}
+	for _, i := range live {
+		for _, j := range live {
+			w.procs[i].s.Merge(w.now, w.procs[j].s.Clone())
+			w.procs[i].ref.Merge(w.now, w.procs[j].ref.Clone())
+		}
+	}
+	w.synced = w.now
+	for _, i := range live {
+		p := w.procs[i]
+		if got, want := fmt.Sprint(p.s.Elements()), fmt.Sprint(p.ref.Elements()); got != want {
+			w.t.Fatalf("after a sync %s reads %s, without retirement %s", p.s.self, got, want)
+		}
+	}
+}
+
+func (w *orsetWorld) step() {
+	t := w.t
+	live := w.live()
+	pick := func(label string) int { return live[rapid.IntRange(0, len(live)-1).Draw(t, label)] }
+	switch rapid.IntRange(0, 11).Draw(t, "op") {
+	case 0, 1:
+		p := w.procs[pick("adder")]
+		v := rapid.IntRange(0, 5).Draw(t, "v")
+		p.s.Add(v)
+		p.ref.Add(v)
+	case 2:
+		p := w.procs[pick("remover")]
+		v := rapid.IntRange(0, 5).Draw(t, "v")
+		p.s.Remove(v)
+		p.ref.Remove(v)
+	case 3:
+		w.flush(pick("flusher"))
+	case 4:
+		i := pick("pusher")
+		w.send(i, w.procs[i].s, w.procs[i].ref)
+	case 5, 6:
+		if len(w.pool) > 0 {
+			k := rapid.IntRange(0, len(w.pool)-1).Draw(t, "msg")
+			w.deliver(k, rapid.Bool().Draw(t, "duplicate"))
+		}
+	case 7:
+		i := pick("restarted")
+		self := w.procs[i].s.self
+		w.spawn(self.Node, self.Incarnation+1)
+		w.flush(i)
+		w.send(i, w.procs[i].s, w.procs[i].ref)
+		w.procs[i].alive = false
+	case 8:
+		if len(live) > 1 && rapid.Bool().Draw(t, "leave") {
+			i := pick("leaver")
+			w.flush(i)
+			w.send(i, w.procs[i].s, w.procs[i].ref)
+			w.procs[i].alive = false
+		} else if len(live) < 5 {
+			w.names++
+			w.spawn(fmt.Sprintf("n%d", w.names), 1)
+		}
+	case 9, 10:
+		i := pick("retirer")
+		misjudged := rapid.SliceOfN(rapid.IntRange(0, len(w.procs)-1), 0, 2).Draw(t, "misjudged")
+		w.retire(i, rapid.Bool().Draw(t, "folder"), func(r Replica) bool {
+			for _, k := range misjudged {
+				if w.procs[k].s.self == r {
+					return true
+				}
+			}
+			return false
+		})
+	case 11:
+		dt := time.Duration(rapid.Int64Range(0, int64(w.horizon/4)).Draw(t, "dt"))
+		if w.now.Add(dt).Sub(w.synced) > w.horizon/4 {
+			w.sync()
+		}
+		w.now = w.now.Add(dt)
+	}
+}
+
+// TestORSetRetireModel: retirement never changes an ORSet's elements, and
+// after a few quiet horizons the context names only live replicas and
+// replicas whose dots still tag an element.
+func TestORSetRetireModel(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		w := &orsetWorld{t: rt, now: t0, synced: t0, horizon: time.Minute}
+		for i := range 3 {
+			w.spawn(fmt.Sprintf("n%d", i), 1)
+		}
+		w.names = 3
+		for range rapid.IntRange(0, 150).Draw(rt, "steps") {
+			w.step()
+		}
+		for range 13 {
+			w.now = w.now.Add(w.horizon / 4)
+			w.sync()
+		}
+		for _, i := range w.live() {
+			s := w.procs[i].s
+			tagging := map[Replica]bool{}
+			for _, e := range s.E {
+				tagging[e.Dot.Replica] = true
+			}
+			for _, d := range append(append([]Dot(nil), s.VV...), s.Cloud...) {
+				if !w.isLive(d.Replica) && !tagging[d.Replica] {
+					rt.Fatalf("%s's context still names the gone replica %s, which tags no element", s.self, d.Replica)
+				}
+			}
+		}
+	})
+}
