@@ -28,6 +28,9 @@ type adapter interface {
 	accumulate(now time.Time, acc, w wire) wire
 	encode(c *codec.Codec, w wire) ([]byte, error)
 	decode(c *codec.Codec, payload []byte) (wire, error)
+	// retire runs the value's replica retirement, if it has one (see
+	// crdt.Retirer), and reports whether the value changed.
+	retire(now time.Time, plan crdt.RetirePlan) bool
 }
 
 type valueAdapter[T crdt.Value[T]] struct {
@@ -55,6 +58,13 @@ func (a *valueAdapter[T]) merge(now time.Time, w wire) (wire, bool) {
 }
 
 func (a *valueAdapter[T]) clone() wire { return a.v.Clone() }
+
+func (a *valueAdapter[T]) retire(now time.Time, plan crdt.RetirePlan) bool {
+	if r, ok := any(a.v).(crdt.Retirer); ok {
+		return r.Retire(now, plan)
+	}
+	return false
+}
 
 func (a *valueAdapter[T]) accumulate(now time.Time, acc, w wire) wire {
 	if acc == nil {

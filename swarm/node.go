@@ -64,7 +64,9 @@ type Node struct {
 	// logLimit keeps a flood of bad input from flooding the log.
 	logLimit rateLimitedLog
 	members  *membership
-	maxPkt   int // largest shoal message that fits one packet
+	retired  retireCounters
+	started  time.Time // when New ran, by the node's clock
+	maxPkt   int       // largest shoal message that fits one packet
 	// local is memberlist's view of this node, copied at New: memberlist's
 	// LocalNode must not be called once the node may be leaving.
 	local memberlist.Node
@@ -130,6 +132,7 @@ func New(cfg Config) (*Node, error) {
 	if n.now == nil {
 		n.now = time.Now
 	}
+	n.started = n.now()
 	n.members = newMembership(n)
 
 	mc := memberlist.DefaultLANConfig()
@@ -190,6 +193,7 @@ func New(cfg Config) (*Node, error) {
 
 	n.queue = &memberlist.TransmitLimitedQueue{RetransmitMult: cfg.RetransmitMult, NumNodes: n.numMembers}
 	n.out = newOutbox(n.queue, n.maxPkt, cd, &n.stats)
+	n.out.maxAge = 2 * time.Duration(cfg.RetransmitMult) * cfg.GossipInterval
 
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -201,8 +205,9 @@ func New(cfg Config) (*Node, error) {
 	n.local = *ml.LocalNode()
 	n.local.Addr = append(net.IP(nil), n.local.Addr...)
 	n.members.setLocal(&n.local)
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.flushLoop()
+	go n.retireLoop()
 	if cfg.Discovery != nil {
 		n.wg.Add(1)
 		go n.rediscoverLoop()
@@ -293,6 +298,7 @@ func (n *Node) Stats() Stats {
 	s.Members = n.numMembers()
 	s.BroadcastQueue = n.queue.NumQueued()
 	s.PendingValues = n.pending.len()
+	s.Retirement = n.retired.snapshot()
 	return s
 }
 

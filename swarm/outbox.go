@@ -44,6 +44,10 @@ type outSlot struct {
 	cur  *broadcast
 	gen  uint64 // bumped when acc outgrows a packet and cur is sealed
 	base string
+	// since is when acc started; acc is sealed after outbox.maxAge, so
+	// old deltas die out (retirement's forgetting relies on it: see
+	// docs/DESIGN.md, "Replica retirement").
+	since time.Time
 }
 
 // outbox owns the transmit-limited queue. Lock order: outbox.mu, then the
@@ -56,6 +60,9 @@ type outbox struct {
 	maxSize int // largest message that fits one gossip packet
 	codec   *codec.Codec
 	stats   *counters
+	// maxAge bounds how long an accumulation grows before its message is
+	// sealed and a new one starts.
+	maxAge time.Duration
 }
 
 func newOutbox(q *memberlist.TransmitLimitedQueue, maxSize int, c *codec.Codec, st *counters) *outbox {
@@ -77,6 +84,17 @@ func (o *outbox) add(now time.Time, e *entry, origin crdt.Replica, w wire) (bool
 	if s.cur != nil && s.cur.done.Load() {
 		s.acc, s.cur = nil, nil // the previous message has been sent often enough
 	}
+	if s.acc != nil && o.maxAge > 0 && now.Sub(s.since) > o.maxAge {
+		// A stream that changes faster than its message is sent would
+		// replace it forever and keep every old delta in circulation:
+		// leave the queued message to run its course under a name
+		// nothing replaces, and start a new accumulation.
+		s.gen++
+		s.acc, s.cur = nil, nil
+	}
+	if s.acc == nil {
+		s.since = now
+	}
 	acc := e.a.accumulate(now, s.acc, w)
 	msg, err := o.envelope(e, origin, acc)
 	if err != nil {
@@ -87,6 +105,7 @@ func (o *outbox) add(now time.Time, e *entry, origin crdt.Replica, w wire) (bool
 		// (which fits) to run its course under a name nothing replaces,
 		// and start a new accumulation with w alone.
 		s.gen++
+		s.since = now
 		acc = e.a.accumulate(now, nil, w)
 		if msg, err = o.envelope(e, origin, acc); err != nil {
 			return false, err

@@ -52,6 +52,9 @@ type Stats struct {
 	DiscoveryErrors uint64
 	// PendingValues is the number of values held for unregistered names.
 	PendingValues int
+	// Retirement counts replica retirement and the member table's
+	// forgetting.
+	Retirement RetireStats
 }
 
 const maxKind = 8

@@ -1,0 +1,165 @@
+package swarm_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shoal-go/shoal/crdt"
+	"github.com/shoal-go/shoal/swarm"
+	"github.com/shoal-go/shoal/swarm/swarmtest"
+)
+
+// counterEntries returns how many slots and retirement records a counter
+// holds, and the replicas of its slots.
+func counterEntries(t *testing.T, c *swarm.Counter) (slots, records int, owners []crdt.Replica) {
+	t.Helper()
+	require.NoError(t, c.Shared().Read(func(p *crdt.PNCounter) {
+		slots = len(p.P.S) + len(p.N.S)
+		records = len(p.P.Gone) + len(p.N.Gone)
+		for _, s := range append(append([]crdt.Slot(nil), p.P.S...), p.N.S...) {
+			owners = append(owners, s.Replica)
+		}
+	}))
+	return slots, records, owners
+}
+
+// countOf returns what c knows of replica r's increments.
+func countOf(t *testing.T, c *swarm.Counter, r crdt.Replica) uint64 {
+	var n uint64
+	require.NoError(t, c.Shared().Read(func(p *crdt.PNCounter) { n = p.P.Get(r) }))
+	return n
+}
+
+// One member of a 4-node cluster is restarted 40 times (alternately by
+// Leave and by a crash), each run adding to a counter, while the three
+// stable members add throughout. Every stable member ends with the exact
+// total, and once the retirement horizon has passed each counter holds
+// slots for the live replicas only: 4, not the 44 replicas that counted.
+func TestRetireFortyRestarts(t *testing.T) {
+	const restarts = 40
+	cfg := func(_ int, c *swarm.Config) {
+		c.PushPullInterval = 250 * time.Millisecond
+		c.RetireAfter = 300 * time.Millisecond
+		c.RetireHorizon = 1500 * time.Millisecond
+	}
+	cl := swarmtest.Start(t, 4, swarmtest.Options{Config: cfg})
+	cs := counters(t, cl, "hits")
+	stable := cs[:3]
+
+	// The stable members add throughout.
+	var total atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, c := range stable {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(2 * time.Millisecond):
+				}
+				if err := c.Add(1); err == nil {
+					total.Add(1)
+				}
+			}
+		}()
+	}
+
+	victim := cl.Node(3)
+	_, port, err := net.SplitHostPort(victim.Addr())
+	require.NoError(t, err)
+	bindPort, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	runCounter := cs[3]
+	started := time.Now()
+	for run := 0; run < restarts; run++ {
+		// This run adds, and waits until a stable member has its adds, so
+		// that stopping it (even by a crash) loses nothing.
+		adds := int64(run%5 + 1)
+		require.NoError(t, runCounter.Add(adds))
+		total.Add(adds)
+		self := victim.Replica()
+		swarmtest.WaitFor(t, 20*time.Second, func() error {
+			if got := countOf(t, stable[0], self); got != uint64(adds) {
+				return fmt.Errorf("run %d: node-0 has %d of its %d adds", run, got, adds)
+			}
+			return nil
+		})
+		if run%2 == 0 {
+			require.NoError(t, victim.Leave())
+		} else {
+			require.NoError(t, victim.Close())
+		}
+		// The same name and address, a new incarnation: a pod restarted
+		// in place.
+		c := cl.Config("node-3", 3)
+		c.BindPort = bindPort
+		c.Incarnation = self.Incarnation + 1
+		victim, err = cl.AddConfig(c)
+		require.NoError(t, err)
+		_, err = victim.Join(context.Background(), cl.Node(0).Addr())
+		require.NoError(t, err)
+		runCounter, err = swarm.NewCounter(victim, "hits")
+		require.NoError(t, err)
+	}
+	t.Logf("%d restarts in %v", restarts, time.Since(started).Round(time.Millisecond))
+	close(stop)
+	wg.Wait()
+
+	live := append(append([]*swarm.Counter(nil), stable...), runCounter)
+	want := total.Load()
+	exact := func(timeout time.Duration) {
+		t.Helper()
+		err := swarmtest.Await(timeout, func() error {
+			for i, c := range live {
+				if v, _ := c.Value(); v != want {
+					return fmt.Errorf("counter %d reads %d, want %d", i, v, want)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			for i, c := range live {
+				require.NoError(t, c.Shared().Read(func(p *crdt.PNCounter) { t.Logf("counter %d: %d %+v", i, p.Value(), p.P) }))
+			}
+			t.Fatal(err)
+		}
+	}
+	exact(30 * time.Second)
+
+	// Once the horizon has passed twice (commit, then forget), each
+	// counter holds the live replicas' slots and nothing else.
+	liveReplicas := map[crdt.Replica]bool{victim.Replica(): true}
+	for i := 0; i < 3; i++ {
+		liveReplicas[cl.Node(i).Replica()] = true
+	}
+	swarmtest.WaitFor(t, 30*time.Second, func() error {
+		for i, c := range live {
+			slots, records, owners := counterEntries(t, c)
+			if slots+records > 2*len(liveReplicas) {
+				return fmt.Errorf("counter %d holds %d slots and %d records for %d live replicas", i, slots, records, len(liveReplicas))
+			}
+			for _, r := range owners {
+				if !liveReplicas[r] {
+					return fmt.Errorf("counter %d holds a slot of the gone replica %s", i, r)
+				}
+			}
+		}
+		return nil
+	})
+	// And the total is still exact after the commits and the forgetting.
+	exact(30 * time.Second)
+	slots, records, _ := counterEntries(t, stable[0])
+	t.Logf("total %d; node-0 holds %d slots and %d records for %d live replicas (%d replicas counted)",
+		want, slots, records, len(liveReplicas), 3+restarts+1)
+}
