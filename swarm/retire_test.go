@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/stretchr/testify/require"
 
 	"github.com/shoal-go/shoal/crdt"
@@ -162,4 +163,86 @@ func TestRetireFortyRestarts(t *testing.T) {
 	slots, records, _ := counterEntries(t, stable[0])
 	t.Logf("total %d; node-0 holds %d slots and %d records for %d live replicas (%d replicas counted)",
 		want, slots, records, len(liveReplicas), 3+restarts+1)
+}
+
+// hasRecord reports whether c holds a retirement record of r, and whether
+// it is committed.
+func hasRecord(t *testing.T, c *swarm.Counter, r crdt.Replica) (held, committed bool) {
+	require.NoError(t, c.Shared().Read(func(p *crdt.PNCounter) {
+		for _, g := range p.P.Gone {
+			if g.Replica == r {
+				held, committed = true, g.A == g.N
+			}
+		}
+	}))
+	return held, committed
+}
+
+// A member cut off for longer than RetireAfter is retired by the others,
+// and retires them in turn; both sides keep counting, and once the
+// partition heals every member reads the exact total, also after the
+// retirements (which turned out wrong: everyone was alive) are committed.
+func TestRetirePartitionLongerThanRetireAfter(t *testing.T) {
+	simnet, err := swarmtest.NewNetwork(swarmtest.FaultConfig{Seed: 3})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = simnet.Close() })
+	peers := &lateStatic{}
+	sim := simConfig(peers)
+	cl := swarmtest.Start(t, 3, swarmtest.Options{
+		Config: func(i int, c *swarm.Config) {
+			sim(i, c)
+			c.PushPullInterval = 250 * time.Millisecond
+			c.RetireAfter = 300 * time.Millisecond
+			c.RetireHorizon = 1500 * time.Millisecond
+		},
+		Transport: func(name string) (memberlist.NodeAwareTransport, error) { return simnet.NewTransport(name) },
+	})
+	for _, nd := range cl.Nodes() {
+		peers.add(t, nd)
+	}
+	cs := counters(t, cl, "hits")
+	var want int64
+	for i, c := range cs {
+		require.NoError(t, c.Add(int64(100*(i+1))))
+		want += int64(100 * (i + 1))
+	}
+	waitCounters(t, cs, want, 20*time.Second)
+
+	r0, r2 := cl.Node(0).Replica(), cl.Node(2).Replica()
+	require.NoError(t, simnet.Partition([]string{"node-0", "node-1"}, []string{"node-2"}))
+	// Each side folds the other away: the majority folds node-2, and
+	// node-2, alone, folds both others.
+	swarmtest.WaitFor(t, 30*time.Second, func() error {
+		if held, _ := hasRecord(t, cs[0], r2); !held {
+			return fmt.Errorf("node-0 has not retired node-2 yet")
+		}
+		if held, _ := hasRecord(t, cs[2], r0); !held {
+			return fmt.Errorf("node-2 has not retired node-0 yet")
+		}
+		return nil
+	})
+	// Both sides count while apart.
+	require.NoError(t, cs[0].Add(10))
+	require.NoError(t, cs[2].Add(7))
+	want += 17
+
+	simnet.Heal()
+	waitCounters(t, cs, want, 30*time.Second)
+	// The wrong retirements are committed a horizon later, and the
+	// retired members, alive, take their records over: still exact.
+	swarmtest.WaitFor(t, 30*time.Second, func() error {
+		for i, c := range cs {
+			if held, committed := hasRecord(t, c, r2); held && !committed {
+				return fmt.Errorf("node-%d: the record of node-2 is not committed yet", i)
+			}
+			if held, committed := hasRecord(t, c, r0); held && !committed {
+				return fmt.Errorf("node-%d: the record of node-0 is not committed yet", i)
+			}
+		}
+		return nil
+	})
+	require.NoError(t, cs[1].Add(5))
+	require.NoError(t, cs[2].Add(3))
+	want += 8
+	waitCounters(t, cs, want, 30*time.Second)
 }
