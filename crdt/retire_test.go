@@ -169,6 +169,7 @@ func (w *retireWorld) sync() {
 	}
 	w.synced = w.now
 	for _, i := range live {
+		roundTrip(w.t, w.procs[i].c.Clone()) // the state stays valid
 		if got := w.procs[i].c.Value(); got != w.total {
 			w.t.Fatalf("after a sync %s reads %d, want %d\nstate %+v", w.procs[i].c.self, got, w.total, w.procs[i].c)
 		}
@@ -383,6 +384,7 @@ func (w *orsetWorld) sync() {
 	w.synced = w.now
 	for _, i := range live {
 		p := w.procs[i]
+		roundTrip(w.t, p.s.Clone()) // the state stays valid
 		if got, want := fmt.Sprint(p.s.Elements()), fmt.Sprint(p.ref.Elements()); got != want {
 			w.t.Fatalf("after a sync %s reads %s, without retirement %s", p.s.self, got, want)
 		}
@@ -481,4 +483,56 @@ func TestORSetRetireModel(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A live replica that a partition made look gone is retired, and comes
+// back. If it stays idle, its count lives in its record, which it takes
+// over and keeps fresh; if it counts on, its slot outgrows the record, and
+// the record is kept for its committed part. Either way a member that goes
+// on taking it for gone must not forget the record: r's deltas carry only
+// its own slot, so a forgotten record would count its committed part
+// twice. r keeps the record fresh (it takes it over once committed), so
+// s never finds it old enough to forget.
+func TestRetireAliveAgain(t *testing.T) {
+	const h = time.Minute
+	for _, idle := range []bool{true, false} {
+		t.Run(fmt.Sprintf("idle=%v", idle), func(t *testing.T) {
+			r, s := Replica{"r", 1}, Replica{"s", 1}
+			cr, cs := NewGCounter(r), NewGCounter(s)
+			want := uint64(5)
+			cr.Add(5)
+			cs.Merge(t0, cr.Clone())
+			exchange := func(now time.Time) {
+				if d, ok := cr.Delta(); ok {
+					cs.Merge(now, d)
+				}
+				cr.Merge(now, cs.Clone())
+				for _, c := range []*GCounter{cr, cs} {
+					if got := c.Value(); got != want {
+						t.Fatalf("at +%v %s reads %d, want %d\nr %+v\ns %+v", now.Sub(t0), c.self, got, want, cr, cs)
+					}
+				}
+			}
+			misjudged := RetirePlan{Gone: func(x Replica) bool { return x == r }, Folder: true, Horizon: h}
+			truth := RetirePlan{Gone: func(Replica) bool { return false }, Horizon: h}
+			exchange(t0)
+			if !cs.Retire(t0, misjudged) {
+				t.Fatalf("s did not fold r")
+			}
+			exchange(t0)
+			if !idle {
+				cr.Add(2)
+				want += 2
+				exchange(t0)
+			}
+			for now := t0; now.Before(t0.Add(4 * h)); now = now.Add(h / 4) {
+				cr.Retire(now, truth)
+				cs.Retire(now, misjudged)
+				exchange(now)
+			}
+			cr.Add(1)
+			want++
+			exchange(t0.Add(4 * h))
+		})
+	}
 }
