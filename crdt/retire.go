@@ -373,3 +373,15 @@ func (c *PNCounter) Retire(now time.Time, p RetirePlan) bool {
 	b := c.N.Retire(now, p)
 	return a || b
 }
+
+// Retire drops the buckets and slots that have left the window (Expire):
+// a windowed counter needs no folding, since a gone replica's counts
+// expire with the window, but a counter nobody adds to or merges into
+// would keep a gone replica's slot until then. Nothing replicated changes,
+// so it reports false.
+func (w *WindowCounter) Retire(now time.Time, _ RetirePlan) bool {
+	w.Expire(now)
+	return false
+}
+
+var _ Retirer = (*WindowCounter)(nil)

@@ -536,3 +536,28 @@ func TestRetireAliveAgain(t *testing.T) {
 		})
 	}
 }
+
+// A window counter that nobody touches any more still lets go of a gone
+// replica's slot once its window has passed: the retirement pass expires it.
+func TestWindowCounterRetireExpires(t *testing.T) {
+	a, b := Replica{"a", 1}, Replica{"b", 1}
+	w, err := NewWindowCounter(a, time.Second, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewWindowCounter(b, time.Second, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.AddAt(t0, 3)
+	w.Merge(t0, other)
+	if len(w.Slots) != 1 {
+		t.Fatalf("%d slots, want b's", len(w.Slots))
+	}
+	if w.Retire(t0.Add(3*time.Second), RetirePlan{}) {
+		t.Fatalf("expiry reported a replicated change")
+	}
+	if len(w.Slots) != 0 {
+		t.Fatalf("a gone replica's slot outlived its window: %+v", w.Slots)
+	}
+}
