@@ -246,3 +246,23 @@ func TestRetirePartitionLongerThanRetireAfter(t *testing.T) {
 	want += 8
 	waitCounters(t, cs, want, 30*time.Second)
 }
+
+func TestNewRejectsInvalidRetireConfig(t *testing.T) {
+	cases := map[string]func(*swarm.Config){
+		"RetireAfter":   func(c *swarm.Config) { c.RetireAfter = 0 },
+		"RetireHorizon": func(c *swarm.Config) { c.RetireHorizon = 3 * c.PushPullInterval },
+	}
+	for field, mutate := range cases {
+		t.Run(field, func(t *testing.T) {
+			cfg := swarm.DefaultLocalConfig("n")
+			mutate(&cfg)
+			n, err := swarm.New(cfg)
+			require.Nil(t, n)
+			require.ErrorIs(t, err, swarm.ErrInvalidConfig)
+			require.Contains(t, err.Error(), field)
+		})
+	}
+	cfg := swarm.DefaultLANConfig("n")
+	require.Equal(t, swarm.DefaultRetireAfter, cfg.RetireAfter)
+	require.Equal(t, swarm.DefaultRetireHorizon, cfg.RetireHorizon)
+}
