@@ -266,3 +266,36 @@ func TestNewRejectsInvalidRetireConfig(t *testing.T) {
 	require.Equal(t, swarm.DefaultRetireAfter, cfg.RetireAfter)
 	require.Equal(t, swarm.DefaultRetireHorizon, cfg.RetireHorizon)
 }
+
+// With anti-entropy off, a fold reaches the other members by the flush
+// alone: the folder's retirement pass marks the value for its next delta.
+func TestRetireFoldTravelsByDelta(t *testing.T) {
+	cl := swarmtest.Start(t, 3, swarmtest.Options{Config: func(_ int, c *swarm.Config) {
+		c.PushPullInterval = 0
+		c.RetireAfter = 200 * time.Millisecond
+		c.RetireHorizon = time.Minute // no commit during the test
+	}})
+	cs := counters(t, cl, "hits")
+	for i, c := range cs {
+		require.NoError(t, c.Add(int64(i+1)))
+	}
+	waitCounters(t, cs, 6, 20*time.Second)
+	gone := cl.Node(2).Replica()
+	require.NoError(t, cl.Node(2).Leave())
+	// node-0 is the oldest member, so it folds; node-1 learns the fold
+	// only from node-0's delta.
+	swarmtest.WaitFor(t, 20*time.Second, func() error {
+		held, _ := hasRecord(t, cs[1], gone)
+		_, _, owners := counterEntries(t, cs[1])
+		if !held {
+			return fmt.Errorf("node-1 has no record of %s", gone)
+		}
+		for _, r := range owners {
+			if r == gone {
+				return fmt.Errorf("node-1 still holds the slot of %s", gone)
+			}
+		}
+		return nil
+	})
+	waitCounters(t, cs[:2], 6, 10*time.Second)
+}
