@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -559,5 +560,39 @@ func TestWindowCounterRetireExpires(t *testing.T) {
 	}
 	if len(w.Slots) != 0 {
 		t.Fatalf("a gone replica's slot outlived its window: %+v", w.Slots)
+	}
+}
+
+// Records from the wire are checked like slots: a bad one fails Validate.
+func TestRetirementValidate(t *testing.T) {
+	r, s := Replica{"r", 1}, Replica{"s", 1}
+	ok := Retirement{Replica: r, N: 5, A: 3, Into: s, Gen: 1, At: 1}
+	cases := map[string][]Retirement{
+		"zero replica":  {{N: 5, Into: s}},
+		"zero into":     {{Replica: r, N: 5}},
+		"zero count":    {{Replica: r, Into: s}},
+		"committed > N": {{Replica: r, N: 5, A: 6, Into: s}},
+		"unsorted":      {{Replica: s, N: 1, Into: r}, ok},
+		"duplicate":     {ok, ok},
+	}
+	for name, gone := range cases {
+		c := &GCounter{Gone: gone}
+		if err := c.Validate(); !errors.Is(err, ErrInvalidState) {
+			t.Errorf("%s: Validate = %v, want ErrInvalidState", name, err)
+		}
+		set := &ORSet[int]{Gone: []ContextRetirement{{Replica: r, At: 2}, {Replica: r, At: 1}}}
+		if err := set.Validate(); !errors.Is(err, ErrInvalidState) {
+			t.Errorf("ORSet with duplicate marks: Validate = %v, want ErrInvalidState", err)
+		}
+	}
+	c := &GCounter{Gone: []Retirement{ok}}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("a good record: %v", err)
+	}
+	if got := c.Retired(); len(got) != 1 || got[0] != ok {
+		t.Fatalf("Retired() = %+v", got)
+	}
+	if c.Value() != 2 || c.Get(r) != 5 {
+		t.Fatalf("a record of 5 with 3 committed: Value %d (want 2), Get %d (want 5)", c.Value(), c.Get(r))
 	}
 }
