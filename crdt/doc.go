@@ -40,6 +40,19 @@
 // in the slot it used before, and the max-merge would swallow its new
 // increments until they exceeded the old count.
 //
+// # Replica retirement
+//
+// Fresh slots would make counters grow with every restart. GCounter,
+// PNCounter and ORSet implement Retirer: the caller (package swarm), which
+// knows membership, hands Retire a RetirePlan (which replicas are gone,
+// whether this replica folds them, the horizon), and Retire turns a gone
+// replica's slot into a Retirement record, commits it into the own slot
+// once it has settled for the horizon, and forgets it a horizon later. A
+// replica contributes max(slot, N) − A, so late messages, concurrent folds
+// and replicas that turn out alive are counted exactly once; only
+// information that arrives more than about two horizons late is not (see
+// docs/DESIGN.md, "Replica retirement").
+//
 // # Time and clock skew
 //
 // LWWRegister and LWWMap order writes by a hybrid logical clock (Clock):

@@ -188,6 +188,32 @@ type Config struct {
 	// BindAddr:BindPort.
 	Transport memberlist.NodeAwareTransport
 
+	// RetireAfter is how long a failed member may stay away before its
+	// replica is retired (see docs/DESIGN.md, "Replica retirement"): its
+	// counter slots are folded into a live member's and the member table
+	// forgets it. A member that left, or a replica replaced by a newer
+	// incarnation of the same name, is retired at once. Folding is exact
+	// whenever the member comes back, so RetireAfter only trades how long
+	// a dead member's slots linger against how often a member that is
+	// merely partitioned away gets folded and unfolded. Default 1 hour:
+	// longer than a reboot or a network blip, shorter than the time
+	// between deploys.
+	RetireAfter time.Duration
+
+	// RetireHorizon is how long a retirement stays revocable before it is
+	// committed into a live member's slot, and how long it is remembered
+	// after that. It is the bound the exactness of retirement rests on: a
+	// member (or a message, or a restored snapshot) carrying a retired
+	// replica's slot that reappears after the replica's record was
+	// committed and forgotten — more than about two horizons after the
+	// retirement — counts that slot a second time. Records are kept for
+	// about two horizons, so this also sets their memory: one record per
+	// replica retired in that time. It must be at least 4
+	// PushPullIntervals: a record must reach every member before it is
+	// committed or forgotten, and anti-entropy is what makes sure of it.
+	// Default 24 hours.
+	RetireHorizon time.Duration
+
 	// Now is the clock; nil means time.Now. Tests may inject one.
 	Now func() time.Time
 }
@@ -223,6 +249,8 @@ func DefaultLANConfig(name string) Config {
 		DiscoveryFleetRate:     1,
 		MaxBroadcastQueueBytes: 2 << 20,
 		MaxPendingBytes:        16 << 20,
+		RetireAfter:            DefaultRetireAfter,
+		RetireHorizon:          DefaultRetireHorizon,
 	}
 }
 
@@ -276,11 +304,18 @@ func (c *Config) validate() error {
 		{"GossipInterval", c.GossipInterval}, {"ProbeInterval", c.ProbeInterval},
 		{"ProbeTimeout", c.ProbeTimeout}, {"TCPTimeout", c.TCPTimeout},
 		{"FlushInterval", c.FlushInterval}, {"LeaveTimeout", c.LeaveTimeout},
+		{"RetireAfter", c.RetireAfter}, {"RetireHorizon", c.RetireHorizon},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
 			return bad(p.name, "%v must be > 0", p.d)
 		}
+	}
+	if c.PushPullInterval > 0 && c.RetireHorizon < 4*c.PushPullInterval {
+		// Retirement is exact when a record reaches every member before
+		// it is committed or forgotten; anti-entropy is what guarantees
+		// that (see docs/DESIGN.md, "Replica retirement").
+		return bad("RetireHorizon", "%v is shorter than 4 PushPullIntervals (%v)", c.RetireHorizon, 4*c.PushPullInterval)
 	}
 	if c.Discovery != nil && c.RediscoverInterval <= 0 {
 		return bad("RediscoverInterval", "%v must be > 0 when Discovery is set", c.RediscoverInterval)

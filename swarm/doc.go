@@ -45,7 +45,12 @@
 //
 // Replica identity is the node's name plus an incarnation chosen at each
 // start: a restarted node counts in a fresh slot, so nothing it counted
-// before is lost or counted twice.
+// before is lost or counted twice. Slots of replicas that are gone (left,
+// failed for Config.RetireAfter, or replaced by a newer incarnation) are
+// folded into a live replica's slot and forgotten after
+// Config.RetireHorizon, so counters hold about one slot per live replica
+// however often nodes restart; the member table forgets members gone for
+// RetireAfter.
 //
 // # Concurrency and cost
 //

@@ -35,6 +35,9 @@ type adapter interface {
 	sanitize(b crdt.Bounds) int
 	encode(c *codec.Codec, w wire) ([]byte, error)
 	decode(c *codec.Codec, payload []byte) (wire, error)
+	// retire runs the value's replica retirement, if it has one (see
+	// crdt.Retirer), and reports whether the value changed.
+	retire(now time.Time, plan crdt.RetirePlan) bool
 }
 
 type valueAdapter[T crdt.Value[T]] struct {
@@ -80,6 +83,13 @@ func (a *valueAdapter[T]) sanitize(b crdt.Bounds) int {
 		return c.Sanitize(b)
 	}
 	return 0
+}
+
+func (a *valueAdapter[T]) retire(now time.Time, plan crdt.RetirePlan) bool {
+	if r, ok := any(a.v).(crdt.Retirer); ok {
+		return r.Retire(now, plan)
+	}
+	return false
 }
 
 func (a *valueAdapter[T]) accumulate(now time.Time, acc, w wire) wire {

@@ -64,7 +64,9 @@ type Node struct {
 	// logLimit keeps a flood of bad input from flooding the log.
 	logLimit rateLimitedLog
 	members  *membership
-	maxPkt   int // largest shoal message that fits one packet
+	retired  retireCounters
+	started  time.Time // when New ran, by the node's clock
+	maxPkt   int       // largest shoal message that fits one packet
 	// local is memberlist's view of this node, copied at New: memberlist's
 	// LocalNode must not be called once the node may be leaving.
 	local memberlist.Node
@@ -142,6 +144,7 @@ func New(cfg Config) (*Node, error) {
 	if n.now == nil {
 		n.now = time.Now
 	}
+	n.started = n.now()
 	n.members = newMembership(n)
 
 	mc := memberlist.DefaultLANConfig()
@@ -204,6 +207,7 @@ func New(cfg Config) (*Node, error) {
 	n.queue = &memberlist.TransmitLimitedQueue{RetransmitMult: cfg.RetransmitMult, NumNodes: n.numMembers}
 	n.out = newOutbox(n.queue, n.self, n.maxPkt, cfg.MaxBroadcastQueueBytes,
 		func() bool { return n.numMembers() <= 1 }, cd, &n.stats)
+	n.out.maxAge = 2 * time.Duration(cfg.RetransmitMult) * cfg.GossipInterval
 	n.streams = newStreamSender(n, 2*cfg.MaxMessageBytes)
 
 	ml, err := memberlist.Create(mc)
@@ -216,9 +220,10 @@ func New(cfg Config) (*Node, error) {
 	n.local = *ml.LocalNode()
 	n.local.Addr = append(net.IP(nil), n.local.Addr...)
 	n.members.setLocal(&n.local)
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.flushLoop()
 	go n.expireLoop()
+	go n.retireLoop()
 	n.streams.start()
 	if cfg.Discovery != nil {
 		n.wg.Add(1)
@@ -311,6 +316,7 @@ func (n *Node) Stats() Stats {
 	s.BroadcastQueue = n.queue.NumQueued()
 	s.BroadcastQueueBytes = n.out.queuedBytes.Load()
 	s.PendingValues, s.PendingBytes = n.pending.usage()
+	s.Retirement = n.retired.snapshot()
 	return s
 }
 

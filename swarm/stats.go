@@ -60,6 +60,9 @@ type Stats struct {
 	// and PendingBytes what they cost (bounded by Config.MaxPendingBytes).
 	PendingValues int
 	PendingBytes  int
+	// Retirement counts replica retirement and the member table's
+	// forgetting.
+	Retirement RetireStats
 }
 
 const maxKind = 8
