@@ -52,6 +52,10 @@ type Stats struct {
 	DiscoveryErrors uint64
 	// PendingValues is the number of values held for unregistered names.
 	PendingValues int
+	// Snapshots counts snapshots written (Config.StateDir or Store),
+	// SnapshotErrors the writes that failed, SnapshotBytes the size of
+	// the last one.
+	Snapshots, SnapshotErrors, SnapshotBytes uint64
 }
 
 const maxKind = 8
@@ -77,6 +81,9 @@ type counters struct {
 	stateOverflows      atomic.Uint64
 	discoveryErrors     atomic.Uint64
 	drops, rejects      reasonCounts
+	snapshots           atomic.Uint64
+	snapshotErrors      atomic.Uint64
+	snapshotBytes       atomic.Uint64
 }
 
 func (c *counters) sent(k codec.Kind, n int) {
@@ -108,6 +115,9 @@ func (c *counters) snapshot() Stats {
 		PushPullBytesReceived: c.ppRecv.Load(),
 		StateOverflows:        c.stateOverflows.Load(),
 		DiscoveryErrors:       c.discoveryErrors.Load(),
+		Snapshots:             c.snapshots.Load(),
+		SnapshotErrors:        c.snapshotErrors.Load(),
+		SnapshotBytes:         c.snapshotBytes.Load(),
 	}
 	for k, name := range kindNames {
 		if name == "" {
