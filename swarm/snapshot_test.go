@@ -159,7 +159,7 @@ func TestSnapshotConfigErrors(t *testing.T) {
 
 type memStore struct{}
 
-func (memStore) Save([]byte) error      { return nil }
+func (memStore) Save([]byte) error     { return nil }
 func (memStore) Load() ([]byte, error) { return nil, os.ErrNotExist }
 
 // Three nodes snapshot periodically; all are killed (Close, no Leave) and
