@@ -183,6 +183,30 @@ type Config struct {
 	// (up to 10 minutes) and honour the source's Retry-After.
 	DiscoveryFleetRate float64
 
+	// StateDir, if set, makes the node durable across restarts of the
+	// whole cluster: every SnapshotInterval, and at Leave, the node writes
+	// every value's state to a file there (atomically: temporary file,
+	// fsync, rename; with a checksum), and New loads it, validates it as it
+	// would a peer's state, and merges each value as its name registers.
+	// A torn or corrupt file is logged, counted (Stats.Rejected
+	// "snapshot_corrupt") and ignored; one written by a newer build fails
+	// New with ErrSnapshotVersion. Store replaces the file with another
+	// store; set at most one of them.
+	StateDir string
+	Store    Store
+	// SnapshotInterval is the period of snapshots (default 10 s): what a
+	// crash of every node at once can lose.
+	SnapshotInterval time.Duration
+	// SnapshotMaxAge refuses a snapshot older than this at New (0 means
+	// RetireHorizon). Restoring a snapshot is safe exactly as long as a
+	// late message is: a replica alive in it that the cluster has since
+	// retired is still covered by its retirement record for two
+	// RetireHorizons after the retirement, so a snapshot younger than
+	// that never counts a slot twice. An older one might, so it is
+	// refused (logged, and counted in Stats.Rejected
+	// "snapshot_too_old"); see docs/DESIGN.md, "Durable snapshots".
+	SnapshotMaxAge time.Duration
+
 	// Transport replaces memberlist's UDP/TCP transport (for example with
 	// swarmtest's fault-injecting network). nil uses real sockets on
 	// BindAddr:BindPort.
@@ -251,6 +275,7 @@ func DefaultLANConfig(name string) Config {
 		MaxPendingBytes:        16 << 20,
 		RetireAfter:            DefaultRetireAfter,
 		RetireHorizon:          DefaultRetireHorizon,
+		SnapshotInterval:       10 * time.Second,
 	}
 }
 
@@ -375,6 +400,15 @@ func (c *Config) validate() error {
 		if err := memberlist.ValidateKey(k); err != nil {
 			return bad(fmt.Sprintf("SecretKeys[%d]", i), "%v", err)
 		}
+	}
+	if c.StateDir != "" && c.Store != nil {
+		return bad("StateDir", "set StateDir or Store, not both")
+	}
+	if (c.StateDir != "" || c.Store != nil) && c.SnapshotInterval <= 0 {
+		return bad("SnapshotInterval", "%v must be > 0 when StateDir or Store is set", c.SnapshotInterval)
+	}
+	if c.SnapshotMaxAge < 0 {
+		return bad("SnapshotMaxAge", "%v must be >= 0", c.SnapshotMaxAge)
 	}
 	if len(c.Label) > 255 {
 		return bad("Label", "%d bytes is longer than 255", len(c.Label))

@@ -75,6 +75,12 @@ type Node struct {
 	values   map[string]*entry
 	pending  *pendingStore
 
+	// store keeps snapshots (Config.StateDir or Config.Store); restored
+	// holds the loaded snapshot's states until their names register.
+	store      Store
+	restoredMu sync.Mutex
+	restored   map[string]codec.Envelope
+
 	handlersMu sync.RWMutex
 	handlers   map[codec.Kind]func(env *codec.Envelope)
 	// autoRegister, if set, may register a value for a name that arrives
@@ -130,6 +136,7 @@ func New(cfg Config) (*Node, error) {
 		codec:    cd,
 		now:      cfg.Now,
 		values:   make(map[string]*entry),
+		restored: make(map[string]codec.Envelope),
 		handlers: make(map[codec.Kind]func(*codec.Envelope)),
 		wake:     make(chan struct{}, 1),
 		final:    make(chan finalFlush),
@@ -146,6 +153,20 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.started = n.now()
 	n.members = newMembership(n)
+	switch {
+	case cfg.Store != nil:
+		n.store = cfg.Store
+	case cfg.StateDir != "":
+		fsStore, err := NewFileStore(cfg.StateDir)
+		if err != nil {
+			return nil, fmt.Errorf("%w: StateDir: %w", ErrInvalidConfig, err)
+		}
+		n.store = fsStore
+	}
+	if err := n.loadSnapshot(); err != nil {
+		n.cancel()
+		return nil, err
+	}
 
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.Name
@@ -228,6 +249,10 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Discovery != nil {
 		n.wg.Add(1)
 		go n.rediscoverLoop()
+	}
+	if n.store != nil {
+		n.wg.Add(1)
+		go n.snapshotLoop()
 	}
 	return n, nil
 }
@@ -344,6 +369,9 @@ func (n *Node) Leave() error {
 	n.closing.Store(true)
 	n.lastFlush(start.Add(lt / 2))
 	n.drain(start.Add(lt * 3 / 4))
+	if err := n.saveSnapshot(); err != nil {
+		n.log.Error("final snapshot failed", "err", err)
+	}
 	n.announceLeave()
 	n.closed.Store(true)
 	var errs []error

@@ -83,6 +83,12 @@ func (n *Node) register(name, typeName string, config any, newAdapter func() ada
 	e := &entry{name: name, typeName: typeName, node: n, a: newAdapter(), config: config}
 	n.values[name] = e
 	n.valuesMu.Unlock()
+	if env, ok := n.takeRestored(name); ok {
+		if err := n.mergeEnvelope(e, &env, false); err != nil {
+			n.stats.reject(rejectInvalid)
+			n.warnLimited(rejectInvalid, "rejected a value from the snapshot", "value", name, "err", err)
+		}
+	}
 	for _, env := range n.pending.take(name) {
 		if err := n.mergeEnvelope(e, &env, false); err != nil {
 			n.rejectValue(&env, err, "rejected a value held for registration")

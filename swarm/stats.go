@@ -63,6 +63,10 @@ type Stats struct {
 	// Retirement counts replica retirement and the member table's
 	// forgetting.
 	Retirement RetireStats
+	// Snapshots counts snapshots written (Config.StateDir or Store),
+	// SnapshotErrors the writes that failed, SnapshotBytes the size of
+	// the last one.
+	Snapshots, SnapshotErrors, SnapshotBytes uint64
 }
 
 const maxKind = 8
@@ -89,6 +93,9 @@ type counters struct {
 	discoveryErrors     atomic.Uint64
 	tombstonesExpired   atomic.Uint64
 	drops, rejects      reasonCounts
+	snapshots           atomic.Uint64
+	snapshotErrors      atomic.Uint64
+	snapshotBytes       atomic.Uint64
 }
 
 func (c *counters) sent(k codec.Kind, n int) {
@@ -121,6 +128,9 @@ func (c *counters) snapshot() Stats {
 		StateOverflows:        c.stateOverflows.Load(),
 		DiscoveryErrors:       c.discoveryErrors.Load(),
 		TombstonesExpired:     c.tombstonesExpired.Load(),
+		Snapshots:             c.snapshots.Load(),
+		SnapshotErrors:        c.snapshotErrors.Load(),
+		SnapshotBytes:         c.snapshotBytes.Load(),
 	}
 	for k, name := range kindNames {
 		if name == "" {
