@@ -9,7 +9,9 @@
 //
 // # Usage
 //
-//	n, err := swarm.New(swarm.DefaultLANConfig("pod-a"))
+//	cfg := swarm.DefaultLANConfig("pod-a")
+//	cfg.SecretKeys = [][]byte{key}              // required off loopback
+//	n, err := swarm.New(cfg)
 //	if err != nil { ... }
 //	defer n.Leave()
 //	_, err = n.Join(ctx, "10.0.0.2:9990")     // or Config.Discovery
@@ -63,7 +65,9 @@
 //
 // # Security
 //
-// Config.SecretKeys turns on memberlist's AES-GCM encryption; rotate with
+// Config.SecretKeys turns on memberlist's AES-GCM encryption, and New
+// requires it for a node that listens on a non-loopback address unless
+// Config.AllowPlaintext opts out explicitly; rotate with
 // InstallKey, UseKey, RemoveKey, each step on every node before the next.
 // Config.Label keeps clusters that share a network apart.
 //

@@ -11,7 +11,7 @@
 //
 // # Usage
 //
-//	node, _ := swarm.New(swarm.DefaultLANConfig("web-1"))
+//	node, _ := swarm.New(cfg) // swarm.DefaultLANConfig("web-1") with SecretKeys
 //	node.Join(ctx, peers...)
 //	api, err := ratelimit.New(node, "api", ratelimit.Config{Limit: 1000, Window: 10 * time.Second})
 //	...
