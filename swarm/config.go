@@ -132,7 +132,9 @@ type Config struct {
 	// standard Ethernet MTU). Larger deltas go over the reliable stream.
 	UDPBufferSize int
 
-	// Logger receives the node's and memberlist's log lines. nil discards.
+	// Logger receives the node's and memberlist's log lines; nil means
+	// slog.Default(). To discard them, pass a logger whose handler is
+	// disabled (slog.New(slog.DiscardHandler)).
 	Logger *slog.Logger
 
 	// Discovery, if set, is asked for the cluster's peers every
@@ -149,6 +151,11 @@ type Config struct {
 
 	// Now is the clock; nil means time.Now. Tests may inject one.
 	Now func() time.Time
+
+	// flagPrefix and flagsSet record RegisterFlags, so that validation
+	// errors name the flag.
+	flagPrefix string
+	flagsSet   bool
 }
 
 // DefaultLANConfig returns a configuration for a data-centre network,
@@ -212,7 +219,7 @@ var ErrInvalidConfig = errors.New("shoal/swarm: invalid config")
 
 func (c *Config) validate() error {
 	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %s%s: %s", ErrInvalidConfig, field, c.flagNote(field), fmt.Sprintf(format, args...))
 	}
 	if c.Name == "" {
 		return bad("Name", "required")
