@@ -6,6 +6,10 @@
 //	go run ./examples/counter -name b -port 7002 -join 127.0.0.1:7001
 //	go run ./examples/counter -name c -port 7003 -join 127.0.0.1:7001 -add 5
 //
+// Off loopback (-bind 10.0.0.5), give every process the same gossip key:
+// SHOAL_SECRET_KEYS=$(head -c32 /dev/urandom | base64) in the environment,
+// or -secret-keys.
+//
 // Each line typed on standard input is a number to add (an empty line adds
 // 1). Every process prints the value (and the number of live members)
 // whenever either changes. Ctrl-C leaves the cluster gracefully.
@@ -42,6 +46,10 @@ type options struct {
 	join  []string
 	add   int64
 	value string
+	// security holds -secret-keys and -allow-plaintext (or
+	// SHOAL_SECRET_KEYS, SHOAL_ALLOW_PLAINTEXT): off loopback a node needs
+	// one of them.
+	security swarm.Config
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -55,7 +63,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	join := fs.String("join", "", "comma-separated host:port of nodes to join")
 	fs.Int64Var(&o.add, "add", 0, "add this much once, after joining")
 	fs.StringVar(&o.value, "counter", "clicks", "name of the shared counter")
+	ml := flag.NewFlagSet("memberlist", flag.ContinueOnError)
+	o.security.RegisterFlags(ml, "")
+	for _, name := range []string{"secret-keys", "allow-plaintext"} {
+		f := ml.Lookup(name)
+		fs.Var(f.Value, f.Name, f.Usage)
+	}
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := swarm.SetFromEnv(fs, nil); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -93,6 +110,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		cfg = swarm.DefaultLocalConfig(o.name) // faster timings on one host
 	}
 	cfg.BindAddr, cfg.BindPort = o.bind, o.port
+	cfg.SecretKeys, cfg.AllowPlaintext = o.security.SecretKeys, o.security.AllowPlaintext
 	n, err := swarm.New(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "counter:", err)
