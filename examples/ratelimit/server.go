@@ -61,7 +61,7 @@ func parseServe(args []string, stderr io.Writer) (serveOptions, error) {
 	fs.IntVar(&o.limit, "limit", 100, "requests the whole cluster admits per window")
 	fs.DurationVar(&o.window, "window", 10*time.Second, "sliding window of the limit")
 	fs.StringVar(&o.keyHeader, "key-header", "", "limit per client: the request header that names the client (e.g. X-Api-Key); empty: one limit for everyone")
-	fs.StringVar(&o.selector, "kubernetes", "", "find peers in Kubernetes, in cluster: the label selector of the servers' pods (e.g. app=shoal-ratelimit); -name and -bind default to $POD_NAME and $POD_IP")
+	fs.StringVar(&o.selector, "kubernetes", "", "find peers in Kubernetes, in cluster: the label selector of the servers' pods (e.g. app.kubernetes.io/name=shoal-ratelimit); -name and -bind default to $POD_NAME and $POD_IP")
 	ml := flag.NewFlagSet("memberlist", flag.ContinueOnError)
 	o.cfg.RegisterFlags(ml, "memberlist.")
 	ml.VisitAll(func(f *flag.Flag) {
