@@ -205,14 +205,15 @@ func (l *limiter) decide(ctx context.Context, method string) (metadata.MD, error
 			reset = int64((d + time.Second - 1) / time.Second)
 		}
 	}
-	md := metadata.Pairs(
-		"ratelimit-policy", l.item+";q="+strconv.Itoa(dec.Limit)+";w="+l.windowSec,
-		"ratelimit", l.item+";r="+strconv.Itoa(dec.Remaining)+";t="+strconv.FormatInt(reset, 10),
-	)
+	// Keys are lower case already: no metadata.Pairs normalisation.
+	md := metadata.MD{
+		"ratelimit-policy": {l.item + ";q=" + strconv.Itoa(dec.Limit) + ";w=" + l.windowSec},
+		"ratelimit":        {l.item + ";r=" + strconv.Itoa(dec.Remaining) + ";t=" + strconv.FormatInt(reset, 10)},
+	}
 	if dec.Allowed {
 		return md, nil
 	}
-	md.Set("retry-after", strconv.Itoa(dec.RetryAfterSeconds()))
+	md["retry-after"] = []string{strconv.Itoa(dec.RetryAfterSeconds())}
 	st := status.New(codes.ResourceExhausted, "rate limit exceeded")
 	if dec.RetryAfter != ratelimit.InfDuration {
 		if withInfo, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(dec.RetryAfter)}); err == nil {
