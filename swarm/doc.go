@@ -71,6 +71,15 @@
 // InstallKey, UseKey, RemoveKey, each step on every node before the next.
 // Config.Label keeps clusters that share a network apart.
 //
+// # Configuration, logs and health
+//
+// Config.RegisterFlags binds every setting to a flag in dskit's style
+// (-memberlist.bind-addr, -memberlist.secret-keys, …) and SetFromEnv reads
+// the same from SHOAL_* variables; validation errors then name the flag.
+// A nil Config.Logger logs to slog.Default(). Node.Health reports
+// memberlist's health score and whether the node is ready or degraded,
+// for readiness probes and alerts.
+//
 // # Lifecycle
 //
 // Leave announces the departure (peers see the node as left within about a
