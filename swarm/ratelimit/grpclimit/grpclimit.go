@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -93,27 +95,16 @@ func PeerAddr() KeyFunc {
 		if !ok || p.Addr == nil {
 			return "", fmt.Errorf("%w: no peer address", ErrNoKey)
 		}
-		host := p.Addr.String()
-		if i := lastColon(host); i >= 0 {
-			host = host[:i]
+		host, _, err := net.SplitHostPort(p.Addr.String())
+		if err != nil {
+			return "", fmt.Errorf("%w: peer address %q: %v", ErrNoKey, p.Addr.String(), err)
 		}
-		if len(host) > 1 && host[0] == '[' {
-			host = host[1 : len(host)-1]
+		a, err := netip.ParseAddr(host)
+		if err != nil {
+			return "", fmt.Errorf("%w: peer address %q: %v", ErrNoKey, p.Addr.String(), err)
 		}
-		return host, nil
+		return a.Unmap().String(), nil
 	}
-}
-
-func lastColon(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		switch s[i] {
-		case ':':
-			return i
-		case ']':
-			return -1
-		}
-	}
-	return -1
 }
 
 // Options configure Interceptors. The zero value gives every call the key

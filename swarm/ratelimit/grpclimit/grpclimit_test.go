@@ -163,3 +163,30 @@ func TestPerKeyLimitFromMetadata(t *testing.T) {
 	_, err = cl.Check(b, &healthpb.HealthCheckRequest{})
 	require.NoError(t, err, "tenant b has its own limit")
 }
+
+// PeerAddr keys by the connection's peer; Method by the full method name.
+func TestPeerAndMethodKeys(t *testing.T) {
+	c := swarmtest.Start(t, 1, swarmtest.Options{})
+	k, err := ratelimit.NewKeyed(c.Node(0), "peers", ratelimit.KeyedConfig{Limit: 1, Window: time.Minute, Lag: -1})
+	require.NoError(t, err)
+	t.Cleanup(k.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	cl := serve(t, grpclimit.PerKey(k, time.Minute), grpclimit.Options{Key: grpclimit.PeerAddr()})
+	_, err = cl.Check(ctx, &healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
+	_, err = cl.Check(ctx, &healthpb.HealthCheckRequest{})
+	checkRefused(t, err, time.Minute)
+	assert.True(t, k.RetryAfter("127.0.0.1") > 0, "the key is the peer's IP, without the port")
+
+	cl = serve(t, grpclimit.PerKey(k, time.Minute), grpclimit.Options{Key: grpclimit.Method()})
+	_, err = cl.Check(ctx, &healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
+	_, err = cl.Check(ctx, &healthpb.HealthCheckRequest{})
+	checkRefused(t, err, time.Minute)
+	st, err := cl.Watch(ctx, &healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
+	_, err = st.Recv()
+	require.NoError(t, err, "another method has its own limit")
+}
