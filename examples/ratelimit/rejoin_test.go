@@ -82,3 +82,13 @@ func TestServeStaysUpWhilePeersAreDown(t *testing.T) {
 		return nil
 	})
 }
+
+// Off loopback without a gossip key the server refuses to start, and says
+// which flag (or variable) to set.
+func TestServeOffLoopbackNeedsAKey(t *testing.T) {
+	var out, errOut lockedBuffer
+	code := run(context.Background(), []string{"serve", "-name", "a", "-bind", "10.255.255.1", "-http", "127.0.0.1:0"}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "flag -memberlist.secret-keys") {
+		t.Fatalf("exit %d, stderr %q: want 1 and the flag named", code, errOut.String())
+	}
+}
