@@ -145,7 +145,10 @@ func (n *Node) items() []digest.Item {
 	}
 	n.valuesMu.RUnlock()
 	items := make([]digest.Item, 0, len(entries))
-	for _, e := range entries {
+	for i, e := range entries {
+		if i%256 == 255 && n.closed.Load() {
+			return nil // memberlist does not wait for its callbacks at shutdown
+		}
 		h, err := n.stateHash(e)
 		if err != nil {
 			n.log.Error("hash state", "value", e.name, "err", err)
@@ -459,6 +462,9 @@ func (n *Node) appendFullStates(envs []codec.Envelope, limit int) []codec.Envelo
 	n.valuesMu.RUnlock()
 	size := 0
 	for i, name := range names {
+		if i%256 == 255 && n.closed.Load() {
+			return envs
+		}
 		env, ok, err := n.stateEnvelope(name)
 		if err != nil {
 			n.log.Error("encode state", "value", name, "err", err)
