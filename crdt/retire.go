@@ -83,6 +83,10 @@ type RetirePlan struct {
 	// Horizon is how long a record stays unchanged before Into commits
 	// it, and how long a committed record is remembered afterwards.
 	Horizon time.Duration
+	// MaxFolds, if positive, bounds the folds and re-homes of one call,
+	// so that the caller's lock is held briefly even when thousands of
+	// replicas go at once; the rest waits for the next call.
+	MaxFolds int
 }
 
 // Retirer is implemented by values that keep per-replica state which
@@ -227,11 +231,17 @@ func (c *GCounter) dropCovered() {
 	if len(c.Gone) == 0 {
 		return
 	}
+	// Both are sorted by replica: one pass over each.
 	kept := c.S[:0]
+	j := 0
 	for _, s := range c.S {
-		if s.N > c.retiredCount(s.Replica) {
-			kept = append(kept, s)
+		for j < len(c.Gone) && c.Gone[j].Replica.Compare(s.Replica) < 0 {
+			j++
 		}
+		if j < len(c.Gone) && c.Gone[j].Replica == s.Replica && s.N <= c.Gone[j].N {
+			continue
+		}
+		kept = append(kept, s)
 	}
 	clear(c.S[len(kept):])
 	c.S = kept
@@ -299,8 +309,15 @@ func (c *GCounter) Retire(now time.Time, p RetirePlan) bool {
 	}
 
 	// Fold slots.
+	budget := p.MaxFolds
+	if budget <= 0 {
+		budget = len(c.S) + len(c.Gone)
+	}
 	var folded []Retirement
 	for _, s := range c.S {
+		if budget == 0 {
+			break
+		}
 		if s.Replica == c.self {
 			continue
 		}
@@ -316,11 +333,13 @@ func (c *GCounter) Retire(now time.Time, p RetirePlan) bool {
 			g := &c.Gone[i]
 			g.N = max(g.N, s.N)
 			touch(g)
+			budget--
 			continue
 		}
 		g := Retirement{Replica: s.Replica, N: s.N}
 		touch(&g)
 		folded = append(folded, g)
+		budget--
 	}
 	if len(folded) > 0 {
 		c.Gone = insertSorted(c.Gone, folded, compareRetirement)
@@ -342,8 +361,9 @@ func (c *GCounter) Retire(now time.Time, p RetirePlan) bool {
 	for i := range c.Gone {
 		g := &c.Gone[i]
 		switch {
-		case g.A < g.N && g.Into != c.self && p.Folder && p.Gone(g.Into):
+		case g.A < g.N && g.Into != c.self && p.Folder && budget > 0 && p.Gone(g.Into):
 			touch(g)
+			budget--
 		case g.A < g.N && g.Into == c.self && g.At <= settled:
 			c.Add(g.N - g.A)
 			g.A = g.N
