@@ -222,3 +222,65 @@ func satAdd(a, b uint64) uint64 {
 	}
 	return s
 }
+
+// Check reports whether other may be merged into c within b (see
+// Bounded): every slot at most b.MaxCount; for a non-zero origin, only
+// origin's slot, raised by at most b.MaxStep over the count c holds (a
+// slot c lacks is bounded by the ceiling alone: a late joiner has not seen
+// it rise); at most b.MaxReplicas slots after the merge.
+func (c *GCounter) Check(other *GCounter, origin Replica, b Bounds) error {
+	if other == nil {
+		return nil
+	}
+	return checkSlots(c.S, other.S, origin, b)
+}
+
+func checkSlots(mine, theirs []Slot, origin Replica, b Bounds) error {
+	bound := !origin.IsZero()
+	added := 0
+	i := 0
+	for _, o := range theirs {
+		if bound && o.Replica != origin {
+			return outOfBounds(ErrForeignWrite, "slot %s in a message from %s", o.Replica, origin)
+		}
+		i = seek(mine, i, o.Replica, len(theirs), func(s Slot) Replica { return s.Replica })
+		held := i < len(mine) && mine[i].Replica == o.Replica
+		var n uint64
+		if held {
+			n = mine[i].N
+		} else if o.N != 0 {
+			added++
+		}
+		if err := checkCount(o.Replica, o.N, n, held, bound, b); err != nil {
+			return err
+		}
+	}
+	return checkReplicas(len(mine), added, b)
+}
+
+// Sanitize drops the slots above b.MaxCount (see Bounded).
+func (c *GCounter) Sanitize(b Bounds) int {
+	if b.MaxCount == 0 {
+		return 0
+	}
+	kept := c.S[:0]
+	for _, s := range c.S {
+		if s.N <= b.MaxCount {
+			kept = append(kept, s)
+		}
+	}
+	dropped := len(c.S) - len(kept)
+	if dropped == 0 {
+		return 0
+	}
+	clear(c.S[len(kept):])
+	c.S = kept
+	if len(c.S) == 0 {
+		c.S = nil
+	}
+	c.own = 0
+	if i, ok := c.search(c.self); ok && !c.self.IsZero() {
+		c.own = i + 1
+	}
+	return dropped
+}

@@ -19,7 +19,7 @@ func TestOutboxSealsOldAccumulation(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := &memberlist.TransmitLimitedQueue{RetransmitMult: 6, NumNodes: func() int { return 4 }}
-	o := newOutbox(q, 1400, cd, &counters{})
+	o := newOutbox(q, crdt.Replica{Node: "me", Incarnation: 1}, 1400, 1<<20, func() bool { return false }, cd, &counters{})
 	o.maxAge = time.Second
 	e := &entry{name: "hits", typeName: typeNameOf[*crdt.GCounter](), a: &valueAdapter[*crdt.GCounter]{v: crdt.NewGCounter(crdt.Replica{Node: "me", Incarnation: 1})}}
 	origin := crdt.Replica{Node: "o", Incarnation: 1}
@@ -30,7 +30,7 @@ func TestOutboxSealsOldAccumulation(t *testing.T) {
 	}
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i, d := range []time.Duration{0, 500 * time.Millisecond, 900 * time.Millisecond} {
-		if _, err := o.add(t0.Add(d), e, origin, delta(string(rune('a'+i)))); err != nil {
+		if _, err := o.add(t0.Add(d), e, origin, delta(string(rune('a'+i))), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -38,7 +38,7 @@ func TestOutboxSealsOldAccumulation(t *testing.T) {
 	if len(acc.S) != 3 {
 		t.Fatalf("within maxAge the accumulation holds %d slots, want 3", len(acc.S))
 	}
-	if _, err := o.add(t0.Add(1100*time.Millisecond), e, origin, delta("d")); err != nil {
+	if _, err := o.add(t0.Add(1100*time.Millisecond), e, origin, delta("d"), nil); err != nil {
 		t.Fatal(err)
 	}
 	acc = o.slots[outKey{"hits", origin}].acc.(*crdt.GCounter)
