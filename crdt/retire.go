@@ -123,7 +123,9 @@ func validateRetired(rs []Retirement) error {
 }
 
 // joinRetired joins the records in into *dst (both sorted) and returns
-// the incoming records that changed it, as they are after the join.
+// the incoming records that changed it, as they came: an effect carries
+// only what its origin wrote, so a relay's forward passes the origin's
+// bounds (checkRetired).
 func joinRetired(dst *[]Retirement, in []Retirement) (changed []Retirement) {
 	var ins []Retirement
 	d := *dst
@@ -136,7 +138,7 @@ func joinRetired(dst *[]Retirement, in []Retirement) (changed []Retirement) {
 			j := d[i].join(o)
 			if j != d[i] {
 				d[i] = j
-				changed = append(changed, j)
+				changed = append(changed, o)
 			}
 			continue
 		}
@@ -405,3 +407,44 @@ func (w *WindowCounter) Retire(now time.Time, _ RetirePlan) bool {
 }
 
 var _ Retirer = (*WindowCounter)(nil)
+
+// checkRetired is Check for the records of a message (see Bounded). Every
+// record is written by its Into, so a message bound to an origin carries
+// only records into that origin. A record's N covers another replica's
+// slot, so for such a message it may not exceed what the receiver knows
+// of that replica (Get) by more than MaxStep: a forged record could
+// otherwise freeze a live replica's count at the ceiling. Records count
+// as replicas.
+func (c *GCounter) checkRetired(theirs []Retirement, origin Replica, b Bounds) error {
+	bound := !origin.IsZero()
+	added := 0
+	for _, g := range theirs {
+		if bound && g.Into != origin {
+			return outOfBounds(ErrForeignWrite, "retirement of %s into %s in a message from %s", g.Replica, g.Into, origin)
+		}
+		if b.MaxCount != 0 && g.N > b.MaxCount {
+			return outOfBounds(ErrCountCeiling, "retirement of %s: %d > %d", g.Replica, g.N, b.MaxCount)
+		}
+		known := c.Get(g.Replica)
+		if bound && b.MaxStep != 0 && g.N > known && g.N-known > b.MaxStep {
+			return outOfBounds(ErrCountStep, "retirement of %s: %d → %d, step > %d", g.Replica, known, g.N, b.MaxStep)
+		}
+		if _, held := searchRetired(c.Gone, g.Replica); !held {
+			added++
+		}
+	}
+	return checkReplicas(len(c.S)+len(c.Gone), added, b)
+}
+
+// sanitizeRetired drops the records above b.MaxCount (see Bounded).
+func (c *GCounter) sanitizeRetired(b Bounds) int {
+	if b.MaxCount == 0 || len(c.Gone) == 0 {
+		return 0
+	}
+	n := len(c.Gone)
+	c.Gone = slices.DeleteFunc(c.Gone, func(g Retirement) bool { return g.N > b.MaxCount })
+	if len(c.Gone) == 0 {
+		c.Gone = nil
+	}
+	return n - len(c.Gone)
+}

@@ -635,3 +635,37 @@ func BenchmarkGCounterRetire10k(b *testing.B) {
 		}
 	})
 }
+
+// A peer's records are bounded like its slots: only records into the
+// origin, under the ceiling, and a record may not raise what the receiver
+// knows of a replica by more than a step.
+func TestRetirementCheck(t *testing.T) {
+	r, s, x := Replica{"r", 1}, Replica{"s", 1}, Replica{"x", 1}
+	b := Bounds{MaxCount: 1000, MaxStep: 10, MaxReplicas: 3}
+	local := NewGCounter(s)
+	local.Merge(t0, &GCounter{S: []Slot{{Replica: r, N: 50}}})
+	msg := func(g Retirement) *GCounter { return &GCounter{Gone: []Retirement{g}} }
+	cases := []struct {
+		name   string
+		msg    *GCounter
+		origin Replica
+		want   error
+	}{
+		{"a fold by its origin", msg(Retirement{Replica: r, N: 55, Into: x, Gen: 1}), x, nil},
+		{"into another replica", msg(Retirement{Replica: r, N: 55, Into: s, Gen: 1}), x, ErrForeignWrite},
+		{"above the ceiling", msg(Retirement{Replica: r, N: 1001, Into: x}), Replica{}, ErrCountCeiling},
+		{"a step too far", msg(Retirement{Replica: r, N: 61, Into: x}), x, ErrCountStep},
+		{"a full state may", msg(Retirement{Replica: r, N: 61, Into: x}), Replica{}, nil},
+		{"too many replicas", &GCounter{Gone: []Retirement{{Replica: Replica{"a", 1}, N: 1, Into: x}, {Replica: Replica{"b", 1}, N: 1, Into: x}, {Replica: Replica{"c", 1}, N: 1, Into: x}}}, Replica{}, ErrTooManyReplicas},
+	}
+	for _, c := range cases {
+		err := local.Check(c.msg, c.origin, b)
+		if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+			t.Errorf("%s: Check = %v, want %v", c.name, err, c.want)
+		}
+	}
+	poisoned := &GCounter{Gone: []Retirement{{Replica: r, N: 1 << 60, Into: x}}}
+	if n := poisoned.Sanitize(b); n != 1 || len(poisoned.Gone) != 0 {
+		t.Fatalf("Sanitize dropped %d, left %+v", n, poisoned.Gone)
+	}
+}
