@@ -232,7 +232,10 @@ func (c *GCounter) Check(other *GCounter, origin Replica, b Bounds) error {
 	if other == nil {
 		return nil
 	}
-	return checkSlots(c.S, other.S, origin, b)
+	if err := checkSlots(c.S, other.S, origin, b); err != nil {
+		return err
+	}
+	return c.checkRetired(other.Gone, origin, b)
 }
 
 func checkSlots(mine, theirs []Slot, origin Replica, b Bounds) error {
@@ -263,6 +266,7 @@ func (c *GCounter) Sanitize(b Bounds) int {
 	if b.MaxCount == 0 {
 		return 0
 	}
+	gone := c.sanitizeRetired(b)
 	kept := c.S[:0]
 	for _, s := range c.S {
 		if s.N <= b.MaxCount {
@@ -271,7 +275,7 @@ func (c *GCounter) Sanitize(b Bounds) int {
 	}
 	dropped := len(c.S) - len(kept)
 	if dropped == 0 {
-		return 0
+		return gone
 	}
 	clear(c.S[len(kept):])
 	c.S = kept
@@ -282,5 +286,5 @@ func (c *GCounter) Sanitize(b Bounds) int {
 	if i, ok := c.search(c.self); ok && !c.self.IsZero() {
 		c.own = i + 1
 	}
-	return dropped
+	return dropped + gone
 }
