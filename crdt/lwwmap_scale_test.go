@@ -47,6 +47,9 @@ func TestLWWMapInsertHeavyModel(t *testing.T) {
 				if d, ok := peer.Delta(); ok {
 					acc.Merge(now, d)
 					m.Merge(now, d)
+					if eff, changed := m.Merge(now, d); changed || eff != nil {
+						rt.Fatalf("merging a delta twice changed the map the second time: %v", eff)
+					}
 					for _, e := range d.E {
 						if e.TS.After(ref[e.Key].TS) {
 							ref[e.Key] = e
@@ -133,16 +136,20 @@ func TestLWWMapExpireThousands(t *testing.T) {
 	if d, more := m.ExpireSome(t0.Add(time.Minute), 100); d != 0 || more {
 		t.Fatalf("expired %d (more %v) before the TTL", d, more)
 	}
-	steps := 0
+	steps, dropped := 0, 0
 	for {
-		_, more := m.ExpireSome(t0.Add(2*time.Minute), 500)
+		d, more := m.ExpireSome(t0.Add(2*time.Minute), 500)
 		steps++
+		dropped += d
 		if !more {
 			break
 		}
 		if steps > n {
 			t.Fatalf("expiry does not finish")
 		}
+	}
+	if dropped != n-n/10 {
+		t.Fatalf("ExpireSome reported %d dropped, want %d", dropped, n-n/10)
 	}
 	if m.Tombstones() != 0 || m.Len() != n/10 || m.tree.Len() != n/10 {
 		t.Fatalf("after expiry: Len %d Tombstones %d tree %d", m.Len(), m.Tombstones(), m.tree.Len())
