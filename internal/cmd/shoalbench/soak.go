@@ -271,8 +271,8 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	var restarting atomic.Bool
 	var restartErr atomic.Value
+	var restarts atomic.Int64
 	start := time.Now()
 	wg.Add(1)
 	go func() { defer wg.Done(); soakTraffic(ctx, p, nodes) }()
@@ -294,13 +294,11 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 		go func() {
 			defer wg.Done()
 			every(ctx, p.Restart, func(int) {
-				restarting.Store(true)
-				defer restarting.Store(false)
 				for i, s := range nodes {
 					if ctx.Err() != nil {
 						return
 					}
-					prog.update("soak: rolling restart, %s", s.name)
+					began := time.Now()
 					s.stop()
 					if err := s.start(p); err != nil {
 						restartErr.Store(err)
@@ -312,6 +310,8 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 						cancel()
 						return
 					}
+					restarts.Add(1)
+					prog.update("soak: restarted %s in %v", s.name, time.Since(began).Round(time.Millisecond))
 				}
 			})
 		}()
@@ -329,9 +329,6 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 			}
 			return nil, ctx.Err()
 		case <-sample.C:
-		}
-		if restarting.Load() {
-			continue // a node is down or joining: not the steady state
 		}
 		t := time.Since(start).Seconds()
 		runtime.GC()
@@ -351,7 +348,7 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 		}
 		nodes[0].with(func(s *soakNode) { slots = float64(counterSlots(s)) })
 		if up < len(nodes) {
-			continue // a restart began since the check above
+			continue // a node is restarting: not a state to compare
 		}
 		add := func(m string, v float64) { samples[m] = append(samples[m], point{t, v}) }
 		add("heap", float64(ms.HeapAlloc))
