@@ -55,6 +55,7 @@ type soakRow struct {
 	Bound   float64 `json:"bound_pct"`  // 0: not enforced
 	Within  bool    `json:"within"`
 	Samples int     `json:"samples"`
+	Events  string  `json:"events"` // restarts and bursts done
 	Command string  `json:"command"`
 }
 
@@ -119,7 +120,7 @@ func runSoakCmd(ctx context.Context, args []string, out, errOut io.Writer) error
 		return err
 	}
 	if !*asJSON {
-		fmt.Fprintf(out, "\n%s\n", rows[0].Command)
+		fmt.Fprintf(out, "\n%s after warm-up; %s\n%s\n", strconv.Itoa(rows[0].Samples)+" samples", rows[0].Events, rows[0].Command)
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("soak: growth past its bound: %s", strings.Join(failed, "; "))
@@ -272,7 +273,7 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 	defer wg.Wait()
 	defer cancel()
 	var restartErr atomic.Value
-	var restarts atomic.Int64
+	var restarts, restartNanos, bursts atomic.Int64
 	start := time.Now()
 	wg.Add(1)
 	go func() { defer wg.Done(); soakTraffic(ctx, p, nodes) }()
@@ -285,6 +286,7 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 					for _, c := range s.burst {
 						_ = c.Add(1)
 					}
+					bursts.Add(1)
 				})
 			})
 		}()
@@ -300,6 +302,7 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 					}
 					began := time.Now()
 					s.stop()
+					stopped := time.Now()
 					if err := s.start(p); err != nil {
 						restartErr.Store(err)
 						cancel()
@@ -311,7 +314,8 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 						return
 					}
 					restarts.Add(1)
-					prog.update("soak: restarted %s in %v", s.name, time.Since(began).Round(time.Millisecond))
+					restartNanos.Add(int64(time.Since(began)))
+					prog.update("soak: restarted %s in %v (leave %v)", s.name, time.Since(began).Round(time.Millisecond), stopped.Sub(began).Round(time.Millisecond))
 				}
 			})
 		}()
@@ -369,9 +373,15 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 	if err, ok := restartErr.Load().(error); ok {
 		return nil, fmt.Errorf("soak: restart: %w", err)
 	}
+	events := fmt.Sprintf("%d restarts", restarts.Load())
+	if n := restarts.Load(); n > 0 {
+		events += fmt.Sprintf(" (mean %v)", (time.Duration(restartNanos.Load()) / time.Duration(n)).Round(time.Millisecond))
+	}
+	events += fmt.Sprintf(", %d bursts of %d values", bursts.Load(), p.BurstValues)
 	rows := make([]soakRow, 0, len(soakMetrics))
 	for _, m := range soakMetrics {
 		r := trend(samples[m], p.Warmup.Seconds())
+		r.Events = events
 		r.Metric, r.Command = m, "go run ./internal/cmd/shoalbench "+p.command()
 		r.Bound = p.Bounds[m]
 		r.Within = r.Bound == 0 || (r.Samples >= 3 && abs(r.Change) <= r.Bound)
