@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -226,4 +227,35 @@ func BenchmarkLWWMapExpireSome(b *testing.B) {
 			b.StartTimer()
 		}
 	}
+}
+
+// After every key of a 100,000-key map is deleted and the tombstones
+// expire, the memory is given back: on main 91 % of the map stayed.
+func TestLWWMapExpiryGivesMemoryBack(t *testing.T) {
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	base := heap()
+	m := NewLWWMap[string, int](Replica{"a", 1}, LWWOptions{TombstoneTTL: time.Second})
+	const n = 100_000
+	for i := range n {
+		m.SetAt(t0, fmt.Sprintf("key-%08d", i), i)
+	}
+	m.Delta()
+	full := heap()
+	for i := range n {
+		m.DeleteAt(t0, fmt.Sprintf("key-%08d", i))
+	}
+	m.Delta()
+	if d := m.ExpireAt(t0.Add(time.Minute)); d != n {
+		t.Fatalf("expired %d, want %d", d, n)
+	}
+	after := heap()
+	if full <= base || after > base+(full-base)/10 {
+		t.Fatalf("heap: %d before, %d with %d keys, %d after expiry: more than 10 %% of the map stayed", base, full, n, after)
+	}
+	runtime.KeepAlive(m)
 }
