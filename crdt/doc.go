@@ -40,6 +40,19 @@
 // in the slot it used before, and the max-merge would swallow its new
 // increments until they exceeded the old count.
 //
+// # Replica retirement
+//
+// Fresh slots would make counters grow with every restart. GCounter,
+// PNCounter and ORSet implement Retirer: the caller (package swarm), which
+// knows membership, hands Retire a RetirePlan (which replicas are gone,
+// whether this replica folds them, the horizon), and Retire turns a gone
+// replica's slot into a Retirement record, commits it into the own slot
+// once it has settled for the horizon, and forgets it a horizon later. A
+// replica contributes max(slot, N) − A, so late messages, concurrent folds
+// and replicas that turn out alive are counted exactly once; only
+// information that arrives more than about two horizons late is not (see
+// docs/DESIGN.md, "Replica retirement").
+//
 // # Time and clock skew
 //
 // LWWRegister and LWWMap order writes by a hybrid logical clock (Clock):
@@ -96,14 +109,32 @@
 // panics, whatever the exported fields hold. The exported fields are for
 // the codec: use the methods.
 //
+// # Bounds on what a peer sends
+//
+// Validate checks a state alone; Bounded.Check checks a message against the
+// state it is about to be merged into, with Bounds: every count at most
+// MaxCount (a max-merge can never lower a forged math.MaxUint64, so it
+// must never get in), a message bound to an origin (a delta) raising a
+// count the receiver holds by at most MaxStep and writing only that
+// origin's slots, and at most MaxReplicas replicas per value. An ORSet
+// delta may carry other replicas' dots in its context, since a Remove
+// covers them, but only within MaxStep of what the receiver has seen.
+// Sanitize drops local counts above MaxCount, so a state poisoned before
+// the bound existed heals from a healthy peer's state. GCounter,
+// PNCounter, WindowCounter and ORSet implement Bounded; the defaults
+// (DefaultBounds) keep every sum of valid slots below 2^62.
+//
 // # Guarantees
 //
 //   - Convergence: replicas that merged the same updates, in any order and
 //     with duplicates, hold byte-for-byte equal states.
 //   - Counters never go backwards: counts saturate at math.MaxUint64
-//     instead of wrapping.
+//     instead of wrapping. Within DefaultBounds no sum saturates at all.
+//   - Check never modifies its argument or its receiver.
 //   - Nothing here panics on bad input; errors wrap ErrInvalidState,
-//     ErrConfigMismatch, ErrInvalidConfig or ErrClockSkew.
+//     ErrConfigMismatch, ErrInvalidConfig, ErrClockSkew or ErrOutOfBounds
+//     (with ErrCountCeiling, ErrCountStep, ErrTooManyReplicas or
+//     ErrForeignWrite).
 //
 // # Costs
 //

@@ -83,10 +83,15 @@ func (n *Node) register(name, typeName string, config any, newAdapter func() ada
 	e := &entry{name: name, typeName: typeName, node: n, a: newAdapter(), config: config}
 	n.values[name] = e
 	n.valuesMu.Unlock()
-	for _, env := range n.pending.take(name) {
+	if env, ok := n.takeRestored(name); ok {
 		if err := n.mergeEnvelope(e, &env, false); err != nil {
 			n.stats.reject(rejectInvalid)
-			n.warnLimited(rejectInvalid, "rejected a value held for registration", "value", name, "origin", env.Origin.String(), "err", err)
+			n.warnLimited(rejectInvalid, "rejected a value from the snapshot", "value", name, "err", err)
+		}
+	}
+	for _, env := range n.pending.take(name) {
+		if err := n.mergeEnvelope(e, &env, false); err != nil {
+			n.rejectValue(&env, err, "rejected a value held for registration")
 		}
 	}
 	return e, nil
@@ -114,17 +119,15 @@ func (s *Shared[T]) Name() string { return s.e.name }
 
 // Update applies fn to the local replica under the value's lock; now is the
 // node's clock. fn must only make local updates (SetAt, Add, ...) and must
-// not keep v. The change is sent at the next flush.
+// not keep v. The change is sent at the next flush. Once Leave has started
+// it returns ErrClosed without calling fn; an Update that returned nil is
+// in Leave's last flush.
 func (s *Shared[T]) Update(fn func(v T, now time.Time)) error {
 	n := s.e.node
 	if n.closed.Load() {
 		return ErrClosed
 	}
-	s.e.mu.Lock()
-	fn(s.a.v, n.now())
-	s.e.mu.Unlock()
-	s.e.localUpdate()
-	return nil
+	return s.e.update(func() { fn(s.a.v, n.now()) })
 }
 
 // Read calls fn with the merged value under the value's lock. fn must not
@@ -153,7 +156,9 @@ func (s *Shared[T]) Snapshot() (T, error) {
 // changes (by a peer's update, or by a local update once it is flushed),
 // and a function to cancel. Signals coalesce: the channel holds at most
 // one, so a burst of changes wakes the reader once; read the value itself
-// with Read. The gossip path never waits for the reader.
+// with Read. The gossip path never waits for the reader. The channel is
+// closed when the node stops (at once if it already has); cancel does not
+// close it.
 func (s *Shared[T]) Subscribe() (<-chan struct{}, func()) {
 	return s.e.subscribe()
 }

@@ -26,8 +26,11 @@ type Stats struct {
 	// WireBytesSent counts every byte this node's transport wrote
 	// (shoal's messages, memberlist's probes and headers, encryption).
 	WireBytesSent uint64
-	// BroadcastQueue is the number of messages waiting in the gossip queue.
-	BroadcastQueue int
+	// BroadcastQueue is the number of messages waiting in the gossip
+	// queue, BroadcastQueueBytes their size (bounded by
+	// Config.MaxBroadcastQueueBytes).
+	BroadcastQueue      int
+	BroadcastQueueBytes int64
 	// Dropped counts messages and events given up to stay within a bound;
 	// Drops splits it by reason (for example "pending_full": a value for an
 	// unregistered name evicted from the pending store).
@@ -57,6 +60,13 @@ type Stats struct {
 	// and PendingBytes what they cost (bounded by Config.MaxPendingBytes).
 	PendingValues int
 	PendingBytes  int
+	// Retirement counts replica retirement and the member table's
+	// forgetting.
+	Retirement RetireStats
+	// Snapshots counts snapshots written (Config.StateDir or Store),
+	// SnapshotErrors the writes that failed, SnapshotBytes the size of
+	// the last one.
+	Snapshots, SnapshotErrors, SnapshotBytes uint64
 }
 
 const maxKind = 8
@@ -83,6 +93,9 @@ type counters struct {
 	discoveryErrors     atomic.Uint64
 	tombstonesExpired   atomic.Uint64
 	drops, rejects      reasonCounts
+	snapshots           atomic.Uint64
+	snapshotErrors      atomic.Uint64
+	snapshotBytes       atomic.Uint64
 }
 
 func (c *counters) sent(k codec.Kind, n int) {
@@ -115,6 +128,9 @@ func (c *counters) snapshot() Stats {
 		StateOverflows:        c.stateOverflows.Load(),
 		DiscoveryErrors:       c.discoveryErrors.Load(),
 		TombstonesExpired:     c.tombstonesExpired.Load(),
+		Snapshots:             c.snapshots.Load(),
+		SnapshotErrors:        c.snapshotErrors.Load(),
+		SnapshotBytes:         c.snapshotBytes.Load(),
 	}
 	for k, name := range kindNames {
 		if name == "" {
