@@ -19,6 +19,7 @@ scenarios:
   traffic      bytes and messages per node per second against the update rate
   scale        membership and convergence of hundreds of simulated nodes
   ratelimit    cluster rate-limit accuracy (internal/bench/ratelimitbench)
+  classiclimit skipper's cluster limiter on the classic API next to shoal's limiter
   report       run the standard set and write docs/BENCHMARKS.md
 
 run "shoalbench SCENARIO -h" for a scenario's flags.
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return runScaleCmd(ctx, rest, out, errOut)
 	case "ratelimit":
 		return runRatelimitCmd(ctx, rest, out, errOut)
+	case "classiclimit":
+		return runClassicLimitCmd(ctx, rest, out, errOut)
 	case "report":
 		return runReportCmd(ctx, rest, out, errOut)
 	case "-h", "-help", "--help", "help":
