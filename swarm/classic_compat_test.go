@@ -7,6 +7,7 @@ package swarm_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shoal-go/shoal/discovery"
 	"github.com/shoal-go/shoal/swarm"
 	"github.com/shoal-go/shoal/swarm/swarmtest"
 )
@@ -300,4 +302,21 @@ func TestCompatPlaintextWarnsOnce(t *testing.T) {
 	defer s.Leave()
 	require.NotContains(t, quiet.String(), "plaintext")
 	require.NoError(t, s.Node().InstallKey(bytes.Repeat([]byte{8}, 32)), "the node has a keyring")
+}
+
+// Behaviour: Start lists the peers first. The predecessor exited the
+// process when the listing failed; shoal starts alone, counts it, and
+// joins the peers re-discovery finds once the source answers.
+func TestCompatStartSurvivesAFailingPeerList(t *testing.T) {
+	reg := discovery.NewFakeRegistry()
+	first, err := swarm.NewSwarm(&swarm.Options{FakeSwarm: true, FakeSwarmLocalNode: "list-a", FakeRegistry: reg, Tune: fastTune})
+	require.NoError(t, err)
+	t.Cleanup(first.Leave)
+	reg.SetError(errors.New("api server down"))
+	second, err := swarm.NewSwarm(&swarm.Options{FakeSwarm: true, FakeSwarmLocalNode: "list-b", FakeRegistry: reg, Tune: fastTune})
+	require.NoError(t, err)
+	t.Cleanup(second.Leave)
+	require.Equal(t, uint64(1), second.Node().Stats().Drops["classic_discovery_failed"])
+	reg.SetError(nil)
+	waitSees(t, []*swarm.Swarm{first, second}, "list-a", "list-b")
 }
