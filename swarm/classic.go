@@ -377,11 +377,10 @@ func peerAddr(p *NodeInfo) string {
 
 // allowPlaintext lets the classic API start without SecretKeys on a
 // non-loopback address, as its drop-in users expect, where the typed API
-// requires an explicit opt-in (Config.AllowPlaintext, being added on
-// another branch; until it is merged a Config needs no opt-in and this
-// sets nothing). Join logs the one warning.
+// requires the explicit opt-in Config.AllowPlaintext. Join logs the one
+// warning.
 func allowPlaintext(cfg *Config) {
-	_ = cfg // merge: cfg.AllowPlaintext = true
+	cfg.AllowPlaintext = true // the predecessor's default, kept for drop-in users
 }
 
 // NewSwarmOnNode returns a classic Swarm on an existing typed node, for a

@@ -10,10 +10,6 @@ import (
 	"github.com/shoal-go/shoal/crdt"
 )
 
-// ErrTooManyKeys is returned by ShareValue for a key this node does not
-// hold yet while it holds Options.MaxKeys classic keys.
-var ErrTooManyKeys = errors.New("shoal/swarm: too many classic keys")
-
 // DefaultMaxClassicKeys bounds the classic keys one node holds (one per
 // client and group for skipper's cluster rate limits). Each key holds one
 // entry per node that shares it, so the memory bound is MaxKeys × nodes ×
@@ -102,10 +98,10 @@ func (s *Swarm) key(key string) (*classicKey, error) {
 	}
 	if len(t.byName) >= t.max {
 		s.node.countDrop(dropClassicKeysFull)
-		return nil, fmt.Errorf("%w: holding %d (Options.MaxKeys), refusing %q", ErrTooManyKeys, t.max, key)
+		return nil, fmt.Errorf("%w: holding %d classic keys (Options.MaxKeys), refusing %q", ErrTooManyKeys, t.max, key)
 	}
 	h, err := Share(s.node, classicPrefix+key, func(self crdt.Replica) *classicValue {
-		return newClassicValue(self, s.cd, s.reg)
+		return newClassicValue(self, s.cd, s.reg, s.node)
 	})
 	if err != nil {
 		return nil, err

@@ -29,7 +29,7 @@ func TestHooksAreSingleOwner(t *testing.T) {
 	// Without an arrival function a value for an unknown name is parked;
 	// refused, it is dropped; registered, it is merged at once.
 	env := func(name string) *codec.Envelope {
-		payload, err := n.codec.Marshal(newClassicValue(n.self, n.codec, nil).Empty())
+		payload, err := n.codec.Marshal(newClassicValue(n.self, n.codec, nil, n).Empty())
 		require.NoError(t, err)
 		return &codec.Envelope{Kind: codec.KindDelta, Name: name, Type: typeNameOf[*classicValue](), Origin: n.self, Payload: payload}
 	}
@@ -39,7 +39,7 @@ func TestHooksAreSingleOwner(t *testing.T) {
 		if name == "refused" {
 			return arrivalRefused
 		}
-		_, err := Share(n, name, func(self crdt.Replica) *classicValue { return newClassicValue(self, n.codec, nil) })
+		_, err := Share(n, name, func(self crdt.Replica) *classicValue { return newClassicValue(self, n.codec, nil, n) })
 		require.NoError(t, err)
 		return arrivalRegistered
 	}))
