@@ -5,7 +5,13 @@
 //
 // It also keeps the classic API of skipper's swarm package (Options, Start,
 // Join, NewSwarm, ShareValue, Values, Broadcast, Leave, NodeInfo, ...), so a
-// program written against it switches by changing its import path.
+// program written against it switches by changing its import path. Join
+// writes its defaults back into the caller's NodeInfo as skipper's did, so
+// nodes joined without addresses find each other. Fake swarms (for tests)
+// meet through DefaultFakeRegistry unless Options.FakeRegistry isolates
+// them. A node holds at most Options.MaxKeys classic keys; keys no live
+// node shares expire. The classic Swarm is built on the typed API and the
+// internal hooks of hooks.go; NewSwarmOnNode puts one on an existing node.
 //
 // # Usage
 //

@@ -20,7 +20,8 @@ const (
 // Params describe one scenario. The zero value of a field means the
 // default named in its comment.
 type Params struct {
-	// Backend is BackendShoal (default) or BackendRedis.
+	// Backend is BackendShoal (default), BackendRedis or
+	// BackendSkipperClassic.
 	Backend string
 	// Nodes is how many limiter instances share the limit (default 3).
 	Nodes int
@@ -121,7 +122,7 @@ func (p Params) withDefaults() (Params, error) {
 	if p.Backend == "" {
 		p.Backend = BackendShoal
 	}
-	if p.Backend != BackendShoal && p.Backend != BackendRedis {
+	if p.Backend != BackendShoal && p.Backend != BackendRedis && p.Backend != BackendSkipperClassic {
 		return p, fmt.Errorf("ratelimitbench: unknown backend %q", p.Backend)
 	}
 	if p.Nodes == 0 {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shoal-go/shoal/discovery"
 	"github.com/shoal-go/shoal/swarm"
 )
 
@@ -69,6 +70,9 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 		}
 		defer srv.stop()
 		mk = func(i int, name string) (*instance, error) { return newRedisInstance(srv.addr, name, p) }
+	case BackendSkipperClassic:
+		reg := discovery.NewFakeRegistry()
+		mk = func(i int, name string) (*instance, error) { return newSkipperClassicInstance(name, reg, p) }
 	default:
 		var seed string
 		mk = func(i int, name string) (*instance, error) {
@@ -93,7 +97,7 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 		}
 		insts = append(insts, in)
 	}
-	if p.Backend == BackendShoal {
+	if p.Backend != BackendRedis {
 		if err := waitMembers(ctx, insts, p.Nodes); err != nil {
 			return res, err
 		}
@@ -138,7 +142,7 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 	}
 	elapsed := time.Since(start)
 	res.CPUPerNode = (cpuTime() - cpu0).Seconds() / elapsed.Seconds() / float64(p.Nodes)
-	if p.Backend == BackendShoal {
+	if p.Backend != BackendRedis {
 		res.WireBytesPerSecPerNode = float64(wireBytes(insts)-bytes0) / elapsed.Seconds() / float64(p.Nodes)
 	}
 	if churnErr != nil {
