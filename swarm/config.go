@@ -108,8 +108,10 @@ type Config struct {
 	// largest value it can receive).
 	MaxMessageBytes int
 
-	// LeaveTimeout bounds Leave: draining local deltas and announcing the
-	// leave.
+	// LeaveTimeout bounds Leave: its last flush may take half of it, the
+	// drain of this node's own deltas (gossip and large sends) up to three
+	// quarters, and memberlist's leave broadcast the rest. Values the last
+	// flush had no time for are counted in Stats.Drops["leave_timeout"].
 	LeaveTimeout time.Duration
 
 	// SecretKeys turns on encryption (AES-GCM); each key is 16, 24 or 32
