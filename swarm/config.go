@@ -157,28 +157,29 @@ type Config struct {
 // updates miss a node of 50 until anti-entropy), anti-entropy every 30 s,
 // and the fast path for clusters of up to 64 members flushed every 10 ms.
 func DefaultLANConfig(name string) Config {
-	return Config{
-		Name:                   name,
-		BindAddr:               "0.0.0.0",
-		BindPort:               DefaultPort,
-		GossipInterval:         200 * time.Millisecond,
-		GossipNodes:            3,
-		RetransmitMult:         6,
-		PushPullInterval:       30 * time.Second,
-		ProbeInterval:          time.Second,
-		ProbeTimeout:           500 * time.Millisecond,
-		SuspicionMult:          4,
-		TCPTimeout:             10 * time.Second,
-		FlushInterval:          10 * time.Millisecond,
-		DirectSendMaxMembers:   64,
-		MaxStateBytes:          16 << 20,
-		MaxPendingValues:       1024,
-		MaxBroadcastQueueBytes: 2 << 20,
-		MaxMessageBytes:        32 << 20,
-		LeaveTimeout:           DefaultLeaveTimeout,
-		UDPBufferSize:          1400,
-		RediscoverInterval:     30 * time.Second,
+	c := Config{
+		Name:                 name,
+		BindAddr:             "0.0.0.0",
+		BindPort:             DefaultPort,
+		GossipInterval:       200 * time.Millisecond,
+		GossipNodes:          3,
+		RetransmitMult:       6,
+		PushPullInterval:     30 * time.Second,
+		ProbeInterval:        time.Second,
+		ProbeTimeout:         500 * time.Millisecond,
+		SuspicionMult:        4,
+		TCPTimeout:           10 * time.Second,
+		FlushInterval:        10 * time.Millisecond,
+		DirectSendMaxMembers: 64,
+		MaxStateBytes:        16 << 20,
+		MaxPendingValues:     1024,
+		MaxMessageBytes:      32 << 20,
+		LeaveTimeout:         DefaultLeaveTimeout,
+		UDPBufferSize:        1400,
+		RediscoverInterval:   30 * time.Second,
 	}
+	c.MaxBroadcastQueueBytes = 2 << 20
+	return c
 }
 
 // DefaultLocalConfig returns a configuration for nodes on one host
