@@ -48,8 +48,13 @@
 // replaces the queued one (traffic grows with the number of changed values,
 // not updates) and every receiver relays the change it caused. Anti-entropy
 // (push/pull of full state every Config.PushPullInterval, and at every join)
-// repairs anything lost. An update is never lost while its node lives long
-// enough to flush it; Leave drains queued deltas first.
+// repairs anything lost. A flush is linear in the values it carries (each
+// delta is encoded once and packed greedily into packets); deltas too large
+// for a packet go over memberlist's reliable stream on bounded workers, each
+// send cut at Config.TCPTimeout, so a slow member never holds up a flush.
+// The gossip queue is bounded by Config.MaxBroadcastQueueBytes, and a node
+// alone queues nothing. An update is never lost while its node lives long
+// enough to flush it; Leave flushes every value last (see Lifecycle).
 //
 // Replica identity is the node's name plus an incarnation chosen at each
 // start: a restarted node counts in a fresh slot, so nothing it counted
@@ -124,8 +129,13 @@
 //
 // # Lifecycle
 //
-// Leave announces the departure (peers see the node as left within about a
-// second), Close just stops. Both are idempotent, return when every
-// goroutine the node started has ended, and every later call returns
-// ErrClosed.
+// Leave sends the node's last updates and announces the departure (peers
+// see the node as left within about a second); it returns within about
+// Config.LeaveTimeout whatever is queued, counting in Stats.Drops what it
+// had no time to send. From the moment Leave starts, every update either
+// makes it into its last flush or returns ErrClosed: none is acknowledged
+// and then dropped. Close just stops, and never waits on the network beyond
+// a bound. Both are idempotent, close every subscription channel, return
+// when every goroutine the node started has ended, and every later call on
+// the node or its handles returns ErrClosed.
 package swarm
