@@ -183,6 +183,9 @@ func TestORSetCheckAndSanitize(t *testing.T) {
 		{"cloud over the ceiling", &ORSet[string]{Cloud: []Dot{{Replica: rc, Counter: math.MaxUint64}}}, Replica{}, ErrCountCeiling},
 		{"third replica", entry("z", rc, 5), Replica{}, nil},
 		{"fourth replica", &ORSet[string]{VV: []Dot{{Replica: rc, Counter: 1}, {Replica: Replica{"d", 1}, Counter: 1}}}, Replica{}, ErrTooManyReplicas},
+		{"fourth replica in the cloud", &ORSet[string]{VV: []Dot{{Replica: rc, Counter: 1}}, Cloud: []Dot{{Replica: Replica{"d", 1}, Counter: 2}}}, Replica{}, ErrTooManyReplicas},
+		// c in both the VV and the cloud is one replica: three in all.
+		{"third replica, vv and cloud", &ORSet[string]{VV: []Dot{{Replica: rc, Counter: 1}}, Cloud: []Dot{{Replica: rc, Counter: 3}, {Replica: rc, Counter: 5}}}, Replica{}, nil},
 	} {
 		wantBound(t, tc.name, local.Check(tc.other, tc.origin, tight), tc.want)
 	}
