@@ -107,12 +107,13 @@
 //
 // With or without encryption, everything a peer sends is validated before
 // it is merged, against the value's current state: every count at most
-// Config.MaxCount, a delta raising a count by at most Config.MaxCountStep
-// and writing only its origin's slots (relays keep the origin), at most
+// Config.MaxCount, a delta coming from a member's announced replica,
+// raising a count by at most Config.MaxCountStep and writing only its
+// origin's slots (relays keep the origin), at most
 // Config.MaxReplicas replicas per value, classic entries only from live
 // members at the incarnation they announce. Each refusal is counted in
 // Stats.Rejected by reason ("slot_ceiling", "slot_step", "foreign_slot",
-// "too_many_replicas", "classic_not_member", "classic_incarnation", ...)
+// "origin_not_member", "too_many_replicas", "classic_not_member", "classic_incarnation", ...)
 // and logged at most every 10 s per reason. A node poisoned before these
 // checks drops its counts above the ceiling at its next anti-entropy
 // exchange (Stats.Drops["poisoned_count"]) and takes the true ones back
