@@ -54,8 +54,9 @@ type keyEntry struct {
 
 // replicaSlot is one row of a local state's replica table.
 type replicaSlot struct {
-	r    Replica
-	refs int // events that name it; a row with none is reused
+	r      Replica
+	refs   int  // events that name it; a row with none is reused
+	before bool // r sorts before the owner
 }
 
 // KeyedWindow counts events per key in a sliding window, for a keyed rate
@@ -181,6 +182,13 @@ func (k *KeyedWindow) Replica(i uint16) Replica {
 	return Replica{}
 }
 
+// BeforeSelf reports whether the replica of table row i sorts before the
+// owner (Replica.Compare): a rank every node computes alike, which a rate
+// limiter uses to split a remainder among the nodes competing for a key.
+func (k *KeyedWindow) BeforeSelf(i uint16) bool {
+	return int(i) < len(k.reps) && k.reps[i].before
+}
+
 // Events returns key's events, sorted by (Tick, Rep), or nil. The slice is
 // the state's own: the caller must not modify or keep it past the next
 // call on k. It allocates nothing.
@@ -209,7 +217,7 @@ func (k *KeyedWindow) replicaIndex(r Replica) (uint16, bool) {
 	for i := range k.reps {
 		if i > 0 && k.reps[i].refs == 0 {
 			delete(k.repOf, k.reps[i].r)
-			k.reps[i].r = r
+			k.reps[i].r, k.reps[i].before = r, r.Compare(k.self) < 0
 			k.repOf[r] = uint16(i)
 			return uint16(i), true
 		}
@@ -217,7 +225,7 @@ func (k *KeyedWindow) replicaIndex(r Replica) (uint16, bool) {
 	if len(k.reps) >= MaxKeyedReplicas {
 		return 0, false
 	}
-	k.reps = append(k.reps, replicaSlot{r: r})
+	k.reps = append(k.reps, replicaSlot{r: r, before: r.Compare(k.self) < 0})
 	k.repOf[r] = uint16(len(k.reps) - 1)
 	return uint16(len(k.reps) - 1), true
 }

@@ -31,23 +31,30 @@ type keyView struct {
 	// instant (the event's end is known to all) and each would take it
 	// before hearing the others, N admissions for one place.
 	reserved uint64
-	// competing is this node plus the peers with events in the window.
-	competing int
+	// mine is the same for this node: its events that left within
+	// reserve, less its events since; the room its peers hold for it.
+	// mineLeft is the same before the subtraction.
+	mine, mineLeft uint64
+	// active is this node plus the peers with events within the last
+	// reserve: the nodes admitting the key now, which race for free room.
+	// ahead is how many of those peers sort before this node, its rank
+	// for splitting a remainder.
+	active, ahead int
 }
 
 const maxTrackedPeers = 16
 
-// view computes the key's view at now. It allocates nothing; with more
-// than 16 peers in a key's recent events, the others' reservations are
-// not held (a bound on the work, not on correctness: reserving less only
-// admits sooner).
-func (m keyModel) view(now int64, events []crdt.KeyEvent) keyView {
-	v := keyView{competing: 1}
+// view computes the key's view at now; before reports whether a replica
+// row sorts before this node. It allocates nothing; with more than 16
+// peers in a key's recent events, the others' reservations are not held
+// (a bound on the work: reserving less only admits sooner).
+func (m keyModel) view(now int64, events []crdt.KeyEvent, before func(uint16) bool) keyView {
+	v := keyView{active: 1}
 	lo := now - m.window
+	recent := now - m.reserve - m.width
 	var peers [maxTrackedPeers]struct {
 		rep         uint16
 		left, since uint64
-		inWindow    bool
 	}
 	np := 0
 	slot := func(rep uint16) int {
@@ -63,31 +70,44 @@ func (m keyModel) view(now int64, events []crdt.KeyEvent) keyView {
 		np++
 		return np - 1
 	}
+	var mineLeft, mineSince uint64
 	for _, x := range events {
 		end := (x.Tick + 1) * m.width // the tick's end; it leaves the window at end+W
 		switch {
 		case end > lo: // in the window
 			v.count += uint64(x.N)
 			if x.Rep == 0 {
+				if x.Tick*m.width >= recent {
+					mineSince += uint64(x.N)
+				}
 				continue
 			}
 			i := slot(x.Rep)
 			if i < 0 {
 				continue
 			}
-			peers[i].inWindow = true
-			if x.Tick*m.width >= now-m.reserve-m.width {
+			if x.Tick*m.width >= recent {
 				peers[i].since += uint64(x.N)
 			}
-		case end > lo-m.reserve && x.Rep != 0: // left within reserve
+		case end <= lo-m.reserve: // left before the reserve
+		case x.Rep == 0:
+			mineLeft += uint64(x.N)
+		default:
 			if i := slot(x.Rep); i >= 0 {
 				peers[i].left += uint64(x.N)
 			}
 		}
 	}
+	v.mineLeft = mineLeft
+	if mineLeft > mineSince {
+		v.mine = mineLeft - mineSince
+	}
 	for _, p := range peers[:np] {
-		if p.inWindow {
-			v.competing++
+		if p.since > 0 {
+			v.active++
+			if before != nil && before(p.rep) {
+				v.ahead++
+			}
 		}
 		if p.left > p.since {
 			v.reserved += p.left - p.since
@@ -96,28 +116,53 @@ func (m keyModel) view(now int64, events []crdt.KeyEvent) keyView {
 	return v
 }
 
-// admits decides n more events of a key with view v, unsent of which this
-// node counted since its last flush (no peer knows of them). Beyond
-// count + reserved + n ≤ limit, it lets a node take, per flush, at most
-// its share ⌈room/competing⌉ of the room its peers see: a burst on a key
-// that every node receives is then shared instead of being taken by every
-// node at once.
+// allowance returns how many more events this node may admit for a key
+// with view v, unsent of which it counted since its last flush (no peer
+// knows of them):
+//
+//   - The room, limit − count, goes first to the claims: the reserved
+//     room of each peer and this node's own (mine). When the room is
+//     smaller than the claims (the cluster admitted more than the limit
+//     in a race), each claimant gets its share in proportion, so that
+//     together they take the room, not more.
+//   - What the claims leave is free. While other nodes admit the key too
+//     (active), each takes per flush ⌊free/active⌋ of the free room its
+//     peers see, plus one if its rank among the active nodes is below
+//     the remainder: they see the same room at the same time, and
+//     together take what there is, not active times it. A node alone
+//     with a key takes all of it.
+func allowance(limit float64, v keyView, unsent float64) float64 {
+	room := limit - float64(v.count)
+	if room <= 0 {
+		return 0
+	}
+	mine, claims := float64(v.mine), float64(v.reserved+v.mine)
+	if room < claims {
+		return math.Floor(room * mine / claims)
+	}
+	own := room - float64(v.reserved) // mine plus the free room
+	if v.active <= 1 {
+		return own
+	}
+	free := max(room+unsent-claims, 0) // as the peers see it: they miss unsent
+	c := float64(v.active)
+	share := math.Floor(free / c)
+	if float64(v.ahead) < free-share*c {
+		share++
+	}
+	// Per flush: what its own events freed, plus its share of the free.
+	return min(own, float64(v.mineLeft)+share-unsent)
+}
+
+// admits decides n more events of a key with view v (see allowance).
 func admits(limit float64, v keyView, unsent, n float64) bool {
-	used := float64(v.count) + float64(v.reserved)
-	if used+n > limit {
-		return false
-	}
-	if v.competing <= 1 {
-		return true
-	}
-	seen := limit - (used - unsent)
-	return unsent+n <= math.Ceil(seen/float64(v.competing))
+	return n <= allowance(limit, v, unsent)
 }
 
 // allow is AllowN's decision on the keyed window v: it counts n events of
 // h at now in v if they fit under limit, and reports whether it did.
 func (m keyModel) allow(v *crdt.KeyedWindow, now time.Time, h crdt.KeyHash, limit float64, n int) bool {
-	view := m.view(now.UnixNano(), v.Events(h))
+	view := m.view(now.UnixNano(), v.Events(h), v.BeforeSelf)
 	if !admits(limit, view, float64(v.Unsent(h)), float64(n)) {
 		return false
 	}

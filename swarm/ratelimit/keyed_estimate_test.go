@@ -19,37 +19,47 @@ func TestKeyModelView(t *testing.T) {
 	now := t0 + int64(time.Second)
 	events := []crdt.KeyEvent{
 		ev(t0-ms(100), 1, 5),  // peer 1: left 100 ms ago, beyond the reserve
-		ev(t0-ms(20), 1, 2),   // peer 1: left 20 ms ago: reserved
+		ev(t0-ms(20), 1, 2),   // peer 1: left 20 ms ago: reserved for it
 		ev(t0-ms(10), 2, 3),   // peer 2: left 10 ms ago: reserved...
+		ev(t0-ms(5), 0, 2),    // own: left 5 ms ago: mine
 		ev(t0, 0, 1),          // own: tick [t0, t0+1ms) ends after now−W: in
 		ev(t0+ms(500), 1, 4),  // peer 1, in
 		ev(now-ms(5), 2, 1),   // peer 2, in, recent: takes back one of its 3
+		ev(now-ms(1), 0, 1),   // own, recent: takes back one of its 2
 		ev(now+ms(500), 0, 1), // own, ahead of now: counts as now
 	}
-	v := m.view(now, events)
-	assert.Equal(t, uint64(1+4+1+1), v.count)
+	before := func(rep uint16) bool { return rep == 2 } // peer 2 sorts before this node
+	v := m.view(now, events, before)
+	assert.Equal(t, uint64(1+4+1+1+1), v.count)
 	assert.Equal(t, uint64(2+(3-1)), v.reserved)
-	assert.Equal(t, 3, v.competing, "self, peers 1 and 2")
+	assert.Equal(t, uint64(2-2), v.mine, "both own places were taken back (the event ahead is recent too)")
+	assert.Equal(t, uint64(2), v.mineLeft)
+	assert.Equal(t, 2, v.active, "this node and peer 2 admitted within the reserve; peer 1 did not")
+	assert.Equal(t, 1, v.ahead)
 
-	// 10 − 7 counted − 4 reserved: no room for anyone but the peers.
-	assert.False(t, admits(10, v, 0, 1))
-	assert.True(t, admits(12, v, 0, 1))
 	// Once the reserve has passed, the room is anyone's.
-	later := m.view(now+ms(60), events)
+	later := m.view(now+ms(60), events, before)
 	assert.Equal(t, uint64(0), later.reserved)
+	assert.Equal(t, 1, later.active)
 }
 
-func TestAdmitsSharesFreshRoom(t *testing.T) {
-	// Alone, the whole room.
-	assert.True(t, admits(100, keyView{count: 90, competing: 1}, 0, 10))
-	assert.False(t, admits(100, keyView{count: 90, competing: 1}, 0, 11))
-	assert.False(t, admits(100, keyView{count: 85, reserved: 6, competing: 1}, 0, 10), "reserved room is the peers'")
-	// Four competitors see 10 places: each may take ⌈10/4⌉ = 3 per flush.
-	assert.True(t, admits(100, keyView{count: 90, competing: 4}, 0, 3))
-	assert.True(t, admits(100, keyView{count: 92, competing: 4}, 2, 1), "2 taken, a third fits")
-	assert.False(t, admits(100, keyView{count: 93, competing: 4}, 3, 1), "share taken until the next flush")
-	// Plenty of room: the share does not bind.
-	assert.True(t, admits(100, keyView{count: 10, competing: 10}, 5, 1))
+func TestAllowanceClaimsAndShares(t *testing.T) {
+	// Alone: the whole room but what peers hold.
+	assert.Equal(t, 10.0, allowance(100, keyView{count: 90, active: 1}, 0))
+	assert.Equal(t, 4.0, allowance(100, keyView{count: 90, reserved: 6, active: 1}, 0))
+	assert.Equal(t, 0.0, allowance(100, keyView{count: 101, active: 1}, 0))
+	// A race left 9 more than the limit: 5 places free up, claimed by this
+	// node (3) and its peers (6): it gets 5·3/9, rounded down.
+	assert.Equal(t, 1.0, allowance(100, keyView{count: 95, reserved: 6, mine: 3, mineLeft: 3, active: 4}, 0))
+	// Four active nodes see 10 free places: each takes ⌊10/4⌋ = 2 per
+	// flush, and the two first in rank one more.
+	assert.Equal(t, 3.0, allowance(100, keyView{count: 90, active: 4, ahead: 1}, 0))
+	assert.Equal(t, 2.0, allowance(100, keyView{count: 90, active: 4, ahead: 2}, 0))
+	assert.Equal(t, 1.0, allowance(100, keyView{count: 92, active: 4, ahead: 0}, 2), "2 taken this flush, a third fits")
+	// Its own freed places come on top of the share.
+	assert.Equal(t, 6.0, allowance(100, keyView{count: 85, mine: 3, mineLeft: 3, active: 4, ahead: 3}, 0), "3 + ⌊12/4⌋")
+	// Plenty of room: the share does not bind below it.
+	assert.True(t, admits(100, keyView{count: 10, active: 10}, 5, 1))
 }
 
 func TestKeyModelRetryAfterExact(t *testing.T) {
@@ -60,7 +70,7 @@ func TestKeyModelRetryAfterExact(t *testing.T) {
 		ev(t0+ms(200), 0, 1), // own: frees at t0+1.2s+1ms
 	}
 	now := t0 + ms(300)
-	v := m.view(now, events)
+	v := m.view(now, events, nil)
 	d, ok := m.retryAfter(now, 3, 1, v, events)
 	assert.True(t, ok)
 	assert.Equal(t, time.Duration(ms(701)), d, "the first own event's end")
@@ -74,7 +84,7 @@ func TestKeyModelRetryAfterExact(t *testing.T) {
 	assert.Equal(t, time.Duration(0), d)
 	// Never more than W, even with the reserve added.
 	late := []crdt.KeyEvent{ev(now, 1, 3)}
-	d, _ = m.retryAfter(now, 3, 1, m.view(now, late), late)
+	d, _ = m.retryAfter(now, 3, 1, m.view(now, late, nil), late)
 	assert.Equal(t, time.Second, d)
 
 	first, ok := m.oldest(now, events)
