@@ -33,6 +33,7 @@ const topRotate = time.Minute
 // Limiter's do.
 type KeyedLimiter struct {
 	cfg     KeyedConfig
+	node    *swarm.Node
 	shared  *swarm.Shared[*crdt.KeyedWindow]
 	model   keyModel
 	hasher  keyHasher
@@ -78,6 +79,7 @@ func NewKeyed(n *swarm.Node, name string, cfg KeyedConfig) (*KeyedLimiter, error
 	}
 	k := &KeyedLimiter{
 		cfg:     cfg,
+		node:    n,
 		shared:  shared,
 		release: release,
 		hasher:  newKeyHasher(name, secret),
@@ -129,7 +131,7 @@ func (k *KeyedLimiter) Allow(ctx context.Context, key string) bool {
 // nothing for a key already held.
 func (k *KeyedLimiter) AllowN(now time.Time, key string, n int) bool {
 	if n <= 0 {
-		return n == 0 && !k.closed.Load()
+		return n == 0 && !k.stopped()
 	}
 	if k.closed.Load() {
 		return false
@@ -143,6 +145,9 @@ func (k *KeyedLimiter) AllowN(now time.Time, key string, n int) bool {
 	k.count(h, ok && err == nil)
 	return ok && err == nil
 }
+
+// stopped reports whether the limiter was closed or its node stopped.
+func (k *KeyedLimiter) stopped() bool { return k.closed.Load() || k.node.Closed() }
 
 func (k *KeyedLimiter) count(h crdt.KeyHash, allowed bool) {
 	if allowed {
