@@ -44,6 +44,7 @@ func (e KeyEvent) End(width, w int64) int64 { return (e.Tick+1)*width + w }
 type keyEntry struct {
 	hash   KeyHash
 	events []KeyEvent // sorted by (Tick, Rep), one per (Tick, Rep)
+	total  uint64     // Σ N of events
 	pos    int32      // index in KeyedWindow.keys
 	dirty  bool
 	// dirtyFrom is the oldest own tick changed since the last Delta.
@@ -199,6 +200,16 @@ func (k *KeyedWindow) Events(key KeyHash) []KeyEvent {
 	return nil
 }
 
+// Total returns the sum of key's events' counts: a rate limiter subtracts
+// those that left the window (few, at the front) instead of adding up the
+// ones inside.
+func (k *KeyedWindow) Total(key KeyHash) uint64 {
+	if e := k.index[key]; e != nil {
+		return e.total
+	}
+	return 0
+}
+
 // Unsent returns how many events of key this replica counted since the
 // last Delta: what no peer can know of yet.
 func (k *KeyedWindow) Unsent(key KeyHash) uint64 {
@@ -254,7 +265,7 @@ func (k *KeyedWindow) AddAt(now time.Time, key KeyHash, n uint64) {
 	ev := e.events
 	if l := len(ev); l > 0 && ev[l-1].End(k.width, int64(k.WindowLen)) <= ns {
 		// Every event has left the window: start over in place.
-		k.unref(ev)
+		k.unref(e, ev)
 		ev = ev[:0]
 	}
 	// The newest own event is usually last, or near it.
@@ -268,10 +279,13 @@ func (k *KeyedWindow) AddAt(now time.Time, key KeyHash, n uint64) {
 	}
 	// ev[j:i] are the events at tick, by Rep: self (0) would be first.
 	if j < i && ev[j].Rep == 0 {
-		ev[j].N = uint32(min(uint64(ev[j].N)+n, MaxKeyedCount))
+		was := ev[j].N
+		ev[j].N = uint32(min(uint64(was)+n, MaxKeyedCount))
+		e.total += uint64(ev[j].N - was)
 		e.events = ev
 	} else {
 		e.events = slices.Insert(ev, j, KeyEvent{Tick: tick, N: uint32(n), Rep: 0})
+		e.total += n
 		k.reps[0].refs++
 	}
 	e.unsent = satAdd(e.unsent, n)
@@ -283,9 +297,11 @@ func (k *KeyedWindow) AddAt(now time.Time, key KeyHash, n uint64) {
 	}
 }
 
-func (k *KeyedWindow) unref(events []KeyEvent) {
+// unref forgets events of e that are being removed.
+func (k *KeyedWindow) unref(e *keyEntry, events []KeyEvent) {
 	for _, x := range events {
 		k.reps[x.Rep].refs--
+		e.total -= uint64(x.N)
 	}
 }
 
@@ -335,8 +351,8 @@ func (k *KeyedWindow) trim(e *keyEntry, lo, hi int64) bool {
 		j--
 	}
 	if i > 0 || j < len(ev) {
-		k.unref(ev[:i])
-		k.unref(ev[j:])
+		k.unref(e, ev[:i])
+		k.unref(e, ev[j:])
 		e.events = append(ev[:0], ev[i:j]...)
 	}
 	return len(e.events) > 0
@@ -344,7 +360,7 @@ func (k *KeyedWindow) trim(e *keyEntry, lo, hi int64) bool {
 
 // drop removes e: swapped with the last key in the walk order.
 func (k *KeyedWindow) drop(e *keyEntry) {
-	k.unref(e.events)
+	k.unref(e, e.events)
 	delete(k.index, e.hash)
 	last := k.keys[len(k.keys)-1]
 	k.keys[e.pos] = last

@@ -279,9 +279,11 @@ func (k *KeyedWindow) Merge(now time.Time, other *KeyedWindow) (effect *KeyedWin
 			case found && e.events[i].N >= x.N:
 				continue
 			case found:
+				e.total += uint64(x.N - e.events[i].N)
 				e.events[i].N = x.N
 			default:
 				e.events = slices.Insert(e.events, i, x)
+				e.total += uint64(x.N)
 				k.reps[x.Rep].refs++
 			}
 			arena = append(arena, x)
@@ -316,6 +318,7 @@ func (k *KeyedWindow) local() *KeyedWindow {
 		e.events = slices.Clone(events)
 		for _, x := range e.events {
 			l.reps[x.Rep].refs++
+			e.total += uint64(x.N)
 		}
 		return nil
 	})

@@ -84,6 +84,15 @@ func TestKeyedWindowLaws(t *testing.T) {
 		finals := make([]*KeyedWindow, n)
 		for i := range xs {
 			xs[i].Expire(now, 1<<20)
+			for _, key := range keys {
+				var sum uint64
+				for _, x := range xs[i].Events(key) {
+					sum += uint64(x.N)
+				}
+				if got := xs[i].Total(key); got != sum {
+					rt.Fatalf("replica %d: Total = %d, events add up to %d", i, got, sum)
+				}
+			}
 			finals[i] = roundTrip(rt, xs[i].Clone())
 		}
 		a := finals[rapid.IntRange(0, n-1).Draw(rt, "a")]

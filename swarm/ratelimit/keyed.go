@@ -172,7 +172,7 @@ func (k *KeyedLimiter) DecideN(now time.Time, key string, n int) Decision {
 	ns := now.UnixNano()
 	err := k.shared.Update(func(v *crdt.KeyedWindow, _ time.Time) {
 		events := v.Events(h)
-		view := k.model.view(ns, events, v.BeforeSelf)
+		view := k.model.view(ns, events, v.Total(h), v.BeforeSelf)
 		switch {
 		case admits(float64(limit), view, float64(v.Unsent(h)), float64(n)):
 			if n > 0 {
@@ -219,7 +219,7 @@ func (k *KeyedLimiter) Delta(key string) time.Duration {
 	d := InfDuration
 	k.peek(func(v *crdt.KeyedWindow) {
 		events := v.Events(h)
-		if retry, ok := k.model.retryAfter(now, limit, 1, k.model.view(now, events, v.BeforeSelf), events); ok {
+		if retry, ok := k.model.retryAfter(now, limit, 1, k.model.view(now, events, v.Total(h), v.BeforeSelf), events); ok {
 			d = retry
 		}
 	})

@@ -13,6 +13,14 @@ func ev(t int64, rep uint16, n uint32) crdt.KeyEvent {
 	return crdt.KeyEvent{Tick: t / int64(time.Millisecond), N: n, Rep: rep}
 }
 
+func sum(events []crdt.KeyEvent) uint64 {
+	var n uint64
+	for _, x := range events {
+		n += uint64(x.N)
+	}
+	return n
+}
+
 func TestKeyModelView(t *testing.T) {
 	// W = 1 s in 1 ms ticks, reserve 40 ms.
 	m := keyModel{window: int64(time.Second), width: int64(time.Millisecond), reserve: ms(40)}
@@ -29,7 +37,7 @@ func TestKeyModelView(t *testing.T) {
 		ev(now+ms(500), 0, 1), // own, ahead of now: counts as now
 	}
 	before := func(rep uint16) bool { return rep == 2 } // peer 2 sorts before this node
-	v := m.view(now, events, before)
+	v := m.view(now, events, sum(events), before)
 	assert.Equal(t, uint64(1+4+1+1+1), v.count)
 	assert.Equal(t, uint64(2+(3-1)), v.reserved)
 	assert.Equal(t, uint64(2-2), v.mine, "both own places were taken back (the event ahead is recent too)")
@@ -38,7 +46,7 @@ func TestKeyModelView(t *testing.T) {
 	assert.Equal(t, 1, v.ahead)
 
 	// Once the reserve has passed, the room is anyone's.
-	later := m.view(now+ms(60), events, before)
+	later := m.view(now+ms(60), events, sum(events), before)
 	assert.Equal(t, uint64(0), later.reserved)
 	assert.Equal(t, 1, later.active)
 }
@@ -70,7 +78,7 @@ func TestKeyModelRetryAfterExact(t *testing.T) {
 		ev(t0+ms(200), 0, 1), // own: frees at t0+1.2s+1ms
 	}
 	now := t0 + ms(300)
-	v := m.view(now, events, nil)
+	v := m.view(now, events, sum(events), nil)
 	d, ok := m.retryAfter(now, 3, 1, v, events)
 	assert.True(t, ok)
 	assert.Equal(t, time.Duration(ms(701)), d, "the first own event's end")
@@ -84,7 +92,7 @@ func TestKeyModelRetryAfterExact(t *testing.T) {
 	assert.Equal(t, time.Duration(0), d)
 	// Never more than W, even with the reserve added.
 	late := []crdt.KeyEvent{ev(now, 1, 3)}
-	d, _ = m.retryAfter(now, 3, 1, m.view(now, late, nil), late)
+	d, _ = m.retryAfter(now, 3, 1, m.view(now, late, sum(late), nil), late)
 	assert.Equal(t, time.Second, d)
 
 	first, ok := m.oldest(now, events)

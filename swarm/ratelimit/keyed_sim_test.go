@@ -96,7 +96,7 @@ func simulate(t testing.TB, n, limit int, window time.Duration, reqs []simReques
 		}
 		res.denied++
 		events := nodes[r.node].Events(h)
-		if retry, ok := m.retryAfter(r.t, limit, 1, m.view(r.t, events, nodes[r.node].BeforeSelf), events); ok {
+		if retry, ok := m.retryAfter(r.t, limit, 1, m.view(r.t, events, nodes[r.node].Total(h), nodes[r.node].BeforeSelf), events); ok {
 			res.maxRetry = max(res.maxRetry, retry)
 		}
 	}
