@@ -87,7 +87,8 @@ type KeyedWindow struct {
 	Replicas []Replica `cbor:"3,keyasint,omitempty"`
 	// Base is the smallest tick of the events; ticks are coded from it.
 	Base int64 `cbor:"4,keyasint,omitempty"`
-	// Hashes holds the keys' hashes, 16 bytes each, sorted.
+	// Hashes holds the keys' hashes, 16 bytes each (sorted in full
+	// states).
 	Hashes []byte `cbor:"5,keyasint,omitempty"`
 	// Log holds per key, in Hashes order: the number of events m, then
 	// m × (replica index, tick − previous tick (the first: − Base), count),

@@ -25,10 +25,12 @@ func cmpEvent(a, b KeyEvent) int {
 }
 
 // writeWire fills dst's wire fields from keys, whose events name rows of
-// table: the replicas used, sorted; the keys sorted by hash; the events
-// re-indexed and sorted; ticks coded from the smallest. keys is sorted in
-// place; the events are not modified.
-func writeWire(dst *KeyedWindow, table []replicaSlot, keys []wireKey) {
+// table: the replicas used, sorted; the keys, sorted by hash if sorted
+// (a canonical form: full states), else in the order given (deltas and
+// effects, written once per flush: sorting them would cost more than
+// deciding); the events re-indexed and sorted; ticks coded from the
+// smallest. keys may be sorted in place; the events are not modified.
+func writeWire(dst *KeyedWindow, table []replicaSlot, keys []wireKey, sorted bool) {
 	dst.Replicas, dst.Base, dst.Hashes, dst.Log = nil, 0, nil, nil
 	if len(keys) == 0 {
 		return
@@ -56,7 +58,9 @@ func writeWire(dst *KeyedWindow, table []replicaSlot, keys []wireKey) {
 		dst.Replicas[i] = table[r].r
 	}
 	dst.Base = base
-	slices.SortFunc(keys, func(a, b wireKey) int { return bytes.Compare(a.hash[:], b.hash[:]) })
+	if sorted {
+		slices.SortFunc(keys, func(a, b wireKey) int { return bytes.Compare(a.hash[:], b.hash[:]) })
+	}
 	dst.Hashes = make([]byte, 0, len(keys)*len(KeyHash{}))
 	buf := make([]byte, 0, len(keys)*8)
 	var tmp []KeyEvent
@@ -150,11 +154,11 @@ func (k *KeyedWindow) readWire(buf []KeyEvent, fn func(h KeyHash, events []KeyEv
 
 // Validate checks a decoded state: the configuration of the Empty it was
 // decoded into (else ErrConfigMismatch); at most MaxKeyedReplicas
-// replicas, sorted, none zero; at most MaxKeyedKeys key hashes, sorted
-// and unique; every key with events in (tick, replica) order naming a
+// replicas, sorted, none zero; at most MaxKeyedKeys key hashes; every key with events in (tick, replica) order naming a
 // listed replica, counts in 1..MaxKeyedCount, ticks that neither overflow
-// nor reach times past the year 2262 (else ErrInvalidState). It costs
-// O(size) and allocates one buffer of a key's events.
+// nor reach times past the year 2262 (else ErrInvalidState). Keys need
+// not be sorted or unique (a key twice merges as once). It costs O(size)
+// and allocates one buffer of a key's events.
 func (k *KeyedWindow) Validate() error {
 	if k.wantTicks != 0 && (k.WindowLen != k.wantWindow || k.Ticks != k.wantTicks) {
 		return fmt.Errorf("keyedwindow: %w: state has window %v in %d ticks, want %v in %d",
@@ -176,13 +180,7 @@ func (k *KeyedWindow) Validate() error {
 		return fmt.Errorf("keyedwindow: %w: %d keys, at most %d", ErrInvalidState, n, MaxKeyedKeys)
 	}
 	minTick, maxTick := math.MinInt64/width, math.MaxInt64/width-1
-	var prev KeyHash
-	first := true
 	_, err := k.readWire(nil, func(h KeyHash, events []KeyEvent) error {
-		if !first && bytes.Compare(prev[:], h[:]) >= 0 {
-			return fmt.Errorf("key %x is not after %x", h, prev)
-		}
-		first, prev = false, h
 		if events[0].Tick < minTick || events[len(events)-1].Tick > maxTick {
 			return fmt.Errorf("key %x has ticks out of range", h)
 		}
@@ -238,7 +236,7 @@ func (k *KeyedWindow) Merge(now time.Time, other *KeyedWindow) (effect *KeyedWin
 		// a local copy, then write it back.
 		local := k.local()
 		effect, changed = local.Merge(now, other)
-		writeWire(k, local.reps, local.allKeys())
+		writeWire(k, local.reps, local.allKeys(), true)
 		k.rejected += local.rejected
 		return effect, changed
 	}
@@ -297,7 +295,7 @@ func (k *KeyedWindow) Merge(now time.Time, other *KeyedWindow) (effect *KeyedWin
 		return nil, false
 	}
 	effect = k.Empty()
-	writeWire(effect, k.reps, effKeys)
+	writeWire(effect, k.reps, effKeys, false)
 	return effect, true
 }
 
@@ -371,7 +369,7 @@ func (k *KeyedWindow) Delta() (delta *KeyedWindow, ok bool) {
 		return nil, false
 	}
 	d := k.Empty()
-	writeWire(d, k.reps, keys)
+	writeWire(d, k.reps, keys, false)
 	clear(keys)
 	k.scratch = keys[:0]
 	return d, true
@@ -381,7 +379,7 @@ func (k *KeyedWindow) Delta() (delta *KeyedWindow, ok bool) {
 func (k *KeyedWindow) Clone() *KeyedWindow {
 	c := k.Empty()
 	if k.index != nil {
-		writeWire(c, k.reps, k.allKeys())
+		writeWire(c, k.reps, k.allKeys(), true)
 		return c
 	}
 	c.Replicas = slices.Clone(k.Replicas)

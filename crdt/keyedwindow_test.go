@@ -66,7 +66,14 @@ func TestKeyedWindowLaws(t *testing.T) {
 					deltas = append(deltas, d)
 					acc := roundTrip(rt, d.Clone())
 					acc.Merge(now, d) // a wire state accumulates like the outbox does
-					if !bytes.Equal(canon(rt, acc), canon(rt, d)) {
+					// A delta's keys are unsorted, a merged wire state's
+					// sorted: compare both as merged into an empty state.
+					norm := func(x *KeyedWindow) *KeyedWindow {
+						e := x.Empty()
+						e.Merge(now, x)
+						return e
+					}
+					if !bytes.Equal(canon(rt, norm(acc)), canon(rt, norm(d))) {
 						rt.Fatalf("a wire state merged with itself changed")
 					}
 					xs[rapid.IntRange(0, n-1).Draw(rt, "to")].Merge(now, d)
@@ -305,8 +312,6 @@ func TestKeyedWindowValidate(t *testing.T) {
 		"zero replica":      {wireState(k, []Replica{{}}, []KeyHash{kh("x")}, one), ErrInvalidState},
 		"replicas unsorted": {wireState(k, []Replica{rb, ra}, []KeyHash{kh("x")}, one), ErrInvalidState},
 		"too many replicas": {wireState(k, many, []KeyHash{kh("x")}, one), ErrInvalidState},
-		"keys unsorted":     {wireState(k, []Replica{ra}, []KeyHash{kh("y"), kh("x")}, [][][3]uint64{{{0, 0, 1}}, {{0, 0, 1}}}), ErrInvalidState},
-		"duplicate key":     {wireState(k, []Replica{ra}, []KeyHash{kh("x"), kh("x")}, [][][3]uint64{{{0, 0, 1}}, {{0, 0, 1}}}), ErrInvalidState},
 		"no events":         {wireState(k, []Replica{ra}, []KeyHash{kh("x")}, [][][3]uint64{{}}), ErrInvalidState},
 		"unknown replica":   {wireState(k, []Replica{ra}, []KeyHash{kh("x")}, [][][3]uint64{{{1, 0, 1}}}), ErrInvalidState},
 		"zero count":        {wireState(k, []Replica{ra}, []KeyHash{kh("x")}, [][][3]uint64{{{0, 0, 0}}}), ErrInvalidState},
