@@ -40,8 +40,10 @@
 // Starts N nodes on the simulated network, times joins and full
 // membership, then K updates to every node.
 //
-//	ratelimit [-backend shoal|redis|both] -nodes N -limit L -window W -duration D
-//	          [-offered X] [-skew S] [-churn] [-keyed] [-svg FILE]
+//	ratelimit [-backend shoal|redis|redis-lua|both|all] -nodes N -limit L -window W -duration D
+//	          [-offered X] [-skew S] [-churn] [-keyed] [-keys N] [-key-limit L]
+//	          [-key-window W] [-key-rate R] [-key-dist zipf|even] [-zipf-s S]
+//	          [-svg FILE]
 //
 // Runs internal/bench/ratelimitbench; -svg plots the admitted events per
 // sliding window over time against the limit.
