@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/shoal-go/shoal/codec"
+	"github.com/shoal-go/shoal/crdt"
 )
 
 // delegate is the Node as memberlist sees it. Every method returns quickly:
@@ -107,6 +108,14 @@ func (n *Node) receive(env *codec.Envelope, forward bool) {
 	}
 }
 
+// originChecker is implemented by CRDT types whose wire states name the
+// replicas they write (crdt.KeyedWindow): a delta, sent directly or
+// relayed, may write only its origin's slots; full states (anti-entropy)
+// carry everyone's.
+type originChecker interface {
+	CheckOrigin(origin crdt.Replica) error
+}
+
 func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error {
 	if env.Type != e.typeName {
 		return fmt.Errorf("%w: %q is %s here, %s at %s", ErrTypeMismatch, e.name, e.typeName, env.Type, env.Origin)
@@ -114,6 +123,11 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 	w, err := e.a.decode(n.codec, env.Payload)
 	if err != nil {
 		return fmt.Errorf("decode %q: %w", e.name, err)
+	}
+	if oc, ok := w.(originChecker); ok && env.Kind != codec.KindState {
+		if err := oc.CheckOrigin(env.Origin); err != nil {
+			return fmt.Errorf("%q: %w", e.name, err)
+		}
 	}
 	now := n.now()
 	e.mu.Lock()

@@ -30,6 +30,15 @@
 //		...
 //	}
 //
+// A keyed limiter never lets a key leave the process: each key is replaced
+// by its 128-bit keyed hash (SipHash-2-4, secret from
+// KeyedConfig.HashSecret or derived from the node's gossip key) before it
+// reaches the shared state, so the wire, Values, the debug page and the
+// metrics show hashes only (KeyedLimiter.HashOf finds a key's). Without
+// any secret the hash is keyed by the limiter's name alone: keys still
+// never appear, but whoever reads the hashes can test guesses; the
+// limiter then logs a warning and KeyedStats.HashKeyed is false.
+//
 // # Model
 //
 // The window is split into B buckets of width W/B. Each node counts its own
@@ -72,13 +81,60 @@
 // window): every node sees it within Lag and may admit in it before hearing
 // the others, at most the offered rate times Lag in total. At L = 1000 per
 // 10 s offered 2·L that is 4 events (0.4 %); at 1000 per 1 s, 40 (4 %).
-// A keyed limiter's hot keys race hardest (a few thousand requests per
-// second for 100 places a minute), so there a node also takes, between two
-// of its flushes, at most ⌈room/competing⌉ of the room its peers see,
-// where competing counts the nodes with events of that key in the window
-// (crdt.KeyedWindow.Unsent tells what it counted since its last flush):
-// fresh room is shared instead of being taken by every node at once, and a
-// node alone with the key's traffic still fills it within a few flushes.
+// A keyed limiter decides differently; see Keyed limits.
+//
+// # Keyed limits
+//
+// All keys of a KeyedLimiter live in one crdt.KeyedWindow: per key, a log
+// of events (replica, tick, count), merged by maximum per (replica, tick).
+// The representation follows the limit (KeyedConfig.Buckets):
+//
+//   - Limit ≤ SlidingLogMaxLimit (1,000): 100,000 ticks per window (at
+//     least 1 µs each), so each admission keeps its own instant: an exact
+//     sliding log, at most about Limit events per key.
+//   - Above: 200 ticks per window (fine buckets): a node's admissions in
+//     one tick add up, at most 201 events per key and node, and an event
+//     frees its place at most W/200 after it left the window.
+//
+// An event is 16 bytes in memory; on the wire a key costs its hash (16
+// bytes) plus three varints per event, replicas named once per message.
+//
+// A node's decision for a key looks at its count in the window (the
+// key's total less the events that left) and at who freed what:
+//
+//   - Reservations replace extrapolation. Every node knows when each event
+//     leaves the window (its instant is in the log), so room appears at the
+//     same instant everywhere, and every node receiving the key's traffic
+//     would take it before hearing the others: N admissions for one place.
+//     Instead the place an event frees stays its node's for Reserve (4·Lag,
+//     40 ms by default): that node takes it back on its next request, the
+//     others count it as taken until they hear of the new event or the
+//     reserve lapses. A throttled peer reserves nothing it does not use:
+//     only its departed events are reserved, and only until it re-admits.
+//   - When a race left the cluster above the limit, the room that
+//     reappears goes to the claimants in proportion to their claims, so
+//     that together they take what there is.
+//   - Free room (not claimed) is split among the nodes that admitted the
+//     key within the last reserve: per flush each takes ⌊free/active⌋,
+//     and one more if its rank (replica order, the same on every node) is
+//     below the remainder. A node alone with a key takes all of it; an idle
+//     key's first burst on every node, or a lapsed reservation, is shared
+//     instead of being taken N times.
+//
+// Retry-After and Decision.RetryAfter are the instant this node would
+// admit if nothing else were admitted: its own events free their place as
+// they leave the window, a peer's a reserve later; never more than W.
+// Expiry walks the keys 2,048 at a time, releasing the value's lock in
+// between (BenchmarkKeyedExpireChunk), and eviction (MaxKeys) removes the
+// least recently counted of each chunk it looks at.
+//
+// Peer input is bounded at merge: a state names at most
+// crdt.MaxKeyedReplicas replicas and crdt.MaxKeyedKeys keys, an event
+// counts at most crdt.MaxKeyedCount, ticks more than a window ahead are
+// refused (KeyedStats.Rejected), and crdt.KeyedWindow.CheckOrigin tells
+// whether a delta writes only its sender's events. A member can still
+// fill a key's window (deny a client for up to W): membership is the
+// trust boundary, which gossip encryption closes.
 //
 // # Failure behaviour
 //
@@ -126,15 +182,24 @@
 //	Limiter.Allow (time.Now included)        58 ns (time.Now alone: 43 ns)
 //	Limiter.DecideN                          33 ns, 0 allocs
 //	estimator decision with 9 peers          11 ns (without the lock)
-//	KeyedLimiter.AllowN, 1,000 hot keys      123 ns, 0 allocs
-//	  of 100,000 held
-//	KeyedLimiter.AllowN, each call another   270–400 ns, ≈ 280 B, < 1 alloc:
-//	  of 100,000 keys                        the node's flush encodes each
-//	                                         changed key once
-//	crdt.KeyedWindow.AddAt, 100,000 keys     61 ns, 0 allocs
-//	memory per active key (KeyedLimiter)     ≈ 210 B counted by this node only,
-//	                                         ≈ 285 B with one peer, ≈ 1.3 KiB
-//	                                         when ten nodes count it
+//	KeyedLimiter.AllowN: see the keyed figures below
+//
+// Keyed limiter, go test -bench 'BenchmarkKeyed|BenchmarkKeyHash'
+// -benchmem ./swarm/ratelimit/ on the same VM but loaded (load average
+// 13–17 from other jobs, 2 cores: expect a quiet machine to be 4–8 times
+// faster):
+//
+//	key hash (SipHash-2-4-128, 40 bytes)     150 ns, 0 allocs
+//	AllowN, 1,000 hot keys of 100,000        334 ns (limit 100), 370 ns
+//	                                         (limit 10⁶), 0 allocs
+//	AllowN, each call another of 100,000     1.7–2.0 µs, 0 allocs (≈ 250 B
+//	                                         amortised: logs growing, the
+//	                                         flush's delta)
+//	expiry step, 2,048 of 200,000 keys       83 µs under the value's lock
+//	memory per active key, N = 10            420 B (TestKeyedWindowMemoryPerKey:
+//	                                         heap difference over 100,000
+//	                                         keys, each with an event of 10
+//	                                         replicas)
 //
 // Under load (load average 10–15 from other jobs) the same calls cost 2–5
 // times more, mostly in time.Now and scheduling.
