@@ -14,6 +14,12 @@ const (
 	// event, to W/100,000. Above it, events of a node in one of 200
 	// buckets per window add up (see KeyedConfig.Buckets).
 	SlidingLogMaxLimit = 1000
+	// DefaultKeyedBuckets is the ticks per window of a keyed limit above
+	// SlidingLogMaxLimit (fine buckets).
+	//
+	// Deprecated: the default now follows the limit; see
+	// KeyedConfig.Buckets.
+	DefaultKeyedBuckets = fineBucketTicks
 	// DefaultMaxKeys bounds the keys one node holds.
 	DefaultMaxKeys = 100_000
 	// DefaultExpireInterval is how often idle keys are freed and MaxKeys
