@@ -240,7 +240,6 @@ func (k *KeyedWindow) Merge(now time.Time, other *KeyedWindow) (effect *KeyedWin
 		k.rejected += local.rejected
 		return effect, changed
 	}
-	k.width = width
 	lo := now.UnixNano() - int64(k.WindowLen)
 	hi := floorDiv(now.UnixNano()+int64(k.WindowLen), width)
 	mapped := make([]int32, len(other.Replicas))

@@ -246,7 +246,7 @@
 //	  one node, or round-robin over 3     4–5 admissions, never more
 //	300 clients, 20/10 s, offered 2×,     0.975 1.000  0.950
 //	  3 nodes, each request to one at random
-//	10,000 keys, Zipf 1.1, 100/10 s,      0.974 1.030  0.620 (an exact
+//	10,000 keys, Zipf 1.1, 100/10 s,      0.974 1.020  0.620 (an exact
 //	  10 nodes, 1,000 req/s each (Poisson)               sliding log, as
 //	                                                     Redis: 0.976 1.000
 //	                                                     0.620)

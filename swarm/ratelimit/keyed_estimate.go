@@ -33,8 +33,8 @@ type keyView struct {
 	reserved uint64
 	// mine is the same for this node: its events that left within
 	// reserve, less its events since; the room its peers hold for it.
-	// mineLeft is the same before the subtraction.
-	mine, mineLeft uint64
+	// mineLeft and mineSince are its two terms.
+	mine, mineLeft, mineSince uint64
 	// active is this node plus the peers with events within the last
 	// reserve: the nodes admitting the key now, which race for free room.
 	// ahead is how many of those peers sort before this node, its rank
@@ -103,7 +103,7 @@ func (m keyModel) view(now int64, events []crdt.KeyEvent, total uint64, before f
 	if total > gone {
 		v.count = total - gone
 	}
-	v.mineLeft = mineLeft
+	v.mineLeft, v.mineSince = mineLeft, mineSince
 	if mineLeft > mineSince {
 		v.mine = mineLeft - mineSince
 	}
@@ -155,8 +155,11 @@ func allowance(limit float64, v keyView, unsent float64) float64 {
 	if float64(v.ahead) < free-share*c {
 		share++
 	}
-	// Per flush: what its own events freed, plus its share of the free.
-	return min(own, float64(v.mineLeft)+share-unsent)
+	// Per flush: what its own events freed and it has not taken back,
+	// plus its share of the free less what it took of the share since
+	// its last flush (its recent events beyond its reclaims, if unsent).
+	taken := min(unsent, float64(v.mineSince)-min(float64(v.mineSince), float64(v.mineLeft)))
+	return min(own, mine+share-taken)
 }
 
 // admits decides n more events of a key with view v (see allowance).

@@ -63,9 +63,11 @@ func TestAllowanceClaimsAndShares(t *testing.T) {
 	// flush, and the two first in rank one more.
 	assert.Equal(t, 3.0, allowance(100, keyView{count: 90, active: 4, ahead: 1}, 0))
 	assert.Equal(t, 2.0, allowance(100, keyView{count: 90, active: 4, ahead: 2}, 0))
-	assert.Equal(t, 1.0, allowance(100, keyView{count: 92, active: 4, ahead: 0}, 2), "2 taken this flush, a third fits")
+	assert.Equal(t, 1.0, allowance(100, keyView{count: 92, mineSince: 2, active: 4, ahead: 0}, 2), "2 taken this flush, a third fits")
 	// Its own freed places come on top of the share.
 	assert.Equal(t, 6.0, allowance(100, keyView{count: 85, mine: 3, mineLeft: 3, active: 4, ahead: 3}, 0), "3 + ⌊12/4⌋")
+	// Taking its own back does not use up the share: 2 of 3 taken back.
+	assert.Equal(t, 4.0, allowance(100, keyView{count: 87, mine: 1, mineLeft: 3, mineSince: 2, active: 4, ahead: 3}, 2), "1 + ⌊12/4⌋")
 	// Plenty of room: the share does not bind below it.
 	assert.True(t, admits(100, keyView{count: 10, active: 10}, 5, 1))
 }
