@@ -196,3 +196,25 @@ func BenchmarkKeyedExpireChunk(b *testing.B) {
 		w.Expire(t0.Add(30*time.Second), 2048) // nothing to drop: every key is walked
 	}
 }
+
+// TestKeyedDecisionNumbers: the numbers an HTTP response reports count
+// down one per admission, and a denial's RetryAfter is the instant the
+// oldest admission leaves the window, never more than W (issue 14 saw
+// Remaining jump from 4 to 2 and Retry-After 11 on a 10 s window).
+func TestKeyedDecisionNumbers(t *testing.T) {
+	k := newKeyed(t, ratelimit.KeyedConfig{Limit: 5, Window: 10 * time.Second})
+	t0 := time.Unix(7000, 0)
+	for i := range 5 {
+		d := k.DecideN(t0.Add(time.Duration(i)*time.Second), "client", 1)
+		require.True(t, d.Allowed, "request %d", i)
+		assert.Equal(t, 4-i, d.Remaining, "request %d", i)
+		assert.Equal(t, 0, d.RetryAfterSeconds())
+	}
+	d := k.DecideN(t0.Add(5*time.Second), "client", 1)
+	require.False(t, d.Allowed)
+	assert.Equal(t, 0, d.Remaining)
+	// The first admission (t0, in a 100 µs tick) leaves at t0+10s+100µs.
+	assert.Equal(t, 5*time.Second+100*time.Microsecond, d.RetryAfter)
+	assert.Equal(t, 6, d.RetryAfterSeconds())
+	assert.True(t, k.DecideN(t0.Add(10*time.Second+100*time.Microsecond), "client", 1).Allowed, "exactly when RetryAfter said")
+}
