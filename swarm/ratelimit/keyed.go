@@ -154,8 +154,11 @@ func (k *KeyedLimiter) count(h crdt.KeyHash, allowed bool) {
 		k.allowed.Add(1)
 		return
 	}
-	k.denied.Add(1)
-	k.top.add(h)
+	// One denial in topSample feeds the sketch: a denied request stays
+	// cheap, and a key denied often is still seen.
+	if k.denied.Add(1)%topSample == 0 {
+		k.top.add(h)
+	}
 }
 
 // DecideN is AllowN with the numbers an HTTP response reports: Remaining

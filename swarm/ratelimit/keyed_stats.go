@@ -28,7 +28,8 @@ type KeyedStats struct {
 	// KeyedConfig.HashSecret).
 	HashKeyed bool
 	// TopThrottled lists up to 10 key hashes with the most denials over
-	// the last one to two minutes, most first (approximate counts).
+	// the last one to two minutes, most first (approximate counts: one
+	// denial in 4 is sampled).
 	TopThrottled []ThrottledKey
 }
 
@@ -44,6 +45,9 @@ type ThrottledKey struct {
 const (
 	topSize   = 32
 	topReport = 10
+	// topSample: one denial in topSample is recorded (and counts
+	// topSample times).
+	topSample = 4
 )
 
 // topDenied finds the most denied key hashes with the space-saving
@@ -99,7 +103,7 @@ func (t *topDenied) top() []ThrottledKey {
 	t.mu.Unlock()
 	out := make([]ThrottledKey, 0, len(sum))
 	for h, n := range sum {
-		out = append(out, ThrottledKey{Hash: hashString(h), Denied: n})
+		out = append(out, ThrottledKey{Hash: hashString(h), Denied: n * topSample})
 	}
 	slices.SortFunc(out, func(a, b ThrottledKey) int {
 		if c := cmp.Compare(b.Denied, a.Denied); c != 0 {
