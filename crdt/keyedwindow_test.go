@@ -399,3 +399,22 @@ func BenchmarkKeyedWindowAdd(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkKeyedWindowClone copies a state of 100,000 keys, each counted
+// by 10 replicas, into its wire form: what anti-entropy does under the
+// value's lock.
+func BenchmarkKeyedWindowClone(b *testing.B) {
+	w := mustKeyed(b, Replica{"node-0", 1}, time.Minute, 100_000)
+	for p := 1; p < 10; p++ {
+		peer := mustKeyed(b, Replica{"node-" + strconv.Itoa(p), 1}, time.Minute, 100_000)
+		for i := range 100_000 {
+			peer.AddAt(t0.Add(time.Duration(p)*time.Millisecond), kh("client-"+strconv.Itoa(i)), 1)
+		}
+		d, _ := peer.Delta()
+		w.Merge(t0, d)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = w.Clone()
+	}
+}
