@@ -193,15 +193,85 @@ func (k *KeyedWindow) Validate() error {
 	return nil
 }
 
-// CheckOrigin reports an error (ErrInvalidState) unless every event of
-// the wire state is origin's: a delta may write only its sender's slots.
-func (k *KeyedWindow) CheckOrigin(origin Replica) error {
-	for _, r := range k.Replicas {
-		if r != origin {
-			return fmt.Errorf("keyedwindow: %w: a message from %s writes events of %s", ErrInvalidState, origin, r)
+var _ Bounded[*KeyedWindow] = (*KeyedWindow)(nil)
+
+// Check implements Bounded: a message bound to origin (a delta) may name
+// no replica but origin (ErrForeignWrite); every count is within
+// b.MaxCount and, for a delta, raises the receiver's count of its (key,
+// tick) by at most b.MaxStep; the replicas the merge would add keep the
+// receiver within b.MaxReplicas. It costs O(events of other · log events
+// per key) and allocates nothing.
+func (k *KeyedWindow) Check(other *KeyedWindow, origin Replica, b Bounds) error {
+	if other == nil {
+		return nil
+	}
+	if other.index != nil { // a local state given as other
+		other = other.Clone()
+	}
+	bound := !origin.IsZero()
+	added := 0
+	for _, r := range other.Replicas {
+		if bound && r != origin {
+			return outOfBounds(ErrForeignWrite, "events of %s in a message from %s", r, origin)
+		}
+		if _, ok := k.repOf[r]; !ok {
+			added++
 		}
 	}
-	return nil
+	_, err := other.readWire(nil, func(h KeyHash, events []KeyEvent) error {
+		var mine []KeyEvent
+		if e := k.index[h]; e != nil {
+			mine = e.events
+		}
+		for _, x := range events {
+			r := other.Replicas[x.Rep]
+			var held uint64 // a (key, tick) the receiver lacks counts from 0, as a window bucket
+			if local, ok := k.repOf[r]; ok && len(mine) > 0 {
+				y := KeyEvent{Tick: x.Tick, Rep: local}
+				if i, ok := slices.BinarySearchFunc(mine, y, cmpEvent); ok {
+					held = uint64(mine[i].N)
+				}
+			}
+			if err := checkCount(r, uint64(x.N), held, true, bound, b); err != nil {
+				return fmt.Errorf("key %x tick %d: %w", h, x.Tick, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return checkReplicas(len(k.repOf), added, b)
+}
+
+// Sanitize implements Bounded: it drops local events above b.MaxCount.
+// No event can be: AddAt caps counts at MaxKeyedCount and Validate refuses
+// more, so with b.MaxCount at least that (the default is far above) it
+// returns 0 at once, without walking the keys under the caller's lock.
+func (k *KeyedWindow) Sanitize(b Bounds) int {
+	if b.MaxCount == 0 || b.MaxCount >= MaxKeyedCount || k.index == nil {
+		return 0
+	}
+	dropped := 0
+	for i := 0; i < len(k.keys); {
+		e := k.keys[i]
+		kept := e.events[:0]
+		for _, x := range e.events {
+			if uint64(x.N) > b.MaxCount {
+				k.unref(e, []KeyEvent{x})
+				dropped++
+				continue
+			}
+			kept = append(kept, x)
+		}
+		e.events = kept
+		if len(kept) == 0 {
+			k.drop(e) // the last key moved to i
+			continue
+		}
+		i++
+	}
+	return dropped
 }
 
 func (k *KeyedWindow) tickWidth() int64 {

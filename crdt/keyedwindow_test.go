@@ -167,11 +167,11 @@ func TestKeyedWindowAddDeltaMerge(t *testing.T) {
 	if !ok || a.Unsent(kh("x")) != 0 || d.Len() != 2 || len(d.Replicas) != 1 || d.Replicas[0] != (Replica{"a", 1}) {
 		t.Fatalf("delta: %+v %v", d, ok)
 	}
-	if err := d.CheckOrigin(Replica{"a", 1}); err != nil {
+	if err := b.Check(d, Replica{"a", 1}, DefaultBounds()); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.CheckOrigin(Replica{"b", 1}); !errors.Is(err, ErrInvalidState) {
-		t.Fatalf("CheckOrigin(b) = %v", err)
+	if err := b.Check(d, Replica{"b", 1}, DefaultBounds()); !errors.Is(err, ErrForeignWrite) {
+		t.Fatalf("Check from b = %v", err)
 	}
 	if _, again := a.Delta(); again {
 		t.Fatal("a second Delta reported changes")
@@ -190,7 +190,7 @@ func TestKeyedWindowAddDeltaMerge(t *testing.T) {
 	}
 	// b's delta carries only b's own event, although a's sits beside it.
 	db, _ := b.Delta()
-	if err := db.CheckOrigin(Replica{"b", 1}); err != nil || db.Len() != 1 {
+	if err := a.Check(db, Replica{"b", 1}, DefaultBounds()); err != nil || db.Len() != 1 {
 		t.Fatalf("b's delta: %v, %d keys", err, db.Len())
 	}
 	// A second merge of the same delta is no news; a local state merges
@@ -219,6 +219,42 @@ func TestKeyedWindowMergeBounds(t *testing.T) {
 	}
 	if b.Rejected() != 1 {
 		t.Fatalf("Rejected = %d, want 1 (the future event)", b.Rejected())
+	}
+}
+
+// Check bounds counts, steps and replicas like the other types'.
+func TestKeyedWindowCheckBounds(t *testing.T) {
+	a := mustKeyed(t, Replica{"a", 1}, time.Second, 10)
+	p := mustKeyed(t, Replica{"p", 1}, time.Second, 10)
+	p.AddAt(t0, kh("x"), 50)
+	d, _ := p.Delta()
+	if err := a.Check(d, Replica{"p", 1}, Bounds{MaxCount: 40}); !errors.Is(err, ErrCountCeiling) {
+		t.Fatalf("ceiling: %v", err)
+	}
+	if err := a.Check(d, Replica{"p", 1}, Bounds{MaxStep: 40}); !errors.Is(err, ErrCountStep) {
+		t.Fatalf("step: %v", err)
+	}
+	if err := a.Check(d, Replica{}, Bounds{MaxStep: 40}); err != nil {
+		t.Fatalf("a full state is exempt from the step: %v", err)
+	}
+	if err := a.Check(d, Replica{"p", 1}, Bounds{MaxReplicas: 1}); !errors.Is(err, ErrTooManyReplicas) {
+		t.Fatalf("replicas: %v", err)
+	}
+	a.Merge(t0, d)
+	p.AddAt(t0, kh("x"), 30) // 50 → 80 at the same tick: a step of 30
+	d, _ = p.Delta()
+	if err := a.Check(d, Replica{"p", 1}, Bounds{MaxStep: 40, MaxReplicas: 2}); err != nil {
+		t.Fatalf("a step of 30 from a known replica: %v", err)
+	}
+	if n := a.Sanitize(Bounds{MaxCount: 60}); n != 0 {
+		t.Fatalf("Sanitize dropped %d at 60", n)
+	}
+	a.Merge(t0, d)
+	if n := a.Sanitize(Bounds{MaxCount: 60}); n != 1 || a.Len() != 0 {
+		t.Fatalf("Sanitize dropped %d, %d keys left", n, a.Len())
+	}
+	if a.Sanitize(DefaultBounds()) != 0 {
+		t.Fatal("nothing is above the default ceiling")
 	}
 }
 

@@ -290,7 +290,7 @@ func (s *Swarm) key(key string) (*Shared[*classicValue], error) {
 	}
 	n := s.node
 	h, err := Share(n, classicPrefix+key, func(self crdt.Replica) *classicValue {
-		return newClassicValue(self, n.codec, s.reg)
+		return newClassicValue(self, n.codec, s.reg, n)
 	})
 	if err != nil {
 		return nil, err
@@ -317,11 +317,7 @@ func (s *Swarm) ShareValue(key string, value interface{}) error {
 	if err != nil {
 		return err
 	}
-	h.e.mu.Lock()
-	h.a.v.set(value, raw)
-	h.e.mu.Unlock()
-	h.e.localUpdate()
-	return nil
+	return h.e.update(func() { h.a.v.set(value, raw) })
 }
 
 // Values returns, for key, each node's name mapped to the last value that

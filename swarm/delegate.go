@@ -97,25 +97,22 @@ func (n *Node) receive(env *codec.Envelope, forward bool) {
 		}
 	}
 	if e == nil {
-		if n.pending.put(env) {
-			n.stats.drop(dropPendingFull)
-		}
+		n.pending.put(env) // counts what it evicts or refuses
 		return
 	}
 	if err := n.mergeEnvelope(e, env, forward); err != nil {
-		n.stats.reject(rejectInvalid)
-		n.warnLimited(rejectInvalid, "rejected a value from a peer", "value", env.Name, "origin", env.Origin.String(), "err", err)
+		n.rejectValue(env, err, "rejected a value from a peer")
 	}
 }
 
-// originChecker is implemented by CRDT types whose wire states name the
-// replicas they write (crdt.KeyedWindow): a delta, sent directly or
-// relayed, may write only its origin's slots; full states (anti-entropy)
-// carry everyone's.
-type originChecker interface {
-	CheckOrigin(origin crdt.Replica) error
-}
-
+// mergeEnvelope decodes, validates, checks and merges one envelope into e
+// (see "Validation" in docs/DESIGN.md). A delta, gossiped, relayed or
+// direct, is bound to its origin: the origin must be a member's announced
+// replica, and the delta may write only the origin's slots, raised by at
+// most MaxCountStep. A full state may write any slot within
+// MaxCount and MaxReplicas, and merging one first drops local counts above
+// MaxCount, so a node poisoned before the bound was enforced heals from
+// its next anti-entropy exchange.
 func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error {
 	if env.Type != e.typeName {
 		return fmt.Errorf("%w: %q is %s here, %s at %s", ErrTypeMismatch, e.name, e.typeName, env.Type, env.Origin)
@@ -124,21 +121,33 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 	if err != nil {
 		return fmt.Errorf("decode %q: %w", e.name, err)
 	}
-	if oc, ok := w.(originChecker); ok && env.Kind != codec.KindState {
-		if err := oc.CheckOrigin(env.Origin); err != nil {
+	var origin crdt.Replica // zero: a full state, not bound to one replica
+	if env.Kind != codec.KindState {
+		origin = env.Origin
+		if err := n.checkOrigin(origin); err != nil {
 			return fmt.Errorf("%q: %w", e.name, err)
 		}
 	}
 	now := n.now()
 	e.mu.Lock()
+	healed := 0
+	if origin.IsZero() {
+		healed = e.a.sanitize(n.cfg.bounds())
+	}
+	if err := e.a.check(w, origin, n.cfg.bounds()); err != nil {
+		e.mu.Unlock()
+		n.noteHealed(e, healed)
+		return fmt.Errorf("%q from %s: %w", e.name, env.Origin, err)
+	}
 	effect, changed := e.a.merge(now, w)
 	e.mu.Unlock()
+	n.noteHealed(e, healed)
 	if !changed {
 		return nil
 	}
 	e.changed()
 	if forward {
-		queued, err := n.out.add(now, e, env.Origin, effect)
+		queued, err := n.out.add(now, e, env.Origin, effect, nil)
 		if err != nil {
 			return fmt.Errorf("forward %q: %w", e.name, err)
 		}
@@ -152,7 +161,7 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 // GetBroadcasts hands memberlist the queued deltas that fit in a packet.
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	n := (*Node)(d)
-	msgs := n.queue.GetBroadcasts(overhead, limit)
+	msgs := n.out.getBroadcasts(overhead, limit)
 	for _, m := range msgs {
 		n.stats.sent(codec.KindDelta, len(m))
 	}
@@ -175,7 +184,10 @@ func (d *delegate) LocalState(join bool) []byte {
 
 	envs := make([]codec.Envelope, 0, len(entries))
 	size := 0
-	for _, e := range entries {
+	for i, e := range entries {
+		if i%256 == 255 && n.closed.Load() {
+			return nil // memberlist does not wait for this goroutine at shutdown
+		}
 		e.mu.Lock()
 		if e.prepare != nil {
 			e.prepare()

@@ -45,7 +45,12 @@
 //
 // Replica identity is the node's name plus an incarnation chosen at each
 // start: a restarted node counts in a fresh slot, so nothing it counted
-// before is lost or counted twice.
+// before is lost or counted twice. Slots of replicas that are gone (left,
+// failed for Config.RetireAfter, or replaced by a newer incarnation) are
+// folded into a live replica's slot and forgotten after
+// Config.RetireHorizon, so counters hold about one slot per live replica
+// however often nodes restart; the member table forgets members gone for
+// RetireAfter.
 //
 // # Concurrency and cost
 //
@@ -61,11 +66,42 @@
 // 106 ns (3 allocations) and Values of 3 nodes ≈ 237 ns (2 allocations,
 // the result map).
 //
+// # Memory a peer can fill
+//
+// Every store a peer can fill is bounded in bytes or by a count with a
+// documented default, and what is dropped to stay within it is counted by
+// reason in Stats.Drops: values for names not registered here
+// (Config.MaxPendingBytes, 16 MiB, and MaxPendingValues), LWW map
+// tombstones (expired by the node after the map's TombstoneTTL, one
+// bounded step at a time under the value's lock). LWW writes stamped
+// beyond the value's clock-skew cap are refused at merge and counted in
+// Stats.Rejected ("lww_clock_skew"). docs/DESIGN.md lists every budget.
+//
+// Registering a name again with another configuration (NewWindow with
+// another window, NewMap with other LWWOptions, or ShareConfig in
+// general) fails with ErrConfigMismatch naming both.
+//
+// Node.Values describes at most what it shows (a map's first 200
+// entries), so a debug page costs the same at 200 keys as at 200,000.
+//
 // # Security
 //
 // Config.SecretKeys turns on memberlist's AES-GCM encryption; rotate with
 // InstallKey, UseKey, RemoveKey, each step on every node before the next.
 // Config.Label keeps clusters that share a network apart.
+//
+// With or without encryption, everything a peer sends is validated before
+// it is merged, against the value's current state: every count at most
+// Config.MaxCount, a delta raising a count by at most Config.MaxCountStep
+// and writing only its origin's slots (relays keep the origin), at most
+// Config.MaxReplicas replicas per value, classic entries only from live
+// members at the incarnation they announce. Each refusal is counted in
+// Stats.Rejected by reason ("slot_ceiling", "slot_step", "foreign_slot",
+// "too_many_replicas", "classic_not_member", "classic_incarnation", ...)
+// and logged at most every 10 s per reason. A node poisoned before these
+// checks drops its counts above the ceiling at its next anti-entropy
+// exchange (Stats.Drops["poisoned_count"]) and takes the true ones back
+// from the peer. See "Validation" in docs/DESIGN.md.
 //
 // # Lifecycle
 //

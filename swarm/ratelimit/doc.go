@@ -131,8 +131,10 @@
 // Peer input is bounded at merge: a state names at most
 // crdt.MaxKeyedReplicas replicas and crdt.MaxKeyedKeys keys, an event
 // counts at most crdt.MaxKeyedCount, ticks more than a window ahead are
-// refused (KeyedStats.Rejected), and crdt.KeyedWindow.CheckOrigin tells
-// whether a delta writes only its sender's events. A member can still
+// refused (KeyedStats.Rejected), and the node's merge-time checks
+// (crdt.Bounded) refuse a delta that writes events of a replica other
+// than its sender, counts above swarm.Config.MaxCount or steps above
+// MaxCountStep (swarm.Stats.Rejected). A member can still
 // fill a key's window (deny a client for up to W): membership is the
 // trust boundary, which gossip encryption closes.
 //

@@ -16,12 +16,13 @@ import (
 )
 
 // TestKeyedRejectsForgedDeltas sends a node, as one unauthenticated UDP
-// packet each, a delta whose origin writes another replica's events and a
-// delta dated an hour ahead: the first is refused by the engine's origin
-// rule (counted in Stats.Rejected), the second's events by the keyed
-// window (counted in KeyedStats.Rejected); neither throttles the key.
+// packet each in a member's name, a delta that writes another replica's
+// events and a delta dated an hour ahead: the first is refused by the
+// engine's merge-time checks (crdt.Bounded, counted in Stats.Rejected as
+// foreign_slot), the second's events by the keyed window (counted in
+// KeyedStats.Rejected); neither throttles the key.
 func TestKeyedRejectsForgedDeltas(t *testing.T) {
-	c := swarmtest.Start(t, 1, swarmtest.Options{})
+	c := swarmtest.Start(t, 2, swarmtest.Options{})
 	nd := c.Node(0)
 	const secret = "cluster secret"
 	k, err := ratelimit.NewKeyed(nd, "clients", ratelimit.KeyedConfig{Limit: 3, Window: time.Minute, HashSecret: []byte(secret)})
@@ -50,12 +51,12 @@ func TestKeyedRejectsForgedDeltas(t *testing.T) {
 		_, err = udp.Write(append([]byte{userMsg}, msg...))
 		require.NoError(t, err)
 	}
-	mallory, victim := crdt.Replica{Node: "mallory", Incarnation: 1}, crdt.Replica{Node: "victim", Incarnation: 1}
-	send(mallory, victim, time.Now())
-	send(mallory, mallory, time.Now().Add(time.Hour))
+	member, victim := c.Node(1).Replica(), crdt.Replica{Node: "victim", Incarnation: 1}
+	send(member, victim, time.Now())
+	send(member, member, time.Now().Add(time.Hour))
 	swarmtest.WaitFor(t, 10*time.Second, func() error {
-		if n := nd.Stats().Rejected["invalid_state"]; n < 1 {
-			return fmt.Errorf("origin rule: %d rejected", n)
+		if n := nd.Stats().Rejected["foreign_slot"]; n < 1 {
+			return fmt.Errorf("origin rule: %d rejected (%v)", n, nd.Stats().Rejected)
 		}
 		if n := k.Stats().Rejected; n < 1 {
 			return fmt.Errorf("future events: %d rejected", n)

@@ -134,6 +134,9 @@ func (o options) config(stderr io.Writer) (swarm.Config, error) {
 		}
 		cfg.Discovery = d
 		cfg.RediscoverInterval = o.rediscover
+		// The lab's six nodes heal partitions by re-discovery every
+		// o.rediscover; the fleet-wide rate bound is for API servers.
+		cfg.DiscoveryFleetRate = 1000
 	}
 	return cfg, nil
 }
