@@ -170,6 +170,7 @@ func join(o Options, self *NodeInfo, nodes []*NodeInfo, cleanupF func(), d disco
 		maxBuf = DefaultMaxMessageBuffer
 	}
 	cfg := DefaultLANConfig(self.Name)
+	cfg.AllowPlaintext = true // the predecessor's default, kept for drop-in users
 	if cfg.Name == "" {
 		host, err := os.Hostname()
 		if err != nil {

@@ -149,7 +149,18 @@ type Config struct {
 	// bytes. The first is the primary key, used to encrypt; all are tried
 	// to decrypt, which is what lets a cluster rotate keys without
 	// downtime (see Node.InstallKey, UseKey, RemoveKey).
+	//
+	// New requires keys when the node listens on a network (BindAddr not
+	// a loopback address, and no custom Transport) unless AllowPlaintext
+	// is set: without them anyone who reaches the port can join the
+	// cluster, read every value and write to it.
 	SecretKeys [][]byte
+
+	// AllowPlaintext lets a node listen on a non-loopback address without
+	// SecretKeys, gossiping in clear. Set it only on a network that
+	// nothing but the cluster's own members can reach. Ignored when
+	// SecretKeys are set.
+	AllowPlaintext bool
 
 	// Label is the cluster label: nodes with different labels ignore each
 	// other's packets, so two clusters can share a network.
@@ -164,7 +175,9 @@ type Config struct {
 	// standard Ethernet MTU). Larger deltas go over the reliable stream.
 	UDPBufferSize int
 
-	// Logger receives the node's and memberlist's log lines. nil discards.
+	// Logger receives the node's and memberlist's log lines; nil means
+	// slog.Default(). To discard them, pass a logger whose handler is
+	// disabled (slog.New(slog.DiscardHandler)).
 	Logger *slog.Logger
 
 	// Discovery, if set, is asked for the cluster's peers periodically;
@@ -240,9 +253,16 @@ type Config struct {
 
 	// Now is the clock; nil means time.Now. Tests may inject one.
 	Now func() time.Time
+
+	// flagPrefix and flagsSet record RegisterFlags, so that validation
+	// errors name the flag.
+	flagPrefix string
+	flagsSet   bool
 }
 
-// DefaultLANConfig returns a configuration for a data-centre network:
+// DefaultLANConfig returns a configuration for a data-centre network,
+// listening on every interface: set SecretKeys (or, on a network only the
+// members reach, AllowPlaintext) before New, which refuses it otherwise.
 // memberlist's LAN timings, RetransmitMult 6 (memberlist's 4 lets 1–2 % of
 // updates miss a node of 50 until anti-entropy), anti-entropy every 30 s,
 // and the fast path for clusters of up to 64 members flushed every 10 ms.
@@ -282,7 +302,8 @@ func DefaultLANConfig(name string) Config {
 // DefaultLocalConfig returns a configuration for nodes on one host
 // (loopback): a free port on 127.0.0.1, faster gossip (50 ms), failure
 // detection and anti-entropy (5 s). Unlike memberlist's Local preset it
-// keeps RetransmitMult 6: with 2, relayed updates miss nodes.
+// keeps RetransmitMult 6: with 2, relayed updates miss nodes. Loopback
+// needs no SecretKeys: only processes on the host can reach it.
 func DefaultLocalConfig(name string) Config {
 	c := DefaultLANConfig(name)
 	c.BindAddr = "127.0.0.1"
@@ -297,13 +318,19 @@ func DefaultLocalConfig(name string) Config {
 	return c
 }
 
+// isLoopback reports whether addr is a loopback IP address.
+func isLoopback(addr string) bool {
+	ip := net.ParseIP(addr)
+	return ip != nil && ip.IsLoopback()
+}
+
 // ErrInvalidConfig is returned by New when a Config field is invalid; the
 // message names the field.
 var ErrInvalidConfig = errors.New("shoal/swarm: invalid config")
 
 func (c *Config) validate() error {
 	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %s%s: %s", ErrInvalidConfig, field, c.flagNote(field), fmt.Sprintf(format, args...))
 	}
 	if c.Name == "" {
 		return bad("Name", "required")
@@ -409,6 +436,11 @@ func (c *Config) validate() error {
 	}
 	if c.SnapshotMaxAge < 0 {
 		return bad("SnapshotMaxAge", "%v must be >= 0", c.SnapshotMaxAge)
+	}
+	if len(c.SecretKeys) == 0 && !c.AllowPlaintext && c.Transport == nil && !isLoopback(c.BindAddr) {
+		return bad("SecretKeys", "required when listening on %s, a non-loopback address "+
+			"(anyone who reaches the port could join the cluster); set SecretKeys, or AllowPlaintext "+
+			"to gossip in clear on a network only the members reach", c.BindAddr)
 	}
 	if len(c.Label) > 255 {
 		return bad("Label", "%d bytes is longer than 255", len(c.Label))

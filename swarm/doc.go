@@ -9,7 +9,9 @@
 //
 // # Usage
 //
-//	n, err := swarm.New(swarm.DefaultLANConfig("pod-a"))
+//	cfg := swarm.DefaultLANConfig("pod-a")
+//	cfg.SecretKeys = [][]byte{key}              // required off loopback
+//	n, err := swarm.New(cfg)
 //	if err != nil { ... }
 //	defer n.Leave()
 //	_, err = n.Join(ctx, "10.0.0.2:9990")     // or Config.Discovery
@@ -86,7 +88,9 @@
 //
 // # Security
 //
-// Config.SecretKeys turns on memberlist's AES-GCM encryption; rotate with
+// Config.SecretKeys turns on memberlist's AES-GCM encryption, and New
+// requires it for a node that listens on a non-loopback address unless
+// Config.AllowPlaintext opts out explicitly; rotate with
 // InstallKey, UseKey, RemoveKey, each step on every node before the next.
 // Config.Label keeps clusters that share a network apart.
 //
@@ -102,6 +106,15 @@
 // checks drops its counts above the ceiling at its next anti-entropy
 // exchange (Stats.Drops["poisoned_count"]) and takes the true ones back
 // from the peer. See "Validation" in docs/DESIGN.md.
+//
+// # Configuration, logs and health
+//
+// Config.RegisterFlags binds every setting to a flag in dskit's style
+// (-memberlist.bind-addr, -memberlist.secret-keys, …) and SetFromEnv reads
+// the same from SHOAL_* variables; validation errors then name the flag.
+// A nil Config.Logger logs to slog.Default(). Node.Health reports
+// memberlist's health score and whether the node is ready or degraded,
+// for readiness probes and alerts.
 //
 // # Lifecycle
 //

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -145,7 +144,7 @@ func New(cfg Config) (*Node, error) {
 	n.pending = newPendingStore(cfg.MaxPendingValues, cfg.MaxPendingBytes, n.stats.drop)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if n.log == nil {
-		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		n.log = slog.Default()
 	}
 	n.log = n.log.With("node", cfg.Name)
 	if n.now == nil {

@@ -6,6 +6,10 @@
 //	go run ./examples/counter -name b -port 7002 -join 127.0.0.1:7001
 //	go run ./examples/counter -name c -port 7003 -join 127.0.0.1:7001 -add 5
 //
+// Off loopback (-bind 10.0.0.5), give every process the same gossip key:
+// SHOAL_SECRET_KEYS=$(head -c32 /dev/urandom | base64) in the environment,
+// or -secret-keys.
+//
 // Each line typed on standard input is a number to add (an empty line adds
 // 1), or a tenant and a number ("acme 5") to add to that tenant's counter
 // in a per-tenant counter map. Every process prints the value (and the
@@ -54,6 +58,10 @@ type options struct {
 	value    string
 	state    string
 	interval time.Duration
+	// security holds -secret-keys and -allow-plaintext (or
+	// SHOAL_SECRET_KEYS, SHOAL_ALLOW_PLAINTEXT): off loopback a node needs
+	// one of them.
+	security swarm.Config
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -70,7 +78,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.value, "counter", "clicks", "name of the shared counter")
 	fs.StringVar(&o.state, "state", "", "directory for snapshots; empty: nothing survives a restart")
 	fs.DurationVar(&o.interval, "snapshot-interval", 10*time.Second, "how often to write a snapshot (with -state)")
+	ml := flag.NewFlagSet("memberlist", flag.ContinueOnError)
+	o.security.RegisterFlags(ml, "")
+	for _, name := range []string{"secret-keys", "allow-plaintext"} {
+		f := ml.Lookup(name)
+		fs.Var(f.Value, f.Name, f.Usage)
+	}
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := swarm.SetFromEnv(fs, nil); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -115,6 +132,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cfg.BindAddr, cfg.BindPort = o.bind, o.port
 	cfg.StateDir, cfg.SnapshotInterval = o.state, o.interval
+	cfg.SecretKeys, cfg.AllowPlaintext = o.security.SecretKeys, o.security.AllowPlaintext
 	n, err := swarm.New(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "counter:", err)
