@@ -85,6 +85,15 @@ type Config struct {
 	// in ≈ 8 ms, against ≈ 600 ms for relayed gossip). 0 disables it.
 	DirectSendMaxMembers int
 
+	// TreeFanout enables the broadcast tree (Plumtree) past the fast path:
+	// each node links to this many random members (3: each node then has
+	// about 2 tree links and 4 repair links whatever the cluster size), and a flush's deltas
+	// travel the tree's eager links at once, announced by id on the lazy
+	// ones (see "Dissemination" in docs/DESIGN.md). memberlist's gossip of
+	// the origin's deltas stays as a safety net. 0 disables the tree:
+	// past DirectSendMaxMembers, deltas are relayed by gossip alone.
+	TreeFanout int
+
 	// MaxStateBytes caps the full state a node sends in one anti-entropy
 	// exchange (memberlist refuses more than 20 MiB). A state larger than
 	// this is cut at a value boundary, logged and counted in
@@ -283,6 +292,7 @@ func DefaultLANConfig(name string) Config {
 		TCPTimeout:           10 * time.Second,
 		FlushInterval:        10 * time.Millisecond,
 		DirectSendMaxMembers: 64,
+		TreeFanout:           3,
 		MaxStateBytes:        16 << 20,
 		MaxPendingValues:     1024,
 		MaxMessageBytes:      32 << 20,
@@ -395,6 +405,9 @@ func (c *Config) validate() error {
 	}
 	if c.DirectSendMaxMembers < 0 {
 		return bad("DirectSendMaxMembers", "%d must be >= 0", c.DirectSendMaxMembers)
+	}
+	if c.TreeFanout < 0 || c.TreeFanout > 64 {
+		return bad("TreeFanout", "%d is out of range 0-64", c.TreeFanout)
 	}
 	if c.UDPBufferSize < 512 || c.UDPBufferSize > 65000 {
 		return bad("UDPBufferSize", "%d is out of range 512-65000", c.UDPBufferSize)

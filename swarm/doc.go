@@ -43,18 +43,22 @@
 // messages. A local update is sent at the next flush (Config.FlushInterval,
 // 10 ms): while the cluster has at most Config.DirectSendMaxMembers members
 // each node sends its own deltas straight to every member (measured on
-// loopback: all of 50 nodes within tens of milliseconds), and always
-// through memberlist's gossip queue, where a newer delta of the same value
-// replaces the queued one (traffic grows with the number of changed values,
-// not updates) and every receiver relays the change it caused. Anti-entropy
-// (push/pull of full state every Config.PushPullInterval, and at every join)
-// repairs anything lost. A flush is linear in the values it carries (each
-// delta is encoded once and packed greedily into packets); deltas too large
-// for a packet go over memberlist's reliable stream on bounded workers, each
-// send cut at Config.TCPTimeout, so a slow member never holds up a flush.
-// The gossip queue is bounded by Config.MaxBroadcastQueueBytes, and a node
-// alone queues nothing. An update is never lost while its node lives long
-// enough to flush it; Leave flushes every value last (see Lifecycle).
+// loopback: all of 50 nodes within tens of milliseconds); past that they
+// travel an epidemic broadcast tree (Plumtree, Config.TreeFanout) at flush
+// speed, one packet per node. They also go through memberlist's gossip
+// queue, where a newer delta of the same value replaces the queued one
+// (traffic grows with the number of changed values, not updates); with the
+// tree off, every receiver relays the change it caused. Anti-entropy (every
+// Config.PushPullInterval, and at every join) compares digests of the
+// values' states and sends only the values that differ, over the reliable
+// stream; it repairs anything lost. A flush is linear in the values it
+// carries (each delta is encoded once and packed greedily into packets);
+// deltas too large for a packet go over memberlist's reliable stream on
+// bounded workers, each send cut at Config.TCPTimeout, so a slow member
+// never holds up a flush. The gossip queue is bounded by
+// Config.MaxBroadcastQueueBytes, and a node alone queues nothing. An update
+// is never lost while its node lives long enough to flush it; Leave
+// flushes every value last (see Lifecycle).
 //
 // Replica identity is the node's name plus an incarnation chosen at each
 // start: a restarted node counts in a fresh slot, so nothing it counted
