@@ -150,8 +150,10 @@ type Config struct {
 	// read. Default crdt.DefaultMaxReplicas, 4,096.
 	MaxReplicas int
 
-	// LeaveTimeout bounds Leave: draining local deltas and announcing the
-	// leave.
+	// LeaveTimeout bounds Leave: its last flush may take half of it, the
+	// drain of this node's own deltas (gossip and large sends) up to three
+	// quarters, and memberlist's leave broadcast the rest. Values the last
+	// flush had no time for are counted in Stats.Drops["leave_timeout"].
 	LeaveTimeout time.Duration
 
 	// SecretKeys turns on encryption (AES-GCM); each key is 16, 24 or 32
@@ -276,37 +278,38 @@ type Config struct {
 // updates miss a node of 50 until anti-entropy), anti-entropy every 30 s,
 // and the fast path for clusters of up to 64 members flushed every 10 ms.
 func DefaultLANConfig(name string) Config {
-	return Config{
-		Name:                   name,
-		BindAddr:               "0.0.0.0",
-		BindPort:               DefaultPort,
-		GossipInterval:         200 * time.Millisecond,
-		GossipNodes:            3,
-		RetransmitMult:         6,
-		PushPullInterval:       30 * time.Second,
-		ProbeInterval:          time.Second,
-		ProbeTimeout:           500 * time.Millisecond,
-		SuspicionMult:          4,
-		TCPTimeout:             10 * time.Second,
-		FlushInterval:          10 * time.Millisecond,
-		DirectSendMaxMembers:   64,
-		TreeFanout:             3,
-		MaxStateBytes:          16 << 20,
-		MaxPendingValues:       1024,
-		MaxMessageBytes:        32 << 20,
-		MaxCount:               crdt.DefaultMaxCount,
-		MaxCountStep:           crdt.DefaultMaxStep,
-		MaxReplicas:            crdt.DefaultMaxReplicas,
-		LeaveTimeout:           DefaultLeaveTimeout,
-		UDPBufferSize:          1400,
-		RediscoverInterval:     30 * time.Second,
-		DiscoveryFleetRate:     1,
-		MaxBroadcastQueueBytes: 2 << 20,
-		MaxPendingBytes:        16 << 20,
-		RetireAfter:            DefaultRetireAfter,
-		RetireHorizon:          DefaultRetireHorizon,
-		SnapshotInterval:       10 * time.Second,
+	c := Config{
+		Name:                 name,
+		BindAddr:             "0.0.0.0",
+		BindPort:             DefaultPort,
+		GossipInterval:       200 * time.Millisecond,
+		GossipNodes:          3,
+		RetransmitMult:       6,
+		PushPullInterval:     30 * time.Second,
+		ProbeInterval:        time.Second,
+		ProbeTimeout:         500 * time.Millisecond,
+		SuspicionMult:        4,
+		TCPTimeout:           10 * time.Second,
+		FlushInterval:        10 * time.Millisecond,
+		DirectSendMaxMembers: 64,
+		TreeFanout:           3,
+		MaxStateBytes:        16 << 20,
+		MaxPendingValues:     1024,
+		MaxMessageBytes:      32 << 20,
+		MaxCount:             crdt.DefaultMaxCount,
+		MaxCountStep:         crdt.DefaultMaxStep,
+		MaxReplicas:          crdt.DefaultMaxReplicas,
+		LeaveTimeout:         DefaultLeaveTimeout,
+		UDPBufferSize:        1400,
+		RediscoverInterval:   30 * time.Second,
+		DiscoveryFleetRate:   1,
+		MaxPendingBytes:      16 << 20,
+		RetireAfter:          DefaultRetireAfter,
+		RetireHorizon:        DefaultRetireHorizon,
+		SnapshotInterval:     10 * time.Second,
 	}
+	c.MaxBroadcastQueueBytes = 2 << 20
+	return c
 }
 
 // DefaultLocalConfig returns a configuration for nodes on one host

@@ -89,13 +89,13 @@ func (n *Node) receive(env *codec.Envelope, forward bool) {
 	e := n.values[env.Name]
 	n.valuesMu.RUnlock()
 	if e == nil {
-		n.handlersMu.RLock()
-		auto := n.autoRegister
-		n.handlersMu.RUnlock()
-		if auto != nil && auto(env.Name) {
+		switch n.arrived(env.Name) {
+		case arrivalRegistered:
 			n.valuesMu.RLock()
 			e = n.values[env.Name]
 			n.valuesMu.RUnlock()
+		case arrivalRefused:
+			return
 		}
 	}
 	if e == nil {

@@ -82,12 +82,10 @@ type Node struct {
 	restoredMu sync.Mutex
 	restored   map[string]codec.Envelope
 
+	// handlers and arrival are the adapters' hooks (hooks.go).
 	handlersMu sync.RWMutex
 	handlers   map[codec.Kind]func(env *codec.Envelope)
-	// autoRegister, if set, may register a value for a name that arrives
-	// unregistered (the classic API registers every classic key), and
-	// reports whether it did.
-	autoRegister func(name string) bool
+	arrival    func(name string) arrival
 
 	dirtyMu sync.Mutex
 	dirty   []*entry

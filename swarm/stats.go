@@ -97,7 +97,6 @@ var kindNames = [maxKind]string{
 	codec.KindDelta:     "delta",
 	codec.KindState:     "state",
 	codec.KindBroadcast: "broadcast",
-	codec.KindClassic:   "classic",
 	kindDirect:          "direct",
 	kindLeave:           "leave",
 	kindDigest:          "digest",

@@ -22,6 +22,7 @@ scenarios:
   burst        time until thousands of values changed in one flush reach every node
   leave        how long Leave takes with many values changed and not yet flushed
   ratelimit    cluster rate-limit accuracy (internal/bench/ratelimitbench)
+  classiclimit skipper's cluster limiter on the classic API next to shoal's limiter
   soak         10 nodes under traffic, rolling restarts and bursts: growth of heap, goroutines, state, queue, slots
   report       run the standard set and write docs/BENCHMARKS.md
 
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return runLeaveCmd(ctx, rest, out, errOut)
 	case "ratelimit":
 		return runRatelimitCmd(ctx, rest, out, errOut)
+	case "classiclimit":
+		return runClassicLimitCmd(ctx, rest, out, errOut)
 	case "soak":
 		return runSoakCmd(ctx, rest, out, errOut)
 	case "report":

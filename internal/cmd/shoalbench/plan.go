@@ -72,7 +72,24 @@ func fullPlan() reportPlan {
 	skewed.Skew = 0.8
 	short := shoal
 	short.Window, short.Duration = time.Second, 30*time.Second
-	p.Ratelimit = []ratelimitbench.Params{shoal, redis, skewed, short}
+	lua := base
+	lua.Backend = ratelimitbench.BackendRedisLua
+	p.Ratelimit = []ratelimitbench.Params{shoal, redis, lua, skewed, short}
+	// Issue 14's keyed scenarios, each next to both Redis baselines.
+	for _, k := range []ratelimitbench.Params{
+		{Nodes: 1, Duration: 40 * time.Second, Offered: 4, Keyed: &ratelimitbench.KeyedParams{Keys: 1, Limit: 5, Window: 10 * time.Second, Dist: ratelimitbench.DistEven}},
+		{Nodes: 3, Duration: 40 * time.Second, Offered: 4, Keyed: &ratelimitbench.KeyedParams{Keys: 1, Limit: 5, Window: 10 * time.Second, Dist: ratelimitbench.DistEven}},
+		{Nodes: 3, Duration: 40 * time.Second, Offered: 2, Keyed: &ratelimitbench.KeyedParams{Keys: 300, Limit: 20, Window: 10 * time.Second, Dist: ratelimitbench.DistEven}},
+		{Nodes: 10, Duration: 120 * time.Second, Offered: 2, Keyed: &ratelimitbench.KeyedParams{}},
+	} {
+		for _, b := range []string{ratelimitbench.BackendShoal, ratelimitbench.BackendRedis, ratelimitbench.BackendRedisLua} {
+			q := k
+			q.Backend = b
+			kp := *k.Keyed
+			q.Keyed = &kp
+			p.Ratelimit = append(p.Ratelimit, q)
+		}
+	}
 	return p
 }
 
@@ -152,8 +169,26 @@ func ratelimitCommand(p ratelimitbench.Params) string {
 	if p.Churn {
 		s += " -churn"
 	}
-	if p.Keyed != nil {
+	if k := p.Keyed; k != nil {
 		s += " -keyed"
+		if k.Keys != 0 {
+			s += fmt.Sprintf(" -keys %d", k.Keys)
+		}
+		if k.Limit != 0 {
+			s += fmt.Sprintf(" -key-limit %d", k.Limit)
+		}
+		if k.Window != 0 {
+			s += fmt.Sprintf(" -key-window %v", k.Window)
+		}
+		if k.Rate != 0 {
+			s += fmt.Sprintf(" -key-rate %g", k.Rate)
+		}
+		if k.Dist != "" {
+			s += " -key-dist " + k.Dist
+		}
+		if k.ZipfS != 0 {
+			s += fmt.Sprintf(" -zipf-s %g", k.ZipfS)
+		}
 	}
 	return s
 }
