@@ -206,10 +206,6 @@ func (p Params) withDefaults() (Params, error) {
 	return p, nil
 }
 
-// redis reports whether the backend is one of the Redis baselines (no
-// shoal node, no gossip traffic).
-func (p Params) redis() bool { return p.Backend == BackendRedis || p.Backend == BackendRedisLua }
-
 // share returns the fraction of the load offered to node i of n.
 func (p Params) share(i, n int) float64 {
 	if p.Skew == 0 || n == 1 {

@@ -110,7 +110,7 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 		}
 		insts = append(insts, in)
 	}
-	if !p.redis() {
+	if p.Backend != BackendRedis && p.Backend != BackendRedisLua {
 		if err := waitMembers(ctx, insts, p.Nodes); err != nil {
 			return res, err
 		}
@@ -164,7 +164,7 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 	}
 	elapsed := time.Since(start)
 	res.CPUPerNode = (cpuTime() - cpu0).Seconds() / elapsed.Seconds() / float64(p.Nodes)
-	if !p.redis() {
+	if p.Backend != BackendRedis {
 		res.WireBytesPerSecPerNode = float64(wireBytes(insts)-bytes0) / elapsed.Seconds() / float64(p.Nodes)
 	}
 	if churnErr != nil {
