@@ -18,6 +18,7 @@ scenarios:
   convergence  time until every node reads an update (and memberlist's relay reference)
   traffic      bytes and messages per node per second against the update rate
   scale        membership and convergence of hundreds of simulated nodes
+  antientropy  digest anti-entropy: a quiet exchange's bytes and a joiner's catch-up
   burst        time until thousands of values changed in one flush reach every node
   leave        how long Leave takes with many values changed and not yet flushed
   ratelimit    cluster rate-limit accuracy (internal/bench/ratelimitbench)
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return runTrafficCmd(ctx, rest, out, errOut)
 	case "scale":
 		return runScaleCmd(ctx, rest, out, errOut)
+	case "antientropy":
+		return runAntiEntropyCmd(ctx, rest, out, errOut)
 	case "burst":
 		return runBurstCmd(ctx, rest, out, errOut)
 	case "leave":
