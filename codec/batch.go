@@ -117,3 +117,46 @@ func (c *Codec) DecodeBatch(data []byte) ([]Envelope, error) {
 	}
 	return envs, nil
 }
+
+// BatchSize returns the size of a batch of n envelopes whose encodings
+// total envelopeBytes: the array head plus the envelopes. It lets a sender
+// pack envelopes encoded once (EncodeEnvelope) into packets of a byte
+// budget without encoding a candidate batch.
+func BatchSize(n, envelopeBytes int) int {
+	return headSize(uint64(n)) + envelopeBytes
+}
+
+// AppendEncodedBatch appends a batch made of envelopes already encoded by
+// EncodeEnvelope (or AppendEnvelope): the array head, then each envelope's
+// bytes unchanged, so that packing costs a copy, not an encoding. Each
+// element must be one envelope map; the error wraps ErrMalformed for one
+// that does not start with a map head (an empty slice, or a batch), and
+// ErrTooLarge when the batch exceeds MaxMessageBytes or MaxArrayElements.
+// The envelopes' contents are not re-checked: the receiver's DecodeBatch
+// does that. On error dst is returned unchanged.
+func (c *Codec) AppendEncodedBatch(dst []byte, envs [][]byte) ([]byte, error) {
+	if len(envs) > c.limits.MaxArrayElements {
+		return dst, fmt.Errorf("shoal/codec: encode batch: %w: %d envelopes, limit %d", ErrTooLarge, len(envs), c.limits.MaxArrayElements)
+	}
+	total := 0
+	for i, e := range envs {
+		if Detect(e) != FormEnvelope || len(e) < minEnvelopeBytes {
+			return dst, fmt.Errorf("shoal/codec: encode batch: %w: element %d is not an encoded envelope", ErrMalformed, i)
+		}
+		total += len(e)
+	}
+	size := BatchSize(len(envs), total)
+	if size > c.limits.MaxMessageBytes {
+		return dst, fmt.Errorf("shoal/codec: encode batch: %w: %d bytes, limit %d", ErrTooLarge, size, c.limits.MaxMessageBytes)
+	}
+	if cap(dst)-len(dst) < size {
+		grown := make([]byte, len(dst), len(dst)+size)
+		copy(grown, dst)
+		dst = grown
+	}
+	dst = appendHead(dst, majorArray, uint64(len(envs)))
+	for _, e := range envs {
+		dst = append(dst, e...)
+	}
+	return dst, nil
+}

@@ -134,3 +134,59 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		}
 	}
 }
+
+// A batch packed from envelopes encoded once is byte for byte the batch
+// EncodeBatch writes, and BatchSize predicts its length, for batches whose
+// array head takes one, two and three bytes.
+func TestAppendEncodedBatchEqualsEncodeBatch(t *testing.T) {
+	c := Default()
+	for _, n := range []int{0, 1, 23, 24, 255, 256, 300} {
+		envs := make([]Envelope, n)
+		encoded := make([][]byte, n)
+		total := 0
+		for i := range envs {
+			envs[i] = Envelope{Kind: KindDelta, Name: string(rune('a' + i%26)), Payload: bytes.Repeat([]byte{byte(i)}, i%40)}
+			b, err := c.EncodeEnvelope(&envs[i])
+			noErr(t, err)
+			encoded[i] = b
+			total += len(b)
+		}
+		want, err := c.EncodeBatch(envs)
+		noErr(t, err)
+		got, err := c.AppendEncodedBatch([]byte("x"), encoded)
+		noErr(t, err)
+		equal(t, got[1:], want, "packed batch")
+		equal(t, BatchSize(n, total), len(want), "BatchSize")
+	}
+}
+
+func TestAppendEncodedBatchRejects(t *testing.T) {
+	c := Default()
+	small, err := New(Limits{MaxMessageBytes: 64, MaxNestedLevels: 4, MaxArrayElements: 16, MaxMapPairs: 16})
+	noErr(t, err)
+	env := sampleEnvelope()
+	one, err := c.EncodeEnvelope(&env)
+	noErr(t, err)
+	batch, err := c.EncodeBatch([]Envelope{env})
+	noErr(t, err)
+	cases := []struct {
+		name   string
+		c      *Codec
+		envs   [][]byte
+		target error
+		text   string
+	}{
+		{"empty element", c, [][]byte{one, nil}, ErrMalformed, "element 1 is not an encoded envelope"},
+		{"a batch as element", c, [][]byte{batch}, ErrMalformed, "element 0 is not an encoded envelope"},
+		{"too large", small, [][]byte{one, one}, ErrTooLarge, "limit 64"},
+		{"too many", small, make([][]byte, 17), ErrTooLarge, "17 envelopes, limit 16"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := []byte("keep")
+			got, err := tc.c.AppendEncodedBatch(dst, tc.envs)
+			wantErr(t, err, tc.target, tc.text)
+			equal(t, got, dst, "dst after error")
+		})
+	}
+}

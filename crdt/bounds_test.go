@@ -190,6 +190,11 @@ func TestORSetCheckAndSanitize(t *testing.T) {
 		wantBound(t, tc.name, local.Check(tc.other, tc.origin, tight), tc.want)
 	}
 
+	future := tight
+	future.MaxTime = t0.UnixNano()
+	wantBound(t, "retirement mark in the future", local.Check(&ORSet[string]{Gone: []ContextRetirement{{Replica: rb, At: t0.UnixNano() + 1}}}, Replica{}, future), ErrFutureTime)
+	wantBound(t, "retirement mark now", local.Check(&ORSet[string]{Gone: []ContextRetirement{{Replica: rb, At: t0.UnixNano()}}}, Replica{}, future), nil)
+
 	// A context at MaxUint64 for a: it removed a's "x", and a's adds were
 	// impossible.
 	healthy := local.Clone()
@@ -318,5 +323,48 @@ func TestGCounterDeltaIntoManySlots(t *testing.T) {
 		if x.Get(Replica{"m", 1}) != 2 {
 			t.Fatalf("%s: own slot lost after the merge", r)
 		}
+	}
+}
+
+// Retirement records are bounded like slots: written only by their Into,
+// N within the ceiling and the step, At within MaxTime, counted as
+// replicas; a commit may raise its Into's slot by what it commits.
+func TestGCounterCheckRetirementRecords(t *testing.T) {
+	local := NewGCounter(ra)
+	local.Add(10)
+	local.Merge(t0, gc(Slot{Replica: rb, N: 50}))
+	b := tight
+	b.MaxTime = t0.UnixNano()
+	rec := func(r, into Replica, n, a uint64, at int64) *GCounter {
+		return &GCounter{Gone: []Retirement{{Replica: r, N: n, A: a, Into: into, Gen: 1, At: at}}}
+	}
+	at := t0.UnixNano()
+	for _, tc := range []struct {
+		name   string
+		other  *GCounter
+		origin Replica
+		want   error
+	}{
+		{"fold by its Into", rec(rb, ra, 50, 0, at), ra, nil},
+		{"fold by another", rec(rb, ra, 50, 0, at), rc, ErrForeignWrite},
+		{"N past the step", rec(rb, ra, 151, 0, at), ra, ErrCountStep},
+		{"N past the ceiling", rec(rc, ra, 1001, 0, at), Replica{}, ErrCountCeiling},
+		{"At in the future", rec(rb, ra, 50, 0, at+1), ra, ErrFutureTime},
+		{"a new replica fits", rec(rc, ra, 5, 0, at), Replica{}, nil},
+		// A commit raises the Into's slot by what it commits (A), even
+		// beyond the step.
+		{"commit past the step", &GCounter{S: []Slot{{Replica: ra, N: 10 + 150}}, Gone: []Retirement{{Replica: rb, N: 150, A: 150, Into: ra, Gen: 2, At: at}}}, ra, nil},
+		{"commit within step", &GCounter{S: []Slot{{Replica: ra, N: 10 + 50}}, Gone: []Retirement{{Replica: rb, N: 50, A: 50, Into: ra, Gen: 2, At: at}}}, ra, nil},
+		{"slot beyond its commit", &GCounter{S: []Slot{{Replica: ra, N: 10 + 50 + 101}}, Gone: []Retirement{{Replica: rb, N: 50, A: 50, Into: ra, Gen: 2, At: at}}}, ra, ErrCountStep},
+	} {
+		wantBound(t, tc.name, local.Check(tc.other, tc.origin, b), tc.want)
+	}
+	two := &GCounter{Gone: []Retirement{{Replica: rc, N: 1, Into: ra, Gen: 1, At: at}, {Replica: Replica{"d", 1}, N: 1, Into: ra, Gen: 1, At: at}}}
+	wantBound(t, "records past MaxReplicas", local.Check(two, Replica{}, b), ErrTooManyReplicas)
+
+	// A record poisoned before the check is dropped by Sanitize.
+	local.Merge(t0, &GCounter{Gone: []Retirement{{Replica: rc, N: math.MaxUint64, Into: ra, Gen: 1, At: at}}})
+	if n := local.Sanitize(b); n != 1 || len(local.Gone) != 0 || local.Value() != 60 {
+		t.Fatalf("Sanitize dropped %d, records %v, value %d", n, local.Gone, local.Value())
 	}
 }

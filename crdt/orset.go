@@ -44,6 +44,8 @@ type ORSet[T cmp.Ordered] struct {
 	E     []ORSetEntry[T] `cbor:"1,keyasint,omitempty"`
 	VV    []Dot           `cbor:"2,keyasint,omitempty"`
 	Cloud []Dot           `cbor:"3,keyasint,omitempty"`
+	// Gone holds retirement marks sorted by replica (orset_retire.go).
+	Gone []ContextRetirement `cbor:"4,keyasint,omitempty"`
 
 	self    Replica
 	counter uint64 // the last dot this replica issued or saw of its own
@@ -287,9 +289,12 @@ func (s *ORSet[T]) Len() int {
 // the side lacking it never saw its dot; the contexts are united. The
 // effect is other restricted to the replicas whose dots changed s. now is
 // unused. Merge costs O(len(s.E)+len(other.E)) plus the contexts.
-func (s *ORSet[T]) Merge(_ time.Time, other *ORSet[T]) (effect *ORSet[T], changed bool) {
+func (s *ORSet[T]) Merge(now time.Time, other *ORSet[T]) (effect *ORSet[T], changed bool) {
 	if other == nil || s == other {
 		return nil, false
+	}
+	if len(other.Gone) > 0 {
+		return s.mergeRetired(now, other)
 	}
 	touched := s.touched(other)
 	if len(touched) == 0 {
@@ -415,7 +420,7 @@ func (s *ORSet[T]) Delta() (delta *ORSet[T], ok bool) {
 
 // Clone returns a deep copy of s as a wire state.
 func (s *ORSet[T]) Clone() *ORSet[T] {
-	return &ORSet[T]{E: slices.Clone(s.E), VV: slices.Clone(s.VV), Cloud: slices.Clone(s.Cloud)}
+	return &ORSet[T]{E: slices.Clone(s.E), VV: slices.Clone(s.VV), Cloud: slices.Clone(s.Cloud), Gone: slices.Clone(s.Gone)}
 }
 
 // Empty returns an empty wire state.
@@ -427,6 +432,9 @@ func (s *ORSet[T]) Empty() *ORSet[T] { return &ORSet[T]{} }
 // context. Errors wrap ErrInvalidState.
 func (s *ORSet[T]) Validate() error {
 	if err := validateContext(s.VV, s.Cloud); err != nil {
+		return fmt.Errorf("orset: %w", err)
+	}
+	if err := validateContextRetired(s.Gone); err != nil {
 		return fmt.Errorf("orset: %w", err)
 	}
 	dots := make([]Dot, 0, len(s.E))
@@ -464,6 +472,11 @@ func (s *ORSet[T]) Check(other *ORSet[T], origin Replica, b Bounds) error {
 		return nil
 	}
 	bound := !origin.IsZero()
+	for _, g := range other.Gone {
+		if b.MaxTime != 0 && g.At > b.MaxTime {
+			return outOfBounds(ErrFutureTime, "retirement mark of %s at %d, after %d", g.Replica, g.At, b.MaxTime)
+		}
+	}
 	for _, e := range other.E {
 		if bound && e.Dot.Replica != origin {
 			return outOfBounds(ErrForeignWrite, "entry %v tagged %s:%d in a message from %s", e.Elem, e.Dot.Replica, e.Dot.Counter, origin)

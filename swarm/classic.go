@@ -170,6 +170,7 @@ func join(o Options, self *NodeInfo, nodes []*NodeInfo, cleanupF func(), d disco
 		maxBuf = DefaultMaxMessageBuffer
 	}
 	cfg := DefaultLANConfig(self.Name)
+	cfg.AllowPlaintext = true // the predecessor's default, kept for drop-in users
 	if cfg.Name == "" {
 		host, err := os.Hostname()
 		if err != nil {
@@ -317,11 +318,7 @@ func (s *Swarm) ShareValue(key string, value interface{}) error {
 	if err != nil {
 		return err
 	}
-	h.e.mu.Lock()
-	h.a.v.set(value, raw)
-	h.e.mu.Unlock()
-	h.e.localUpdate()
-	return nil
+	return h.e.update(func() { h.a.v.set(value, raw) })
 }
 
 // Values returns, for key, each node's name mapped to the last value that

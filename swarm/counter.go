@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"math"
 	"sync/atomic"
 
 	"github.com/shoal-go/shoal/crdt"
@@ -11,9 +12,17 @@ import (
 // allocates nothing: it adds to a pending total that is folded into the
 // CRDT at the next flush or read.
 type Counter struct {
-	s       *Shared[*crdt.PNCounter]
+	s *Shared[*crdt.PNCounter]
+	// pending is the sum of the adds not yet folded into the CRDT, or
+	// pendingSealed once Leave's last flush has taken it.
 	pending atomic.Int64
 }
+
+// pendingSealed marks a pending total taken by a fold after Leave started:
+// an Add that finds it returns ErrClosed, so every Add that returned nil
+// is in the value Leave sent. No sum reaches it: Add takes the slow path
+// instead.
+const pendingSealed = math.MinInt64
 
 // NewCounter registers (or returns) the counter name on n. Every call for
 // the same name returns the same *Counter.
@@ -30,22 +39,51 @@ func NewCounter(n *Node, name string) (*Counter, error) {
 }
 
 // fold moves the pending adds into the CRDT; called with the entry locked.
+// Once Leave has started it also seals the pending total.
 func (c *Counter) fold() {
-	if d := c.pending.Swap(0); d != 0 {
+	var d int64
+	if c.s.e.node.closing.Load() {
+		d = c.pending.Swap(pendingSealed)
+	} else {
+		d = c.pending.Swap(0)
+	}
+	if d != 0 && d != pendingSealed {
 		c.s.a.v.Add(d)
 	}
 }
 
 // Add adds delta (negative to subtract) to this node's slot. It costs a
 // few nanoseconds and allocates nothing; peers see it after the next flush.
+// The pending total never wraps: an add that would overflow it goes
+// straight into the CRDT, whose slots saturate at their maximum. Once
+// Leave has started, Add either is in Leave's last flush or returns
+// ErrClosed.
 func (c *Counter) Add(delta int64) error {
 	e := c.s.e
 	if e.node.closed.Load() {
 		return ErrClosed
 	}
-	c.pending.Add(delta)
+	for {
+		p := c.pending.Load()
+		if p == pendingSealed {
+			return ErrClosed
+		}
+		sum := p + delta
+		if (sum > p) != (delta > 0) || sum == pendingSealed {
+			return c.addLocked(delta) // the pending total would overflow
+		}
+		if c.pending.CompareAndSwap(p, sum) {
+			break
+		}
+	}
 	e.localUpdate()
 	return nil
+}
+
+// addLocked adds delta to the CRDT under the value's lock (refused once
+// Leave has started, as every locked update is).
+func (c *Counter) addLocked(delta int64) error {
+	return c.s.e.update(func() { c.s.a.v.Add(delta) })
 }
 
 // Value returns the cluster-wide sum as this node knows it, including its

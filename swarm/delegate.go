@@ -97,9 +97,7 @@ func (n *Node) receive(env *codec.Envelope, forward bool) {
 		}
 	}
 	if e == nil {
-		if n.pending.put(env) {
-			n.stats.drop(dropPendingFull)
-		}
+		n.pending.put(env) // counts what it evicts or refuses
 		return
 	}
 	if err := n.mergeEnvelope(e, env, forward); err != nil {
@@ -134,9 +132,9 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 	e.mu.Lock()
 	healed := 0
 	if origin.IsZero() {
-		healed = e.a.sanitize(n.cfg.bounds())
+		healed = e.a.sanitize(n.cfg.bounds(now))
 	}
-	if err := e.a.check(w, origin, n.cfg.bounds()); err != nil {
+	if err := e.a.check(w, origin, n.cfg.bounds(now)); err != nil {
 		e.mu.Unlock()
 		n.noteHealed(e, healed)
 		return fmt.Errorf("%q from %s: %w", e.name, env.Origin, err)
@@ -149,7 +147,7 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 	}
 	e.changed()
 	if forward {
-		queued, err := n.out.add(now, e, env.Origin, effect)
+		queued, err := n.out.add(now, e, env.Origin, effect, nil)
 		if err != nil {
 			return fmt.Errorf("forward %q: %w", e.name, err)
 		}
@@ -163,7 +161,7 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 // GetBroadcasts hands memberlist the queued deltas that fit in a packet.
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	n := (*Node)(d)
-	msgs := n.queue.GetBroadcasts(overhead, limit)
+	msgs := n.out.getBroadcasts(overhead, limit)
 	for _, m := range msgs {
 		n.stats.sent(codec.KindDelta, len(m))
 	}
@@ -186,7 +184,10 @@ func (d *delegate) LocalState(join bool) []byte {
 
 	envs := make([]codec.Envelope, 0, len(entries))
 	size := 0
-	for _, e := range entries {
+	for i, e := range entries {
+		if i%256 == 255 && n.closed.Load() {
+			return nil // memberlist does not wait for this goroutine at shutdown
+		}
 		e.mu.Lock()
 		if e.prepare != nil {
 			e.prepare()

@@ -9,7 +9,9 @@
 //
 // # Usage
 //
-//	n, err := swarm.New(swarm.DefaultLANConfig("pod-a"))
+//	cfg := swarm.DefaultLANConfig("pod-a")
+//	cfg.SecretKeys = [][]byte{key}              // required off loopback
+//	n, err := swarm.New(cfg)
 //	if err != nil { ... }
 //	defer n.Leave()
 //	_, err = n.Join(ctx, "10.0.0.2:9990")     // or Config.Discovery
@@ -45,7 +47,12 @@
 //
 // Replica identity is the node's name plus an incarnation chosen at each
 // start: a restarted node counts in a fresh slot, so nothing it counted
-// before is lost or counted twice.
+// before is lost or counted twice. Slots of replicas that are gone (left,
+// failed for Config.RetireAfter, or replaced by a newer incarnation) are
+// folded into a live replica's slot and forgotten after
+// Config.RetireHorizon, so counters hold about one slot per live replica
+// however often nodes restart; the member table forgets members gone for
+// RetireAfter.
 //
 // # Concurrency and cost
 //
@@ -61,9 +68,29 @@
 // 106 ns (3 allocations) and Values of 3 nodes ≈ 237 ns (2 allocations,
 // the result map).
 //
+// # Memory a peer can fill
+//
+// Every store a peer can fill is bounded in bytes or by a count with a
+// documented default, and what is dropped to stay within it is counted by
+// reason in Stats.Drops: values for names not registered here
+// (Config.MaxPendingBytes, 16 MiB, and MaxPendingValues), LWW map
+// tombstones (expired by the node after the map's TombstoneTTL, one
+// bounded step at a time under the value's lock). LWW writes stamped
+// beyond the value's clock-skew cap are refused at merge and counted in
+// Stats.Rejected ("lww_clock_skew"). docs/DESIGN.md lists every budget.
+//
+// Registering a name again with another configuration (NewWindow with
+// another window, NewMap with other LWWOptions, or ShareConfig in
+// general) fails with ErrConfigMismatch naming both.
+//
+// Node.Values describes at most what it shows (a map's first 200
+// entries), so a debug page costs the same at 200 keys as at 200,000.
+//
 // # Security
 //
-// Config.SecretKeys turns on memberlist's AES-GCM encryption; rotate with
+// Config.SecretKeys turns on memberlist's AES-GCM encryption, and New
+// requires it for a node that listens on a non-loopback address unless
+// Config.AllowPlaintext opts out explicitly; rotate with
 // InstallKey, UseKey, RemoveKey, each step on every node before the next.
 // Config.Label keeps clusters that share a network apart.
 //
@@ -80,6 +107,15 @@
 // checks drops its counts above the ceiling at its next anti-entropy
 // exchange (Stats.Drops["poisoned_count"]) and takes the true ones back
 // from the peer. See "Validation" in docs/DESIGN.md.
+//
+// # Configuration, logs and health
+//
+// Config.RegisterFlags binds every setting to a flag in dskit's style
+// (-memberlist.bind-addr, -memberlist.secret-keys, …) and SetFromEnv reads
+// the same from SHOAL_* variables; validation errors then name the flag.
+// A nil Config.Logger logs to slog.Default(). Node.Health reports
+// memberlist's health score and whether the node is ready or degraded,
+// for readiness probes and alerts.
 //
 // # Lifecycle
 //

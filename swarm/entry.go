@@ -35,10 +35,16 @@ type adapter interface {
 	sanitize(b crdt.Bounds) int
 	encode(c *codec.Codec, w wire) ([]byte, error)
 	decode(c *codec.Codec, payload []byte) (wire, error)
+	// retire runs the value's replica retirement, if it has one (see
+	// crdt.Retirer), and reports whether the value changed.
+	retire(now time.Time, plan crdt.RetirePlan) bool
 }
 
 type valueAdapter[T crdt.Value[T]] struct {
 	v T
+	// refused, if set, is told how many entries a merge refused (see
+	// lww.go): the engine counts and logs them.
+	refused func(n uint64)
 }
 
 func typeNameOf[T any]() string { return reflect.TypeFor[T]().String() }
@@ -54,7 +60,9 @@ func (a *valueAdapter[T]) takeDelta() (wire, bool) {
 }
 
 func (a *valueAdapter[T]) merge(now time.Time, w wire) (wire, bool) {
+	before := skewRejections(a.v)
 	eff, changed := a.v.Merge(now, w.(T))
+	a.reportRefused(before)
 	if !changed {
 		return nil, false
 	}
@@ -75,6 +83,13 @@ func (a *valueAdapter[T]) sanitize(b crdt.Bounds) int {
 		return c.Sanitize(b)
 	}
 	return 0
+}
+
+func (a *valueAdapter[T]) retire(now time.Time, plan crdt.RetirePlan) bool {
+	if r, ok := any(a.v).(crdt.Retirer); ok {
+		return r.Retire(now, plan)
+	}
+	return false
 }
 
 func (a *valueAdapter[T]) accumulate(now time.Time, acc, w wire) wire {
@@ -115,6 +130,11 @@ type entry struct {
 	// adds) into the value; called with mu held before any read or delta.
 	prepare func()
 
+	// config describes the options the value was registered with
+	// (ShareConfig), compared at every later registration; nil if none.
+	// Guarded by mu once the entry is published.
+	config any
+
 	// handle is the helper type (*Counter, *Window, ...) made for this
 	// entry, so every call for the same name returns the same one.
 	handle any
@@ -125,8 +145,9 @@ type entry struct {
 	// the entry is on the node's dirty list once.
 	dirty atomic.Bool
 
-	subMu sync.Mutex
-	subs  []chan struct{}
+	subMu      sync.Mutex
+	subs       []chan struct{}
+	subsClosed bool // the node stopped: subscriptions get a closed channel
 }
 
 // changed wakes every subscriber without blocking: each channel has room
@@ -145,6 +166,11 @@ func (e *entry) changed() {
 func (e *entry) subscribe() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	e.subMu.Lock()
+	if e.subsClosed {
+		e.subMu.Unlock()
+		close(ch)
+		return ch, func() {}
+	}
 	e.subs = append(e.subs, ch)
 	e.subMu.Unlock()
 	var once sync.Once
@@ -160,6 +186,33 @@ func (e *entry) subscribe() (<-chan struct{}, func()) {
 			}
 		})
 	}
+}
+
+// closeSubs closes every subscriber's channel; later subscriptions get a
+// closed channel. Called once, when the node stops.
+func (e *entry) closeSubs() {
+	e.subMu.Lock()
+	defer e.subMu.Unlock()
+	for _, ch := range e.subs {
+		close(ch)
+	}
+	e.subs, e.subsClosed = nil, true
+}
+
+// update applies fn, a local change, under the entry's lock and marks the
+// entry dirty. It fails with ErrClosed, without calling fn, once Leave has
+// started: checked under the lock, so a change either precedes the lock
+// Leave's last flush takes on this entry (and is sent) or is refused.
+func (e *entry) update(fn func()) error {
+	e.mu.Lock()
+	if e.node.closing.Load() {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	fn()
+	e.mu.Unlock()
+	e.localUpdate()
+	return nil
 }
 
 // localUpdate marks the entry dirty after a local change and wakes the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -64,7 +63,9 @@ type Node struct {
 	// logLimit keeps a flood of bad input from flooding the log.
 	logLimit rateLimitedLog
 	members  *membership
-	maxPkt   int // largest shoal message that fits one packet
+	retired  retireCounters
+	started  time.Time // when New ran, by the node's clock
+	maxPkt   int       // largest shoal message that fits one packet
 	// local is memberlist's view of this node, copied at New: memberlist's
 	// LocalNode must not be called once the node may be leaving.
 	local memberlist.Node
@@ -72,6 +73,12 @@ type Node struct {
 	valuesMu sync.RWMutex
 	values   map[string]*entry
 	pending  *pendingStore
+
+	// store keeps snapshots (Config.StateDir or Config.Store); restored
+	// holds the loaded snapshot's states until their names register.
+	store      Store
+	restoredMu sync.Mutex
+	restored   map[string]codec.Envelope
 
 	handlersMu sync.RWMutex
 	handlers   map[codec.Kind]func(env *codec.Envelope)
@@ -88,6 +95,17 @@ type Node struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// streams sends large deltas off the flusher; final carries Leave's
+	// request for the last flush to the flusher.
+	streams *streamSender
+	final   chan finalFlush
+	tr      *nodeTransport
+
+	// closing is set when Leave starts: from then on an update either
+	// reaches its value before Leave's last flush takes the value's delta,
+	// or returns ErrClosed (see flushAll). closed is set when the node
+	// stops answering.
+	closing  atomic.Bool
 	closed   atomic.Bool
 	closeMu  sync.Mutex // serialises Leave and Close
 	stop     chan struct{}
@@ -117,20 +135,37 @@ func New(cfg Config) (*Node, error) {
 		codec:    cd,
 		now:      cfg.Now,
 		values:   make(map[string]*entry),
-		pending:  newPendingStore(cfg.MaxPendingValues),
+		restored: make(map[string]codec.Envelope),
 		handlers: make(map[codec.Kind]func(*codec.Envelope)),
 		wake:     make(chan struct{}, 1),
+		final:    make(chan finalFlush),
 		stop:     make(chan struct{}),
 	}
+	n.pending = newPendingStore(cfg.MaxPendingValues, cfg.MaxPendingBytes, n.stats.drop)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if n.log == nil {
-		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		n.log = slog.Default()
 	}
 	n.log = n.log.With("node", cfg.Name)
 	if n.now == nil {
 		n.now = time.Now
 	}
+	n.started = n.now()
 	n.members = newMembership(n)
+	switch {
+	case cfg.Store != nil:
+		n.store = cfg.Store
+	case cfg.StateDir != "":
+		fsStore, err := NewFileStore(cfg.StateDir)
+		if err != nil {
+			return nil, fmt.Errorf("%w: StateDir: %w", ErrInvalidConfig, err)
+		}
+		n.store = fsStore
+	}
+	if err := n.loadSnapshot(); err != nil {
+		n.cancel()
+		return nil, err
+	}
 
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.Name
@@ -181,7 +216,8 @@ func New(cfg Config) (*Node, error) {
 	if mc.AdvertisePort == 0 {
 		mc.AdvertisePort = mc.BindPort
 	}
-	mc.Transport = &countingTransport{NodeAwareTransport: tr, sent: &n.stats.wireSent}
+	n.tr = newNodeTransport(tr, &n.stats.wireSent, cfg.TCPTimeout)
+	mc.Transport = n.tr
 
 	// A gossip packet carries memberlist's compound header (2 bytes), the
 	// per-message overhead (3), the label header and, when encrypted,
@@ -189,7 +225,10 @@ func New(cfg Config) (*Node, error) {
 	n.maxPkt = cfg.UDPBufferSize - 64 - len(cfg.Label)
 
 	n.queue = &memberlist.TransmitLimitedQueue{RetransmitMult: cfg.RetransmitMult, NumNodes: n.numMembers}
-	n.out = newOutbox(n.queue, n.maxPkt, cd, &n.stats)
+	n.out = newOutbox(n.queue, n.self, n.maxPkt, cfg.MaxBroadcastQueueBytes,
+		func() bool { return n.numMembers() <= 1 }, cd, &n.stats)
+	n.out.maxAge = 2 * time.Duration(cfg.RetransmitMult) * cfg.GossipInterval
+	n.streams = newStreamSender(n, 2*cfg.MaxMessageBytes)
 
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -201,11 +240,18 @@ func New(cfg Config) (*Node, error) {
 	n.local = *ml.LocalNode()
 	n.local.Addr = append(net.IP(nil), n.local.Addr...)
 	n.members.setLocal(&n.local)
-	n.wg.Add(1)
+	n.wg.Add(3)
 	go n.flushLoop()
+	go n.expireLoop()
+	go n.retireLoop()
+	n.streams.start()
 	if cfg.Discovery != nil {
 		n.wg.Add(1)
 		go n.rediscoverLoop()
+	}
+	if n.store != nil {
+		n.wg.Add(1)
+		go n.snapshotLoop()
 	}
 	return n, nil
 }
@@ -292,183 +338,87 @@ func (n *Node) Stats() Stats {
 	s := n.stats.snapshot()
 	s.Members = n.numMembers()
 	s.BroadcastQueue = n.queue.NumQueued()
-	s.PendingValues = n.pending.len()
+	s.BroadcastQueueBytes = n.out.queuedBytes.Load()
+	s.PendingValues, s.PendingBytes = n.pending.usage()
+	s.Retirement = n.retired.snapshot()
 	return s
 }
 
-// markDirty puts e on the dirty list and wakes the flusher.
-func (n *Node) markDirty(e *entry) {
-	n.dirtyMu.Lock()
-	n.dirty = append(n.dirty, e)
-	n.dirtyMu.Unlock()
-	select {
-	case n.wake <- struct{}{}:
-	default:
-	}
-}
-
-// flushLoop sends local deltas: woken by the first update after a flush,
-// it waits FlushInterval so that a burst leaves as one delta per value.
-func (n *Node) flushLoop() {
-	defer n.wg.Done()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	prune := time.NewTicker(10 * time.Second)
-	defer prune.Stop()
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-prune.C:
-			n.out.prune()
-			continue
-		case <-n.wake:
-		}
-		timer.Reset(n.cfg.FlushInterval)
-		select {
-		case <-n.stop:
-			timer.Stop()
-			return
-		case <-timer.C:
-		}
-		n.flush()
-	}
-}
-
-// flush takes the local delta of every dirty value and sends it: queued
-// for gossip, and on the fast path straight to every member.
-func (n *Node) flush() {
-	n.dirtyMu.Lock()
-	dirty := n.dirty
-	n.dirty = nil
-	n.dirtyMu.Unlock()
-	if len(dirty) == 0 {
-		return
-	}
-	now := n.now()
-	fast := n.fastPath()
-	var direct []codec.Envelope
-	var large [][]byte
-	for _, e := range dirty {
-		e.dirty.Store(false)
-		e.mu.Lock()
-		if e.prepare != nil {
-			e.prepare()
-		}
-		d, ok := e.a.takeDelta()
-		e.mu.Unlock()
-		if !ok {
-			continue
-		}
-		e.changed()
-		queued, err := n.out.add(now, e, n.self, d)
-		if err != nil {
-			n.log.Error("encode delta", "value", e.name, "err", err)
-			continue
-		}
-		if !queued || fast {
-			payload, err := e.a.encode(n.codec, d)
-			if err != nil {
-				n.log.Error("encode delta", "value", e.name, "err", err)
-				continue
-			}
-			env := codec.Envelope{Kind: kindDirect, Name: e.name, Type: e.typeName, Origin: n.self, Payload: payload}
-			if !queued {
-				// Too large for a packet: it goes to every member over
-				// the reliable stream, whatever the cluster size.
-				msg, err := n.codec.EncodeEnvelope(&env)
-				if err != nil {
-					n.log.Error("encode delta", "value", e.name, "err", err)
-					continue
-				}
-				large = append(large, msg)
-				continue
-			}
-			direct = append(direct, env)
-		}
-	}
-	if len(direct) > 0 || len(large) > 0 {
-		n.sendDirect(direct, large)
-	}
-}
-
-func (n *Node) fastPath() bool {
-	return n.cfg.DirectSendMaxMembers > 0 && n.numMembers() <= n.cfg.DirectSendMaxMembers
-}
-
-// sendDirect sends small envelopes packed into packets (best effort) and
-// large messages over the reliable stream to every other live member.
-func (n *Node) sendDirect(small []codec.Envelope, large [][]byte) {
-	var packets [][]byte
-	for start := 0; start < len(small); {
-		end := len(small)
-		var pkt []byte
-		for ; end > start; end-- {
-			b, err := n.codec.EncodeBatch(small[start:end])
-			if err == nil && (len(b) <= n.maxPkt || end == start+1) {
-				pkt = b
-				break
-			}
-		}
-		if pkt == nil {
-			break
-		}
-		if len(pkt) > n.maxPkt {
-			b, err := n.codec.EncodeEnvelope(&small[start])
-			if err == nil {
-				large = append(large, b)
-			}
-		} else {
-			packets = append(packets, pkt)
-		}
-		start = end
-	}
-	for _, m := range n.members.peers() {
-		for _, p := range packets {
-			if err := n.ml.SendBestEffort(m, p); err != nil {
-				n.log.Debug("direct send", "to", m.Name, "err", err)
-				continue
-			}
-			n.stats.sent(kindDirect, len(p))
-		}
-		for _, p := range large {
-			if err := n.ml.SendReliable(m, p); err != nil {
-				n.log.Warn("reliable send of a large delta", "to", m.Name, "bytes", len(p), "err", err)
-				continue
-			}
-			n.stats.sent(kindDirect, len(p))
-		}
-	}
-}
-
-// Leave drains this node's queued deltas (bounded by LeaveTimeout),
-// announces the departure so peers see it as left rather than failed, and
-// shuts the node down. It is idempotent; calls after it return ErrClosed.
+// Leave sends this node's last updates, announces the departure so that
+// peers see it as left rather than failed, and shuts the node down; it
+// returns within about LeaveTimeout, whatever is queued.
+//
+// From the moment Leave starts, every update (Counter.Add, Shared.Update,
+// Map.Set, ...) either makes it into the last flush or returns ErrClosed:
+// none is acknowledged and then dropped. LeaveTimeout is shared out: the
+// last flush (run by the flusher after any flush in progress) takes,
+// encodes and sends deltas for up to half of it, and what it has no time
+// for is counted in Stats.Drops["leave_timeout"]; gossip and the stream
+// sender then carry this node's own deltas until three quarters; memberlist's
+// leave broadcast has the rest. Leave is idempotent; calls after it return
+// ErrClosed.
 func (n *Node) Leave() error {
 	n.closeMu.Lock()
 	defer n.closeMu.Unlock()
 	if n.shutdown {
 		return nil
 	}
-	deadline := time.Now().Add(n.cfg.LeaveTimeout)
-	n.flush()
-	// Give gossip up to half the timeout to carry our last deltas.
-	drain := time.Now().Add(n.cfg.LeaveTimeout / 2)
-	if n.numMembers() > 1 {
-		t := time.NewTicker(n.cfg.GossipInterval / 2)
-		for n.out.pendingFrom(n.self) > 0 && time.Now().Before(drain) {
-			<-t.C
-		}
-		t.Stop()
+	start := time.Now()
+	lt := n.cfg.LeaveTimeout
+	n.closing.Store(true)
+	n.lastFlush(start.Add(lt / 2))
+	n.drain(start.Add(lt * 3 / 4))
+	if err := n.saveSnapshot(); err != nil {
+		n.log.Error("final snapshot failed", "err", err)
 	}
 	n.announceLeave()
 	n.closed.Store(true)
 	var errs []error
-	if err := n.ml.Leave(time.Until(deadline)); err != nil {
+	// memberlist's Leave waits without limit when given 0.
+	if err := n.ml.Leave(max(time.Until(start.Add(lt)), time.Millisecond)); err != nil {
 		errs = append(errs, fmt.Errorf("shoal/swarm: leave: %w", err))
 	}
 	errs = append(errs, n.stopLocked())
 	return errors.Join(errs...)
+}
+
+// lastFlush has the flusher run Leave's last flush, and waits for it until
+// deadline.
+func (n *Node) lastFlush(deadline time.Time) {
+	f := finalFlush{deadline: deadline, done: make(chan struct{})}
+	timeout := time.NewTimer(time.Until(deadline))
+	defer timeout.Stop()
+	select {
+	case n.final <- f:
+		select {
+		case <-f.done:
+		case <-timeout.C:
+		}
+	case <-timeout.C:
+	}
+}
+
+// drain waits until this node's own deltas have left the gossip queue and
+// the stream sender, or until.
+func (n *Node) drain(until time.Time) {
+	if n.numMembers() <= 1 {
+		return
+	}
+	t := time.NewTicker(n.cfg.GossipInterval / 2)
+	defer t.Stop()
+	wait := time.NewTimer(time.Until(until))
+	defer wait.Stop()
+	for n.out.ownPending() > 0 {
+		select {
+		case <-t.C:
+		case <-wait.C:
+			return
+		}
+	}
+	select {
+	case <-n.streams.drained():
+	case <-wait.C:
+	}
 }
 
 // announceLeave tells every live member, best effort, that this replica is
@@ -486,46 +436,47 @@ func (n *Node) announceLeave() {
 	}
 }
 
-// Close shuts the node down without announcing it: peers notice it as
-// failed after their failure-detection time. Prefer Leave. Close is
-// idempotent and returns when every goroutine the node started has ended
-// (a probe memberlist has in flight ends by itself within a probe
-// interval: memberlist does not wait for it).
+// Close shuts the node down without announcing it or sending what is
+// queued: peers notice it as failed after their failure-detection time.
+// Prefer Leave. Close is idempotent and returns when every goroutine the
+// node started has ended; it never waits on the network beyond a bound
+// (streams in flight are cut; a dial in progress ends within TCPTimeout;
+// a probe memberlist has in flight ends by itself within a probe interval:
+// memberlist does not wait for it).
 func (n *Node) Close() error {
 	n.closeMu.Lock()
 	defer n.closeMu.Unlock()
 	if n.shutdown {
 		return nil
 	}
+	n.closing.Store(true)
 	n.closed.Store(true)
 	return n.stopLocked()
 }
 
+// stopLocked stops the node. It waits for no network operation: the
+// streams this node dialled are closed, so a send in flight returns at
+// once (a dial in progress ends within TCPTimeout).
 func (n *Node) stopLocked() error {
 	n.shutdown = true
 	close(n.stop)
 	n.cancel()
 	err := n.ml.Shutdown()
+	n.tr.closeStreams()
 	n.wg.Wait()
 	n.members.close()
+	n.closeSubscriptions()
 	if err != nil {
 		return fmt.Errorf("shoal/swarm: shutdown: %w", err)
 	}
 	return nil
 }
 
-// countingTransport counts the bytes a node writes to the network.
-type countingTransport struct {
-	memberlist.NodeAwareTransport
-	sent *atomic.Uint64
-}
-
-func (t *countingTransport) WriteTo(b []byte, addr string) (time.Time, error) {
-	t.sent.Add(uint64(len(b)))
-	return t.NodeAwareTransport.WriteTo(b, addr)
-}
-
-func (t *countingTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
-	t.sent.Add(uint64(len(b)))
-	return t.NodeAwareTransport.WriteToAddress(b, a)
+// closeSubscriptions closes every value's subscriber channels.
+func (n *Node) closeSubscriptions() {
+	n.valuesMu.RLock()
+	defer n.valuesMu.RUnlock()
+	for _, e := range n.values {
+		e.closeSubs()
+	}
 }

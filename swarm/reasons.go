@@ -15,13 +15,15 @@ type reasonCounts struct {
 	m sync.Map // string -> *atomic.Uint64
 }
 
-func (r *reasonCounts) add(reason string) {
+func (r *reasonCounts) add(reason string) { r.addN(reason, 1) }
+
+func (r *reasonCounts) addN(reason string, k uint64) {
 	if c, ok := r.m.Load(reason); ok {
-		c.(*atomic.Uint64).Add(1)
+		c.(*atomic.Uint64).Add(k)
 		return
 	}
 	c, _ := r.m.LoadOrStore(reason, new(atomic.Uint64))
-	c.(*atomic.Uint64).Add(1)
+	c.(*atomic.Uint64).Add(k)
 }
 
 func (r *reasonCounts) snapshot() map[string]uint64 {
@@ -89,5 +91,13 @@ func (r *rateLimitedLog) allow(key string, now time.Time) bool {
 func (n *Node) warnLimited(key, msg string, args ...any) {
 	if n.logLimit.allow(key, time.Now()) {
 		n.log.Warn(msg, args...)
+	}
+}
+
+// dropN counts k things given up for one reason.
+func (c *counters) dropN(reason string, k int) {
+	if k > 0 {
+		c.dropped.Add(uint64(k))
+		c.drops.addN(reason, uint64(k))
 	}
 }

@@ -26,8 +26,11 @@ type Stats struct {
 	// WireBytesSent counts every byte this node's transport wrote
 	// (shoal's messages, memberlist's probes and headers, encryption).
 	WireBytesSent uint64
-	// BroadcastQueue is the number of messages waiting in the gossip queue.
-	BroadcastQueue int
+	// BroadcastQueue is the number of messages waiting in the gossip
+	// queue, BroadcastQueueBytes their size (bounded by
+	// Config.MaxBroadcastQueueBytes).
+	BroadcastQueue      int
+	BroadcastQueueBytes int64
 	// Dropped counts messages and events given up to stay within a bound;
 	// Drops splits it by reason (for example "pending_full": a value for an
 	// unregistered name evicted from the pending store).
@@ -50,8 +53,20 @@ type Stats struct {
 	StateOverflows uint64
 	// DiscoveryErrors counts failed re-discovery rounds.
 	DiscoveryErrors uint64
-	// PendingValues is the number of values held for unregistered names.
+	// TombstonesExpired counts LWW map tombstones the node dropped after
+	// their TombstoneTTL.
+	TombstonesExpired uint64
+	// PendingValues is the number of values held for unregistered names,
+	// and PendingBytes what they cost (bounded by Config.MaxPendingBytes).
 	PendingValues int
+	PendingBytes  int
+	// Retirement counts replica retirement and the member table's
+	// forgetting.
+	Retirement RetireStats
+	// Snapshots counts snapshots written (Config.StateDir or Store),
+	// SnapshotErrors the writes that failed, SnapshotBytes the size of
+	// the last one.
+	Snapshots, SnapshotErrors, SnapshotBytes uint64
 }
 
 const maxKind = 8
@@ -76,7 +91,11 @@ type counters struct {
 	ppSent, ppRecv      atomic.Uint64
 	stateOverflows      atomic.Uint64
 	discoveryErrors     atomic.Uint64
+	tombstonesExpired   atomic.Uint64
 	drops, rejects      reasonCounts
+	snapshots           atomic.Uint64
+	snapshotErrors      atomic.Uint64
+	snapshotBytes       atomic.Uint64
 }
 
 func (c *counters) sent(k codec.Kind, n int) {
@@ -108,6 +127,10 @@ func (c *counters) snapshot() Stats {
 		PushPullBytesReceived: c.ppRecv.Load(),
 		StateOverflows:        c.stateOverflows.Load(),
 		DiscoveryErrors:       c.discoveryErrors.Load(),
+		TombstonesExpired:     c.tombstonesExpired.Load(),
+		Snapshots:             c.snapshots.Load(),
+		SnapshotErrors:        c.snapshotErrors.Load(),
+		SnapshotBytes:         c.snapshotBytes.Load(),
 	}
 	for k, name := range kindNames {
 		if name == "" {

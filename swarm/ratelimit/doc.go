@@ -11,7 +11,7 @@
 //
 // # Usage
 //
-//	node, _ := swarm.New(swarm.DefaultLANConfig("web-1"))
+//	node, _ := swarm.New(cfg) // swarm.DefaultLANConfig("web-1") with SecretKeys
 //	node.Join(ctx, peers...)
 //	api, err := ratelimit.New(node, "api", ratelimit.Config{Limit: 1000, Window: 10 * time.Second})
 //	...
@@ -184,4 +184,13 @@
 // together, the race above at its largest: a run with a 1.9 s stall
 // measured a worst window of 1.54·L, one with an 11 s stall 7.8·L for one
 // key. Separate machines do not stall together.
+//
+// # HTTP, gRPC and other shapes
+//
+// Package httplimit wraps a Limiter or KeyedLimiter as net/http
+// middleware (IETF RateLimit fields, X-RateLimit-*, Retry-After), and the
+// nested module grpclimit as gRPC interceptors. KeyedLimiter.ForKey gives
+// one key the Allow/AllowN/Wait/WaitN shape of golang.org/x/time/rate,
+// which Limiter has too. Config.RegisterFlags and
+// KeyedConfig.RegisterFlags bind the settings to flags.
 package ratelimit

@@ -179,7 +179,8 @@ type Network struct {
 	byName   map[string]*Transport
 	group    map[string]int // partition group by node name; absent = unlisted
 	isolated map[string]bool
-	hosts    uint32 // addresses handed out so far
+	cut      map[link]bool // links cut by Cut, in both directions
+	hosts    uint32        // addresses handed out so far
 	closed   bool
 
 	qmu     sync.Mutex // guards the fields below
@@ -207,6 +208,7 @@ func NewNetwork(cfg FaultConfig) (*Network, error) {
 		byName:   make(map[string]*Transport),
 		group:    make(map[string]int),
 		isolated: make(map[string]bool),
+		cut:      make(map[link]bool),
 	}
 	n.faults.Store(&cfg)
 	n.wg.Add(1)
@@ -310,7 +312,35 @@ func (n *Network) Reconnect(name string) {
 	delete(n.isolated, name)
 }
 
-// Heal removes every partition and isolation. It does not make memberlist
+// link names the link between two nodes, in either direction.
+type link struct{ a, b string }
+
+func linkOf(a, b string) link {
+	if a > b {
+		a, b = b, a
+	}
+	return link{a, b}
+}
+
+// Cut cuts the link between nodes a and b, in both directions (packets
+// and new streams), until Uncut or Heal; each keeps reaching every other
+// node. Unlike Partition, cuts need not be transitive: a and b can both
+// reach c while they cannot reach each other, which forces what a sends to
+// reach b through c (a relay). The nodes need not exist yet.
+func (n *Network) Cut(a, b string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cut[linkOf(a, b)] = true
+}
+
+// Uncut restores the link Cut removed.
+func (n *Network) Uncut(a, b string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.cut, linkOf(a, b))
+}
+
+// Heal removes every partition, isolation and cut. It does not make memberlist
 // nodes that declared each other dead rejoin: call memberlist's Join, or
 // wait for its gossip to the dead and push/pull to do so.
 func (n *Network) Heal() {
@@ -318,6 +348,7 @@ func (n *Network) Heal() {
 	defer n.mu.Unlock()
 	n.group = make(map[string]int)
 	n.isolated = make(map[string]bool)
+	n.cut = make(map[link]bool)
 }
 
 // reachableLocked reports whether node from may currently talk to node to.
@@ -326,7 +357,7 @@ func (n *Network) reachableLocked(from, to string) bool {
 	if from == to {
 		return true
 	}
-	if n.isolated[from] || n.isolated[to] {
+	if n.isolated[from] || n.isolated[to] || n.cut[linkOf(from, to)] {
 		return false
 	}
 	gf, okf := n.group[from]

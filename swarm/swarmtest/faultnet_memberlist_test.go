@@ -138,39 +138,10 @@ func faultMembershipSummary(nodes []*memberlist.Memberlist) string {
 	return fmt.Sprintf("members seen -> node count: %v", counts)
 }
 
-func TestFaultMemberlist50NodesWithLossAndJitter(t *testing.T) {
-	faultLeakCheck(t)
-	n := newFaultNetwork(t, FaultConfig{Drop: 0.3, Jitter: 20 * time.Millisecond, Seed: 1})
-	c := startFaultCluster(t, n, "node", 50, func(cfg *memberlist.Config) {
-		// Probe timeouts well above 2x jitter and scheduling stalls, so
-		// healthy nodes are not declared dead; frequent push/pull (which
-		// memberlist stretches 2x at 50 nodes) repairs nodes that lost
-		// every copy of a join announcement to the 30% loss.
-		cfg.ProbeTimeout = 500 * time.Millisecond
-		cfg.ProbeInterval = time.Second
-		cfg.PushPullInterval = time.Second
-	})
-	start := time.Now()
-	c.joinAll(t)
-	joined := time.Since(start)
-	deadline := 45 * time.Second
-	done := false
-	for time.Since(start) < deadline && !done {
-		done = faultAllSee(c.nodes, 50)
-		if !done {
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	if !done {
-		t.Fatalf("no full membership after %v: %s; %+v", deadline, faultMembershipSummary(c.nodes), n.Stats())
-	}
-	s := n.Stats()
-	t.Logf("50 nodes: joins took %v, full membership after %v; %+v",
-		joined.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), s)
-	if s.PacketsDropped == 0 {
-		t.Errorf("Stats() = %+v: 30%% drop dropped nothing", s)
-	}
-}
+// Membership of 50 nodes under 30 % loss and 20 ms jitter measures
+// memberlist's own failure detection against a wall clock, so it is a
+// benchmark, not a test: go run ./internal/cmd/shoalbench scale -nodes 50
+// -preset lossy -drop 0.3 -jitter 20ms -updates 1.
 
 func TestFaultMemberlistPartitionAndHeal(t *testing.T) {
 	faultLeakCheck(t)

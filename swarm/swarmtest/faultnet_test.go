@@ -418,6 +418,47 @@ func TestFaultPartitionAndHeal(t *testing.T) {
 	}
 }
 
+// A cut link is not transitive: a and b cannot talk, both still reach c;
+// Uncut and Heal restore it.
+func TestFaultCutIsPairwise(t *testing.T) {
+	faultLeakCheck(t)
+	n := newFaultNetwork(t, FaultConfig{})
+	a := newFaultTransport(t, n, "a")
+	b := newFaultTransport(t, n, "b")
+	c := newFaultTransport(t, n, "c")
+	reach := func(src, dst *Transport) bool {
+		t.Helper()
+		before := n.Stats().PacketsDelivered
+		if _, err := src.WriteTo([]byte("p"), dst.Addr()); err != nil {
+			t.Fatalf("WriteTo: %v", err)
+		}
+		if n.Stats().PacketsDelivered == before {
+			return false
+		}
+		faultRecvPacket(t, dst, time.Second)
+		return true
+	}
+	n.Cut("b", "a")
+	if reach(a, b) || reach(b, a) {
+		t.Errorf("cut link a-b still carries packets")
+	}
+	if !reach(a, c) || !reach(c, b) || !reach(b, c) {
+		t.Errorf("a cut of a-b cut other links")
+	}
+	if _, err := a.DialTimeout(b.Addr(), time.Minute); !errors.Is(err, ErrUnreachable) {
+		t.Errorf("dial over a cut link error = %v, want ErrUnreachable", err)
+	}
+	n.Uncut("a", "b")
+	if !reach(a, b) {
+		t.Errorf("uncut link still cut")
+	}
+	n.Cut("a", "b")
+	n.Heal()
+	if !reach(b, a) {
+		t.Errorf("Heal left a cut")
+	}
+}
+
 func TestFaultPartitionDropsPacketsInFlight(t *testing.T) {
 	faultLeakCheck(t)
 	n := newFaultNetwork(t, FaultConfig{Delay: 50 * time.Millisecond})

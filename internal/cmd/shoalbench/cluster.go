@@ -46,6 +46,8 @@ func (nw network) validate() error {
 //	fast   DefaultLANConfig timings with the fast path (DirectSendMaxMembers 64)
 //	local  DefaultLocalConfig: gossip every 50 ms, fast path on
 //	scale  LAN timings for hundreds of simulated nodes on a small machine
+//	lossy  local timings with failure detection and anti-entropy tolerant
+//	       of heavy loss (probe every 1 s, 500 ms timeout, push/pull 1 s)
 func presetConfig(preset, name string) (swarm.Config, error) {
 	var c swarm.Config
 	switch preset {
@@ -67,8 +69,13 @@ func presetConfig(preset, name string) (swarm.Config, error) {
 		}
 	case "local":
 		c = swarm.DefaultLocalConfig(name)
+	case "lossy":
+		c = swarm.DefaultLocalConfig(name)
+		c.ProbeInterval = time.Second
+		c.ProbeTimeout = 500 * time.Millisecond
+		c.PushPullInterval = time.Second
 	default:
-		return c, fmt.Errorf("%w: -preset %q (want lan, local or fast)", errBadFlag, preset)
+		return c, fmt.Errorf("%w: -preset %q (want lan, local, fast, scale or lossy)", errBadFlag, preset)
 	}
 	return c, nil
 }

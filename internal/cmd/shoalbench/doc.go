@@ -38,7 +38,22 @@
 //	scale -nodes N [-updates K] [-preset scale] [-transport sim] [-drop P]
 //
 // Starts N nodes on the simulated network, times joins and full
-// membership, then K updates to every node.
+// membership, then K updates to every node. Membership under heavy loss
+// (a measurement of memberlist's own failure detection, once a test with
+// a wall-clock deadline) is
+// scale -nodes 50 -preset lossy -drop 0.3 -jitter 20ms -updates 1.
+//
+//	burst -nodes N -values V [-rounds R] [-preset local|fast|lan] [-transport loopback|sim]
+//
+// Registers V counters on every node; then R times node-0 adds 1 to all
+// of them at once (one flush), and the latency of the round is the time
+// from the first Add until every other node reads every counter's new
+// count.
+//
+//	leave -nodes N -values V [-leavetimeout D]
+//
+// Times Leave on a node of an N-node loopback cluster holding V values
+// changed and not yet flushed, and counts what its last flush left.
 //
 //	ratelimit [-backend shoal|redis|both] -nodes N -limit L -window W -duration D
 //	          [-offered X] [-skew S] [-churn] [-keyed] [-svg FILE]

@@ -121,6 +121,18 @@ func TestScaleJSON(t *testing.T) {
 	}
 }
 
+func TestBurstAndLeaveJSON(t *testing.T) {
+	t.Parallel()
+	r := runJSON(t, "burst", "-nodes", "3", "-values", "300", "-rounds", "2")[0]
+	if r["scenario"] != "burst" || r["converged"] != true || num(t, r, "values") != 300 || num(t, r, "p50_ms") <= 0 {
+		t.Errorf("result = %v, want 300 values converged on 3 nodes", r)
+	}
+	r = runJSON(t, "leave", "-nodes", "2", "-values", "500")[0]
+	if r["scenario"] != "leave" || num(t, r, "leave_ms") <= 0 || num(t, r, "values") != 500 {
+		t.Errorf("result = %v, want a timed Leave with 500 dirty values", r)
+	}
+}
+
 func TestReportQuick(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -200,6 +212,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"traffic", "-writers", "some"}, errBadFlag},
 		{[]string{"traffic", "-rate", "-1"}, errBadFlag},
 		{[]string{"scale", "-updates", "0"}, errBadFlag},
+		{[]string{"burst", "-values", "0"}, errBadFlag},
+		{[]string{"leave", "-nodes", "1"}, errBadFlag},
 		{[]string{"ratelimit", "-backend", "memcached"}, errBadFlag},
 	} {
 		err := run(ctx, tc.args, io.Discard, io.Discard)

@@ -1,0 +1,221 @@
+package swarm
+
+import (
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/shoal-go/shoal/codec"
+)
+
+// Reasons for Stats.Drops of the flusher: values a flush did not get to,
+// counted one per value whether or not it had changed.
+const (
+	dropLeaveTimeout = "leave_timeout" // Leave's last flush ran out of LeaveTimeout
+	dropFlushStopped = "flush_stopped" // the node stopped during a flush
+)
+
+// flushCheckEvery is how many values a flush handles between checks of
+// the node's stop signal and deadline.
+const flushCheckEvery = 256
+
+// markDirty puts e on the dirty list and wakes the flusher.
+func (n *Node) markDirty(e *entry) {
+	n.dirtyMu.Lock()
+	n.dirty = append(n.dirty, e)
+	n.dirtyMu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// finalFlush asks the flusher for the last flush of Leave.
+type finalFlush struct {
+	deadline time.Time
+	done     chan struct{}
+}
+
+// flushLoop sends local deltas: woken by the first update after a flush,
+// it waits FlushInterval so that a burst leaves as one delta per value.
+// Leave's final flush runs here too, after the flush in progress, so that
+// flushes never overlap; the loop ends after it.
+func (n *Node) flushLoop() {
+	defer n.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	prune := time.NewTicker(10 * time.Second)
+	defer prune.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case f := <-n.final:
+			n.flushAll(f.deadline)
+			close(f.done)
+			return
+		case <-prune.C:
+			n.out.prune()
+			continue
+		case <-n.wake:
+		}
+		timer.Reset(n.cfg.FlushInterval)
+		select {
+		case <-n.stop:
+			timer.Stop()
+			return
+		case f := <-n.final:
+			timer.Stop()
+			n.flushAll(f.deadline)
+			close(f.done)
+			return
+		case <-timer.C:
+		}
+		n.flush()
+	}
+}
+
+// flush sends the local delta of every value on the dirty list.
+func (n *Node) flush() {
+	n.dirtyMu.Lock()
+	dirty := n.dirty
+	n.dirty = nil
+	n.dirtyMu.Unlock()
+	for _, e := range dirty {
+		e.dirty.Store(false)
+	}
+	n.send(dirty, time.Time{})
+}
+
+// flushAll is Leave's last flush. Leave set closing before asking for it,
+// so every update either reached its value before the value's lock is
+// taken here (and is in the delta sent) or finds closing set under that
+// lock and returns ErrClosed. That is why it takes every value, not only
+// those on the dirty list: an update marks its value dirty after releasing
+// the lock.
+func (n *Node) flushAll(deadline time.Time) {
+	n.dirtyMu.Lock()
+	n.dirty = nil
+	n.dirtyMu.Unlock()
+	n.valuesMu.RLock()
+	all := make([]*entry, 0, len(n.values))
+	for _, e := range n.values {
+		all = append(all, e)
+	}
+	n.valuesMu.RUnlock()
+	n.send(all, deadline)
+}
+
+// send takes the local delta of each entry and sends it: queued for gossip
+// (the outbox), and on the fast path packed into packets sent straight to
+// every member. Each delta is encoded once; a delta too large for a packet
+// goes to the stream sender, which sends it off this goroutine. The work
+// is linear in the number of entries. It stops early, counting what it
+// leaves, when the node stops or deadline (if set) passes.
+func (n *Node) send(entries []*entry, deadline time.Time) {
+	if len(entries) == 0 {
+		return
+	}
+	now := n.now()
+	alone := n.numMembers() <= 1
+	fast := !alone && n.fastPath()
+	var direct directBatch
+	var large [][]byte
+	for i, e := range entries {
+		if i%flushCheckEvery == flushCheckEvery-1 && n.expired(deadline) {
+			reason := dropLeaveTimeout
+			if deadline.IsZero() {
+				reason = dropFlushStopped
+			}
+			n.stats.dropN(reason, len(entries)-i)
+			break
+		}
+		e.mu.Lock()
+		if e.prepare != nil {
+			e.prepare()
+		}
+		d, ok := e.a.takeDelta()
+		e.mu.Unlock()
+		if !ok {
+			continue
+		}
+		e.changed()
+		if alone {
+			continue // no one to tell; a joiner gets the full state
+		}
+		payload, err := e.a.encode(n.codec, d)
+		if err != nil {
+			n.log.Error("encode delta", "value", e.name, "err", err)
+			continue
+		}
+		queued, err := n.out.add(now, e, n.self, d, payload)
+		if err != nil {
+			n.log.Error("encode delta", "value", e.name, "err", err)
+			continue
+		}
+		if queued && !fast {
+			continue
+		}
+		env := codec.Envelope{Kind: kindDirect, Name: e.name, Type: e.typeName, Origin: n.self, Payload: payload}
+		if !queued {
+			// Too large for a packet: it goes to every member over the
+			// reliable stream, whatever the cluster size.
+			msg, err := n.codec.EncodeEnvelope(&env)
+			if err != nil {
+				n.log.Error("encode delta", "value", e.name, "err", err)
+				continue
+			}
+			large = append(large, msg)
+			continue
+		}
+		if err := direct.add(n.codec, &env); err != nil {
+			n.log.Error("encode delta", "value", e.name, "err", err)
+		}
+	}
+	if len(direct.ends) == 0 && len(large) == 0 {
+		return
+	}
+	packets, oversized, err := pack(n.codec, direct.envelopes(), n.maxPkt)
+	if err != nil {
+		n.log.Error("pack deltas", "err", err)
+		return
+	}
+	peers := n.members.peers()
+	for _, msg := range append(large, oversized...) {
+		n.streams.send(msg, peers)
+	}
+	n.sendPackets(packets, peers, deadline)
+}
+
+// sendPackets sends every packet to every member, best effort (UDP): a
+// lost packet is repaired by the receivers' relays and by anti-entropy.
+// Like send, it stops when the node stops or deadline passes.
+func (n *Node) sendPackets(packets [][]byte, to []*memberlist.Node, deadline time.Time) {
+	sent := 0
+	for _, m := range to {
+		for _, p := range packets {
+			if sent++; sent%flushCheckEvery == 0 && n.expired(deadline) {
+				return
+			}
+			if err := n.ml.SendBestEffort(m, p); err != nil {
+				n.log.Debug("direct send", "to", m.Name, "err", err)
+				continue
+			}
+			n.stats.sent(kindDirect, len(p))
+		}
+	}
+}
+
+// expired reports whether the node is stopping or deadline (if set) has
+// passed.
+func (n *Node) expired(deadline time.Time) bool {
+	select {
+	case <-n.stop:
+		return true
+	default:
+	}
+	return !deadline.IsZero() && time.Now().After(deadline)
+}
+
+func (n *Node) fastPath() bool {
+	return n.cfg.DirectSendMaxMembers > 0 && n.numMembers() <= n.cfg.DirectSendMaxMembers
+}
