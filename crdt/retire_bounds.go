@@ -13,8 +13,9 @@ package crdt
 // replicas they bring, and how much of retired counts the message commits
 // into origin's slot (the raise of A of origin's records), which that
 // slot may rise by beyond MaxStep.
-func (c *GCounter) checkRetired(other *GCounter, origin Replica, b Bounds) (added int, commit uint64, err error) {
+func (c *GCounter) checkRetired(other *GCounter, origin Replica, b Bounds) (int, uint64, error) {
 	bound := !origin.IsZero()
+	added, commit := 0, uint64(0)
 	for _, g := range other.Gone {
 		if bound && g.Into != origin {
 			return 0, 0, outOfBounds(ErrForeignWrite, "retirement of %s into %s in a message from %s", g.Replica, g.Into, origin)
