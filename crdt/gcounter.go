@@ -228,27 +228,19 @@ func satAdd(a, b uint64) uint64 {
 // origin's slot, raised by at most b.MaxStep over the count c holds (a
 // slot c lacks is bounded by the ceiling alone: a late joiner has not seen
 // it rise); at most b.MaxReplicas slots after the merge.
-//
-// Retirement records (Gone) are checked like slots (see checkRetired): a
-// bound message carries only records whose Into is its origin.
 func (c *GCounter) Check(other *GCounter, origin Replica, b Bounds) error {
 	if other == nil {
 		return nil
 	}
-	added, extra, err := c.checkRetired(other, origin, b)
-	if err != nil {
+	if err := checkSlots(c.S, other.S, origin, b); err != nil {
 		return err
 	}
-	return checkSlots(c, other.S, origin, b, added, extra)
+	return c.checkRetired(other.Gone, origin, b)
 }
 
-// checkSlots checks theirs against c's slots (and records). added counts
-// the new replicas the records bring; extra is how much further than
-// b.MaxStep origin's own slot may rise, because the message commits that
-// much of retired replicas' counts into it.
-func checkSlots(c *GCounter, theirs []Slot, origin Replica, b Bounds, added int, extra uint64) error {
-	mine := c.S
+func checkSlots(mine, theirs []Slot, origin Replica, b Bounds) error {
 	bound := !origin.IsZero()
+	added := 0
 	i := 0
 	for _, o := range theirs {
 		if bound && o.Replica != origin {
@@ -259,29 +251,22 @@ func checkSlots(c *GCounter, theirs []Slot, origin Replica, b Bounds, added int,
 		var n uint64
 		if held {
 			n = mine[i].N
-		} else if rn := c.retiredCount(o.Replica); rn > 0 {
-			n, held = rn, true
 		} else if o.N != 0 {
 			added++
 		}
-		sb := b
-		if o.Replica == origin && extra > 0 && sb.MaxStep != 0 {
-			sb.MaxStep = satAdd(sb.MaxStep, extra)
-		}
-		if err := checkCount(o.Replica, o.N, n, held, bound, sb); err != nil {
+		if err := checkCount(o.Replica, o.N, n, held, bound, b); err != nil {
 			return err
 		}
 	}
-	return checkReplicas(c.replicaCount(), added, b)
+	return checkReplicas(len(mine), added, b)
 }
 
-// Sanitize drops the slots above b.MaxCount, and the retirement records
-// above it or past b.MaxTime (see Bounded).
+// Sanitize drops the slots above b.MaxCount (see Bounded).
 func (c *GCounter) Sanitize(b Bounds) int {
-	gone := c.sanitizeRetired(b)
 	if b.MaxCount == 0 {
-		return gone
+		return 0
 	}
+	gone := c.sanitizeRetired(b)
 	kept := c.S[:0]
 	for _, s := range c.S {
 		if s.N <= b.MaxCount {
@@ -301,7 +286,7 @@ func (c *GCounter) Sanitize(b Bounds) int {
 	if i, ok := c.search(c.self); ok && !c.self.IsZero() {
 		c.own = i + 1
 	}
-	return gone + dropped
+	return dropped + gone
 }
 
 func slotReplica(s Slot) Replica { return s.Replica }

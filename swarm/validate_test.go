@@ -222,7 +222,9 @@ func TestForgedClassicEntriesAreRejected(t *testing.T) {
 	c := swarmtest.Start(t, 3, swarmtest.Options{Config: noAntiEntropy})
 	var sws []*swarm.Swarm
 	for i, nd := range c.Nodes() {
-		sws = append(sws, swarm.NewSwarmOnNode(nd, swarm.Options{}))
+		s, err := swarm.NewSwarmOnNode(nd, swarm.Options{})
+		require.NoError(t, err)
+		sws = append(sws, s)
 		require.NoError(t, sws[i].ShareValue("k", int64(i)))
 	}
 	waitValues(t, sws, "k", map[string]interface{}{"node-0": int64(0), "node-1": int64(1), "node-2": int64(2)})
