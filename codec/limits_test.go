@@ -32,7 +32,7 @@ func TestNewValidatesLimits(t *testing.T) {
 	noErr(t, err)
 	equal(t, c.Limits(), ok, "Limits")
 	equal(t, Default().Limits(), DefaultLimits(), "Default().Limits")
-	if Default() != Default() {
+	if d1, d2 := Default(), Default(); d1 != d2 {
 		t.Error("Default returned different Codecs")
 	}
 }

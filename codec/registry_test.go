@@ -41,6 +41,7 @@ func TestRegistryRegister(t *testing.T) {
 	equal(t, ok, true, "Tag ok")
 	tag, ok = reg.Tag([]int64{})
 	equal(t, tag, "[]int64", "Tag of a built-in type")
+	equal(t, ok, true, "Tag ok of a built-in type")
 	_, ok = reg.Tag(struct{}{})
 	equal(t, ok, false, "Tag of an unknown type")
 }

@@ -54,7 +54,9 @@ func TestMarshalRejectsTimeOutOfRange(t *testing.T) {
 
 func TestHoldsTime(t *testing.T) {
 	type plain struct{ A, B int }
-	type private struct{ at time.Time }
+	type private struct {
+		at time.Time //lint:ignore U1000 only its type is inspected
+	}
 	cases := []struct {
 		typ  reflect.Type
 		want bool

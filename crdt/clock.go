@@ -62,9 +62,7 @@ func (c *Clock) Now(now time.Time) Timestamp {
 // the error, wrapping ErrClockSkew, names the replica and how far ahead it
 // is.
 func (c *Clock) Observe(now time.Time, ts Timestamp) error {
-	limit := satAddInt64(now.UnixNano(), int64(c.MaxSkew()))
-	if ts.Wall > limit {
-		c.rejections++
+	if c.refuse(now, ts) {
 		ahead := time.Duration(satSubInt64(ts.Wall, now.UnixNano()))
 		return fmt.Errorf("%w: replica %s is %v ahead (max skew %v)", ErrClockSkew, ts.Replica, ahead, c.MaxSkew())
 	}
@@ -74,8 +72,20 @@ func (c *Clock) Observe(now time.Time, ts Timestamp) error {
 	return nil
 }
 
-// SkewRejections returns how many timestamps Observe has refused.
+// SkewRejections returns how many timestamps Observe (or a merge, for
+// the types that refuse such entries) has refused.
 func (c *Clock) SkewRejections() uint64 { return c.rejections }
+
+// refuse reports whether ts is more than the maximum skew ahead of now,
+// and counts it if so. LWWRegister and LWWMap refuse such a write at merge:
+// stored, it would win over every later write for as long as it is ahead.
+func (c *Clock) refuse(now time.Time, ts Timestamp) bool {
+	if ts.Wall > satAddInt64(now.UnixNano(), int64(c.MaxSkew())) {
+		c.rejections++
+		return true
+	}
+	return false
+}
 
 func satAddInt64(a, b int64) int64 {
 	s := a + b

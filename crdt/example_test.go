@@ -55,17 +55,22 @@ func ExampleLWWRegister() {
 	skewed := crdt.NewLWWRegister[string](crdt.Replica{Node: "b", Incarnation: 1}, crdt.LWWOptions{})
 
 	a.SetAt(t0, "blue")
-	skewed.SetAt(t0.Add(24*time.Hour), "red") // b's clock is a day ahead
-	a.Merge(t0.Add(time.Second), skewed.Clone())
+	skewed.SetAt(t0.Add(24*time.Hour), "red")    // b's clock is a day ahead
+	a.Merge(t0.Add(time.Second), skewed.Clone()) // refused: it would win over every write for a day
 	v, _, _ := a.Get()
 	fmt.Println(v, a.SkewRejections())
 
 	a.SetAt(t0.Add(2*time.Second), "green")
 	v, _, _ = a.Get()
 	fmt.Println(v)
+
+	a.Merge(t0.Add(24*time.Hour), skewed.Clone()) // offered again once a's clock is there
+	v, _, _ = a.Get()
+	fmt.Println(v)
 	// Output:
-	// red 1
+	// blue 1
 	// green
+	// red
 }
 
 func ExampleLWWMap() {

@@ -27,10 +27,14 @@ type GCounter struct {
 	// S holds the slots sorted by Replica, no duplicates, no zero counts.
 	// It is exported for the codec only; use the methods.
 	S []Slot `cbor:"1,keyasint,omitempty"`
+	// Gone holds the retirement records sorted by Replica (see
+	// retire.go). It is exported for the codec only.
+	Gone []Retirement `cbor:"3,keyasint,omitempty"`
 
-	self  Replica
-	own   int  // index+1 of self's slot in S, 0 when there is none
-	dirty bool // own slot changed since the last Delta
+	self      Replica
+	own       int       // index+1 of self's slot in S, 0 when there is none
+	dirty     bool      // own slot changed since the last Delta
+	goneDirty []Replica // records changed by Retire since the last Delta
 }
 
 var _ Value[*GCounter] = (*GCounter)(nil)
@@ -65,7 +69,8 @@ func (c *GCounter) addSlow(n uint64) {
 	if found {
 		c.S[i].N = satAdd(c.S[i].N, n)
 	} else {
-		c.S = slices.Insert(c.S, i, Slot{Replica: c.self, N: n})
+		// A replica retired while alive continues from its record.
+		c.S = slices.Insert(c.S, i, Slot{Replica: c.self, N: satAdd(c.retiredCount(c.self), n)})
 	}
 	c.own = i + 1
 	c.dirty = true
@@ -73,6 +78,9 @@ func (c *GCounter) addSlow(n uint64) {
 
 // Value returns the sum of all slots, saturating at math.MaxUint64.
 func (c *GCounter) Value() uint64 {
+	if len(c.Gone) > 0 {
+		return c.valueRetired()
+	}
 	var sum uint64
 	for i := range c.S {
 		sum = satAdd(sum, c.S[i].N)
@@ -80,12 +88,13 @@ func (c *GCounter) Value() uint64 {
 	return sum
 }
 
-// Get returns the count of replica r, 0 if r has no slot.
+// Get returns the count of replica r, 0 if r has no slot; for a retired
+// replica, the count its record stands for if that is larger.
 func (c *GCounter) Get(r Replica) uint64 {
 	if i, ok := c.search(r); ok {
-		return c.S[i].N
+		return max(c.S[i].N, c.retiredCount(r))
 	}
-	return 0
+	return c.retiredCount(r)
 }
 
 // Slots returns a copy of the slots, sorted by Replica. The caller owns it.
@@ -95,10 +104,14 @@ func (c *GCounter) Slots() []Slot {
 
 // Merge folds other into c: per replica, the larger count wins. The effect
 // holds the slots of other that were larger than c's. now is unused: a
-// GCounter has no notion of time. Merge costs O(len(c.S)+len(other.S)).
+// GCounter has no notion of time. Merge costs O(len(c.S)+len(other.S)),
+// and O(log len(c.S)) for a delta of one slot c already holds.
 func (c *GCounter) Merge(now time.Time, other *GCounter) (effect *GCounter, changed bool) {
 	if other == nil || c == other {
 		return nil, false
+	}
+	if len(c.Gone) > 0 || len(other.Gone) > 0 {
+		return c.mergeRetired(now, other)
 	}
 	// One pass over both sorted slices raises c's slots in place and
 	// collects the effect; slots c lacks are inserted afterwards.
@@ -108,11 +121,10 @@ func (c *GCounter) Merge(now time.Time, other *GCounter) (effect *GCounter, chan
 		if o.N == 0 {
 			continue
 		}
+		i = seek(c.S, i, o.Replica, len(other.S), slotReplica)
 		order := 1 // of c.S[i] against o; 1 when c.S is exhausted
-		for ; i < len(c.S); i++ {
-			if order = c.S[i].Replica.Compare(o.Replica); order >= 0 {
-				break
-			}
+		if i < len(c.S) {
+			order = c.S[i].Replica.Compare(o.Replica)
 		}
 		if order == 0 {
 			if o.N <= c.S[i].N {
@@ -143,6 +155,9 @@ func (c *GCounter) Merge(now time.Time, other *GCounter) (effect *GCounter, chan
 // Delta returns the replica's own slot if Add was called since the last
 // Delta.
 func (c *GCounter) Delta() (delta *GCounter, ok bool) {
+	if len(c.goneDirty) > 0 {
+		return c.deltaRetired()
+	}
 	if !c.dirty {
 		return nil, false
 	}
@@ -156,7 +171,7 @@ func (c *GCounter) Delta() (delta *GCounter, ok bool) {
 
 // Clone returns a deep copy of c as a wire state.
 func (c *GCounter) Clone() *GCounter {
-	return &GCounter{S: slices.Clone(c.S)}
+	return &GCounter{S: slices.Clone(c.S), Gone: slices.Clone(c.Gone)}
 }
 
 // Empty returns an empty wire state.
@@ -167,6 +182,9 @@ func (c *GCounter) Empty() *GCounter { return &GCounter{} }
 // ErrInvalidState.
 func (c *GCounter) Validate() error {
 	if err := validateSlots(c.S); err != nil {
+		return fmt.Errorf("gcounter: %w", err)
+	}
+	if err := validateRetired(c.Gone); err != nil {
 		return fmt.Errorf("gcounter: %w", err)
 	}
 	c.own = 0
@@ -204,3 +222,71 @@ func satAdd(a, b uint64) uint64 {
 	}
 	return s
 }
+
+// Check reports whether other may be merged into c within b (see
+// Bounded): every slot at most b.MaxCount; for a non-zero origin, only
+// origin's slot, raised by at most b.MaxStep over the count c holds (a
+// slot c lacks is bounded by the ceiling alone: a late joiner has not seen
+// it rise); at most b.MaxReplicas slots after the merge.
+func (c *GCounter) Check(other *GCounter, origin Replica, b Bounds) error {
+	if other == nil {
+		return nil
+	}
+	if err := checkSlots(c.S, other.S, origin, b); err != nil {
+		return err
+	}
+	return c.checkRetired(other.Gone, origin, b)
+}
+
+func checkSlots(mine, theirs []Slot, origin Replica, b Bounds) error {
+	bound := !origin.IsZero()
+	added := 0
+	i := 0
+	for _, o := range theirs {
+		if bound && o.Replica != origin {
+			return outOfBounds(ErrForeignWrite, "slot %s in a message from %s", o.Replica, origin)
+		}
+		i = seek(mine, i, o.Replica, len(theirs), slotReplica)
+		held := i < len(mine) && mine[i].Replica == o.Replica
+		var n uint64
+		if held {
+			n = mine[i].N
+		} else if o.N != 0 {
+			added++
+		}
+		if err := checkCount(o.Replica, o.N, n, held, bound, b); err != nil {
+			return err
+		}
+	}
+	return checkReplicas(len(mine), added, b)
+}
+
+// Sanitize drops the slots above b.MaxCount (see Bounded).
+func (c *GCounter) Sanitize(b Bounds) int {
+	if b.MaxCount == 0 {
+		return 0
+	}
+	gone := c.sanitizeRetired(b)
+	kept := c.S[:0]
+	for _, s := range c.S {
+		if s.N <= b.MaxCount {
+			kept = append(kept, s)
+		}
+	}
+	dropped := len(c.S) - len(kept)
+	if dropped == 0 {
+		return gone
+	}
+	clear(c.S[len(kept):])
+	c.S = kept
+	if len(c.S) == 0 {
+		c.S = nil
+	}
+	c.own = 0
+	if i, ok := c.search(c.self); ok && !c.self.IsZero() {
+		c.own = i + 1
+	}
+	return dropped + gone
+}
+
+func slotReplica(s Slot) Replica { return s.Replica }

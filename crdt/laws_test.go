@@ -55,7 +55,11 @@ type lawCase[T Value[T]] struct {
 }
 
 func canon[T any](t interface{ Fatalf(string, ...any) }, x T) []byte {
-	b, err := testEnc.Marshal(x)
+	var v any = x
+	if w, ok := v.(interface{ wireForm() any }); ok {
+		v = w.wireForm() // a local state that keeps its entries outside its wire fields
+	}
+	b, err := testEnc.Marshal(v)
 	if err != nil {
 		t.Fatalf("encode: %v", err)
 	}
@@ -102,9 +106,10 @@ func checkLaws[T Value[T]](t *testing.T, lc lawCase[T]) {
 				op(rt, xs[i], lawReplicas[i], now)
 			case 2:
 				j := rapid.IntRange(0, n-1).Draw(rt, "from")
-				before := canon(rt, xs[j])
-				xs[i].Merge(now, xs[j].Clone())
-				if i != j && !bytes.Equal(before, canon(rt, xs[j])) {
+				arg := xs[j].Clone()
+				before := canon(rt, arg)
+				xs[i].Merge(now, arg)
+				if !bytes.Equal(before, canon(rt, arg)) {
 					rt.Fatalf("merge modified its argument")
 				}
 			case 3, 4:

@@ -2,12 +2,22 @@ package crdt
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"testing"
 	"time"
 
 	"pgregory.net/rapid"
 )
+
+// wireForm is what a state encodes as: a local state's wire form is its
+// Clone (its entries live in a tree, outside E).
+func (m *LWWMap[K, V]) wireForm() any {
+	if m.tree == nil {
+		return m
+	}
+	return m.Clone()
+}
 
 func TestLWWMapLaws(t *testing.T) {
 	checkLaws(t, lawCase[*LWWMap[string, int]]{
@@ -35,8 +45,8 @@ func TestLWWMapLaws(t *testing.T) {
 						rt.Fatalf("Get(%s) after SetAt = %d, %v", k, got, ok)
 					}
 				}
-				i, _ := m.search(k)
-				w.ts = m.E[i].TS
+				it, _ := m.get(k)
+				w.ts = it.TS
 				if w.ts.After(ref[k].ts) {
 					ref[k] = w
 				}
@@ -155,16 +165,61 @@ func TestLWWMapDeltaSkipsOverwritten(t *testing.T) {
 
 func TestLWWMapSkew(t *testing.T) {
 	m := NewLWWMap[string, int](Replica{"a", 1}, LWWOptions{MaxSkew: time.Second})
+	m.SetAt(t0, "k", 0)
 	far := NewLWWMap[string, int](Replica{"b", 1}, LWWOptions{})
 	far.SetAt(t0.Add(time.Hour), "k", 1)
 	far.SetAt(t0, "j", 1) // b's clock is now an hour ahead: j is skewed too
-	m.Merge(t0, far)
+	far.SetAt(t0, "near", 1)
+	far.E = nil
+	wire := far.Clone()
+	wire.E[2].TS = Timestamp{Wall: t0.UnixNano(), Replica: Replica{"b", 1}} // "near" is in time
+	if _, changed := m.Merge(t0, wire); !changed {
+		t.Fatalf("the entry within the cap must be taken")
+	}
 	if m.SkewRejections() != 2 {
 		t.Fatalf("SkewRejections = %d, want 2", m.SkewRejections())
+	}
+	if v, _ := m.Get("k"); v != 0 {
+		t.Fatalf("a skewed entry was stored: k = %d", v)
+	}
+	if _, ok := m.Get("j"); ok || m.Len() != 2 {
+		t.Fatalf("a skewed entry was stored: j present, Len %d", m.Len())
 	}
 	m.SetAt(t0, "k", 2)
 	if v, _ := m.Get("k"); v != 2 {
 		t.Fatalf("a local write after a skewed one must win, got %d", v)
+	}
+}
+
+// An entry stamped at the end of time must never own its key: on today's
+// main Merge stored it, and later Set and Delete calls, even on the
+// writer, returned nil and were reverted.
+func TestLWWMapEndOfTimeRefused(t *testing.T) {
+	for _, wireReceiver := range []bool{false, true} {
+		m := NewLWWMap[string, int](Replica{"a", 1}, LWWOptions{})
+		if wireReceiver {
+			m = m.Empty()
+		}
+		evil := &LWWMap[string, int]{E: []LWWEntry[string, int]{
+			{Key: "k", Value: 666, TS: Timestamp{Wall: math.MaxInt64, Logical: math.MaxUint32, Replica: Replica{"evil", 1}}},
+		}}
+		if err := evil.Validate(); err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		if _, changed := m.Merge(t0, evil); changed {
+			t.Fatalf("wire=%v: an end-of-time entry was taken", wireReceiver)
+		}
+		if _, ok := m.Get("k"); ok || m.SkewRejections() != 1 {
+			t.Fatalf("wire=%v: k stored or not counted (%d)", wireReceiver, m.SkewRejections())
+		}
+		if wireReceiver {
+			continue
+		}
+		m.SetAt(t0, "k", 1)
+		m.DeleteAt(t0.Add(time.Second), "k")
+		if _, ok := m.Get("k"); ok {
+			t.Fatalf("a local delete did not take")
+		}
 	}
 }
 

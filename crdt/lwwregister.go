@@ -21,6 +21,21 @@ type LWWOptions struct {
 	TombstoneTTL time.Duration
 }
 
+// String names the options, for error messages.
+func (o LWWOptions) String() string {
+	return fmt.Sprintf("MaxSkew %v, TombstoneTTL %v", o.MaxSkew, o.TombstoneTTL)
+}
+
+// WithDefaults returns o with every zero or negative field replaced by
+// its default, so that equivalent options compare equal.
+func (o LWWOptions) WithDefaults() LWWOptions {
+	if o.MaxSkew <= 0 {
+		o.MaxSkew = DefaultMaxSkew
+	}
+	o.TombstoneTTL = o.tombstoneTTL()
+	return o
+}
+
 func (o LWWOptions) tombstoneTTL() time.Duration {
 	if o.TombstoneTTL <= 0 {
 		return DefaultTombstoneTTL
@@ -33,11 +48,12 @@ func (o LWWOptions) tombstoneTTL() time.Duration {
 // assignment: if it holds pointers, slices or maps, treat the values stored
 // as immutable.
 //
-// A remote write is always accepted into the state (so replicas converge,
-// even with a badly skewed writer), but the local clock only follows it
-// when it is within the maximum skew. The next local SetAt is still
-// ordered after the current value, so a value from a skewed replica pins
-// nothing past the next local write.
+// A remote write stamped more than the maximum skew ahead of the local
+// wall clock is refused by Merge and never stored (counted by
+// SkewRejections): stored, it would win over every later write, local
+// ones included, for as long as it stays ahead. Anti-entropy offers it
+// again, so a replica whose clock is merely behind takes it once its clock
+// has caught up. The next local SetAt is ordered after the current value.
 //
 // The zero value is an empty wire state. LWWRegister is not safe for
 // concurrent use; the caller serialises access.
@@ -80,20 +96,22 @@ func (r *LWWRegister[T]) Get() (v T, ts Timestamp, ok bool) {
 	return r.V, r.TS, !r.TS.IsZero()
 }
 
-// SkewRejections returns how many merged-in timestamps were too far ahead
-// for the local clock to follow.
+// SkewRejections returns how many remote writes Merge refused because
+// their timestamp was more than the maximum skew ahead of the local wall
+// clock.
 func (r *LWWRegister[T]) SkewRejections() uint64 { return r.clock.SkewRejections() }
 
-// Merge keeps the value with the higher timestamp. The effect is a copy of
-// other when other won.
+// Merge keeps the value with the higher timestamp, unless other's is more
+// than the maximum skew ahead of now: then other is refused and counted
+// (SkewRejections). The effect is a copy of other when other won.
 func (r *LWWRegister[T]) Merge(now time.Time, other *LWWRegister[T]) (effect *LWWRegister[T], changed bool) {
-	if other == nil || r == other || !other.TS.After(r.TS) {
+	if other == nil || r == other || other.TS.IsZero() || r.clock.refuse(now, other.TS) || !other.TS.After(r.TS) {
 		return nil, false
 	}
-	_ = r.clock.Observe(now, other.TS) // a rejection is counted; the value is still taken
+	_ = r.clock.Observe(now, other.TS) // within the cap, checked above
 	r.V, r.TS = other.V, other.TS
 	r.dirty = false // the local write, if any, lost
-	return &LWWRegister[T]{V: other.V, TS: other.TS}, true
+	return &LWWRegister[T]{V: other.V, TS: other.TS, clock: Clock{maxSkew: r.clock.maxSkew}}, true
 }
 
 // Delta returns the register if it was set locally since the last Delta
@@ -106,13 +124,16 @@ func (r *LWWRegister[T]) Delta() (delta *LWWRegister[T], ok bool) {
 	return r.Clone(), true
 }
 
-// Clone returns a copy of the value and timestamp as a wire state.
+// Clone returns a copy of the value and timestamp as a wire state, with
+// the receiver's skew cap.
 func (r *LWWRegister[T]) Clone() *LWWRegister[T] {
-	return &LWWRegister[T]{V: r.V, TS: r.TS}
+	return &LWWRegister[T]{V: r.V, TS: r.TS, clock: Clock{maxSkew: r.clock.maxSkew}}
 }
 
-// Empty returns an unset wire state.
-func (r *LWWRegister[T]) Empty() *LWWRegister[T] { return &LWWRegister[T]{} }
+// Empty returns an unset wire state with the receiver's skew cap.
+func (r *LWWRegister[T]) Empty() *LWWRegister[T] {
+	return &LWWRegister[T]{clock: Clock{maxSkew: r.clock.maxSkew}}
+}
 
 // Validate checks a decoded state: a set register names the replica that
 // wrote it. Errors wrap ErrInvalidState.

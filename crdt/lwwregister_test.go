@@ -51,40 +51,57 @@ func TestLWWRegisterSkew(t *testing.T) {
 	r := NewLWWRegister[string](local, LWWOptions{MaxSkew: 10 * time.Second})
 	r.SetAt(t0, "mine")
 
-	// A replica whose clock is a day ahead writes.
+	// A replica whose clock is a day ahead writes: refused, never stored.
 	far := NewLWWRegister[string](skewed, LWWOptions{})
 	far.SetAt(t0.Add(24*time.Hour), "theirs")
-	eff, changed := r.Merge(t1, far)
-	if !changed || eff.V != "theirs" {
-		t.Fatalf("Merge = %v, %v; the remote value must be taken so replicas converge", eff, changed)
+	if eff, changed := r.Merge(t1, far); changed || eff != nil {
+		t.Fatalf("Merge = %v, %v; a write a day ahead must be refused", eff, changed)
 	}
-	if v, _, _ := r.Get(); v != "theirs" {
-		t.Fatalf("Get = %q, want theirs", v)
+	if v, _, _ := r.Get(); v != "mine" {
+		t.Fatalf("Get = %q, want mine", v)
 	}
 	if r.SkewRejections() != 1 {
 		t.Fatalf("SkewRejections = %d, want 1", r.SkewRejections())
 	}
-	if _, ok := r.Delta(); ok {
-		t.Fatalf("the local write lost; the delta must not carry the remote value")
-	}
 
-	// The next local write wins again, although the local clock never
-	// followed the skewed one.
+	// Local writes keep working, and are not dragged a day ahead.
 	r.SetAt(t1, "mine again")
 	v, ts, _ := r.Get()
-	if v != "mine again" || !ts.After(far.TS) || ts.Replica != local {
-		t.Fatalf("Get = %q, %s; want the local write after %s", v, ts, far.TS)
+	if v != "mine again" || ts.Wall != t1.UnixNano() || ts.Replica != local {
+		t.Fatalf("Get = %q, %s; want the local write at t1", v, ts)
 	}
-	if ts.Wall != far.TS.Wall {
-		t.Fatalf("the write is ordered just after the skewed value: wall %d, want %d", ts.Wall, far.TS.Wall)
+
+	// Within the cap, the remote write is taken; once the local clock has
+	// caught up, so is the one that was refused (anti-entropy offers it
+	// again), so replicas converge.
+	near := NewLWWRegister[string](skewed, LWWOptions{})
+	near.SetAt(t1.Add(5*time.Second), "near")
+	if _, changed := r.Merge(t1, near); !changed {
+		t.Fatalf("a write 5 s ahead (cap 10 s) must be taken")
 	}
-	// Its clock did not move: a fresh timestamp is still near t1.
-	if now := r.clock.Now(t1); now.Wall != t1.UnixNano() {
-		t.Fatalf("clock moved to %s", now)
+	if _, changed := r.Merge(t0.Add(24*time.Hour), far); !changed {
+		t.Fatalf("the refused write must be taken once it is within the cap")
 	}
-	// And the skewed replica takes the local write.
-	if _, changed := far.Merge(t1, r.Clone()); !changed || far.V != "mine again" {
-		t.Fatalf("skewed replica did not take the later write: %q", far.V)
+}
+
+// An entry stamped at the end of time must never own the register: today's
+// main stored it, and every later write returned nil and was reverted.
+func TestLWWRegisterEndOfTimeRefused(t *testing.T) {
+	r := NewLWWRegister[int](Replica{"a", 1}, LWWOptions{})
+	r.SetAt(t0, 1)
+	evil := &LWWRegister[int]{V: 666, TS: Timestamp{Wall: math.MaxInt64, Logical: math.MaxUint32, Replica: Replica{"evil", 1}}}
+	if err := evil.Validate(); err != nil {
+		t.Fatalf("Validate: %v (the cap is enforced at merge)", err)
+	}
+	if _, changed := r.Merge(t0, evil); changed {
+		t.Fatalf("an end-of-time write was taken")
+	}
+	r.SetAt(t0.Add(time.Second), 2)
+	if v, _, _ := r.Get(); v != 2 {
+		t.Fatalf("Get = %d after a local write, want 2", v)
+	}
+	if r.SkewRejections() != 1 {
+		t.Fatalf("SkewRejections = %d, want 1", r.SkewRejections())
 	}
 }
 

@@ -44,9 +44,12 @@ type ORSet[T cmp.Ordered] struct {
 	E     []ORSetEntry[T] `cbor:"1,keyasint,omitempty"`
 	VV    []Dot           `cbor:"2,keyasint,omitempty"`
 	Cloud []Dot           `cbor:"3,keyasint,omitempty"`
+	// Gone holds retirement marks sorted by replica (orset_retire.go).
+	Gone []ContextRetirement `cbor:"4,keyasint,omitempty"`
 
 	self    Replica
 	counter uint64 // the last dot this replica issued or saw of its own
+	issued  uint64 // the last dot this replica issued (Sanitize falls back to it)
 
 	// The local changes since the last Delta. Their delta is built only
 	// when asked for, so that an Add or Remove costs O(1) amortised
@@ -107,6 +110,7 @@ func (s *ORSet[T]) Add(v T) {
 		return // no fresh dot left; cannot happen short of a forged state
 	}
 	s.counter++
+	s.issued = s.counter
 	d := Dot{Replica: s.self, Counter: s.counter}
 	lo, hi := s.elemRange(v)
 	s.cover(lo, hi)
@@ -285,9 +289,12 @@ func (s *ORSet[T]) Len() int {
 // the side lacking it never saw its dot; the contexts are united. The
 // effect is other restricted to the replicas whose dots changed s. now is
 // unused. Merge costs O(len(s.E)+len(other.E)) plus the contexts.
-func (s *ORSet[T]) Merge(_ time.Time, other *ORSet[T]) (effect *ORSet[T], changed bool) {
+func (s *ORSet[T]) Merge(now time.Time, other *ORSet[T]) (effect *ORSet[T], changed bool) {
 	if other == nil || s == other {
 		return nil, false
+	}
+	if len(other.Gone) > 0 {
+		return s.mergeRetired(now, other)
 	}
 	touched := s.touched(other)
 	if len(touched) == 0 {
@@ -413,7 +420,7 @@ func (s *ORSet[T]) Delta() (delta *ORSet[T], ok bool) {
 
 // Clone returns a deep copy of s as a wire state.
 func (s *ORSet[T]) Clone() *ORSet[T] {
-	return &ORSet[T]{E: slices.Clone(s.E), VV: slices.Clone(s.VV), Cloud: slices.Clone(s.Cloud)}
+	return &ORSet[T]{E: slices.Clone(s.E), VV: slices.Clone(s.VV), Cloud: slices.Clone(s.Cloud), Gone: slices.Clone(s.Gone)}
 }
 
 // Empty returns an empty wire state.
@@ -425,6 +432,9 @@ func (s *ORSet[T]) Empty() *ORSet[T] { return &ORSet[T]{} }
 // context. Errors wrap ErrInvalidState.
 func (s *ORSet[T]) Validate() error {
 	if err := validateContext(s.VV, s.Cloud); err != nil {
+		return fmt.Errorf("orset: %w", err)
+	}
+	if err := validateContextRetired(s.Gone); err != nil {
 		return fmt.Errorf("orset: %w", err)
 	}
 	dots := make([]Dot, 0, len(s.E))
@@ -450,4 +460,117 @@ func (s *ORSet[T]) Validate() error {
 		s.counter = max(s.counter, ctxMax(s.VV, s.Cloud, s.self))
 	}
 	return nil
+}
+
+// Check reports whether other may be merged into s within b (see Bounded
+// for the origin rule): every dot at most b.MaxCount; for a non-zero
+// origin, every entry's dot is origin's and every context dot of a
+// replica s knows is at most b.MaxStep past the highest dot s has seen of
+// it; at most b.MaxReplicas replicas in the context after the merge.
+func (s *ORSet[T]) Check(other *ORSet[T], origin Replica, b Bounds) error {
+	if other == nil {
+		return nil
+	}
+	bound := !origin.IsZero()
+	for _, e := range other.E {
+		if bound && e.Dot.Replica != origin {
+			return outOfBounds(ErrForeignWrite, "entry %v tagged %s:%d in a message from %s", e.Elem, e.Dot.Replica, e.Dot.Counter, origin)
+		}
+	}
+	added := 0
+	check := func(dots []Dot, cloud bool) error {
+		for i, d := range dots {
+			known := ctxMax(s.VV, s.Cloud, d.Replica)
+			if err := checkCount(d.Replica, d.Counter, known, known > 0, bound, b); err != nil {
+				return err
+			}
+			// A new replica counts once: in the cloud only at its first
+			// dot, and only if other's VV does not hold it.
+			if known == 0 && (!cloud || (i == 0 || dots[i-1].Replica != d.Replica) && vvGet(other.VV, d.Replica) == 0) {
+				added++
+			}
+		}
+		return nil
+	}
+	if err := check(other.VV, false); err != nil {
+		return err
+	}
+	if err := check(other.Cloud, true); err != nil {
+		return err
+	}
+	return checkReplicas(ctxReplicas(s.VV, s.Cloud), added, b)
+}
+
+// ctxReplicas returns the number of distinct replicas in a context.
+func ctxReplicas(vv, cloud []Dot) int {
+	n := len(vv)
+	for i, d := range cloud {
+		if (i == 0 || cloud[i-1].Replica != d.Replica) && vvGet(vv, d.Replica) == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// Sanitize forgets every dot above b.MaxCount (see Bounded): the entries
+// tagged with one, the cloud dots, and a version vector entry above it,
+// which is lowered to the replica's highest remaining entry. Lowering it
+// forgets which of that replica's dots were removed: an entry a peer still
+// holds and this replica had removed comes back (add wins). The own dot
+// counter, if above the ceiling, restarts after the last dot this replica
+// issued, so no dot is ever issued twice.
+func (s *ORSet[T]) Sanitize(b Bounds) int {
+	if b.MaxCount == 0 {
+		return 0
+	}
+	bad := func(d Dot) bool { return d.Counter > b.MaxCount }
+	dropped := 0
+	kept := s.E[:0]
+	for _, e := range s.E {
+		if bad(e.Dot) {
+			dropped++
+		} else {
+			kept = append(kept, e)
+		}
+	}
+	clear(s.E[len(kept):])
+	s.E = kept
+	cloud := s.Cloud[:0]
+	for _, d := range s.Cloud {
+		if bad(d) {
+			dropped++
+		} else {
+			cloud = append(cloud, d)
+		}
+	}
+	s.Cloud = cloud
+	var vv []Dot
+	for _, d := range s.VV {
+		if !bad(d) {
+			vv = append(vv, d)
+			continue
+		}
+		dropped++
+		var top uint64
+		for _, e := range s.E {
+			if e.Dot.Replica == d.Replica {
+				top = max(top, e.Dot.Counter)
+			}
+		}
+		if top > 0 {
+			vv = append(vv, Dot{Replica: d.Replica, Counter: top})
+		}
+	}
+	if dropped == 0 {
+		return 0
+	}
+	// Lowered entries may leave cloud dots at or next to them: recompact.
+	s.VV, s.Cloud = compactContext(vv, slices.Clone(s.Cloud))
+	if len(s.E) == 0 {
+		s.E = nil
+	}
+	if s.counter > b.MaxCount {
+		s.counter = max(s.issued, ctxMax(s.VV, s.Cloud, s.self))
+	}
+	return dropped
 }

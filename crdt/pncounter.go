@@ -106,3 +106,23 @@ func (c *PNCounter) Validate() error {
 	}
 	return nil
 }
+
+// Check checks both halves (see GCounter.Check); each half may hold
+// b.MaxReplicas slots.
+func (c *PNCounter) Check(other *PNCounter, origin Replica, b Bounds) error {
+	if other == nil {
+		return nil
+	}
+	if err := c.P.Check(&other.P, origin, b); err != nil {
+		return fmt.Errorf("increments: %w", err)
+	}
+	if err := c.N.Check(&other.N, origin, b); err != nil {
+		return fmt.Errorf("decrements: %w", err)
+	}
+	return nil
+}
+
+// Sanitize drops the slots above b.MaxCount from both halves.
+func (c *PNCounter) Sanitize(b Bounds) int {
+	return c.P.Sanitize(b) + c.N.Sanitize(b)
+}

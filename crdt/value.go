@@ -13,6 +13,13 @@ import "time"
 // wire state (decoded from the network into Empty(), or returned by Delta,
 // Clone or Merge), which is only ever merged into a local state.
 //
+// Validate checks a decoded state on its own. What a message may do to a
+// particular receiver (how high a count may be, how far one delta may raise
+// it, how many replicas a value may hold, which replica's slots a delta may
+// write) depends on the receiver's state: a type with counts also
+// implements Bounded, whose Check the caller runs just before Merge, and
+// whose Sanitize drops local counts that break the bounds (see bounds.go).
+//
 // Values are not safe for concurrent use; the caller serialises access.
 type Value[T any] interface {
 	// Merge folds other into the receiver. now is the local wall clock: a
@@ -44,6 +51,8 @@ type Value[T any] interface {
 	// Validate checks a state decoded from the wire: invariants (sorted,
 	// no duplicate replicas, counts within range, configuration equal to the
 	// Empty it was decoded into) and rebuilds derived fields. The error names
-	// what was wrong. A state that fails Validate must not be merged.
+	// what was wrong. A state that fails Validate must not be merged. The
+	// checks Validate runs are lower and upper bounds of the state alone;
+	// bounds relative to a receiver belong to Bounded.Check.
 	Validate() error
 }

@@ -302,3 +302,81 @@ func (w *WindowCounter) Validate() error {
 	}
 	return nil
 }
+
+// Check reports whether other may be merged into w within b (see
+// Bounded): every bucket at most b.MaxCount; for a non-zero origin, only origin's slot, each bucket raised by at most
+// b.MaxStep (a bucket w lacks counts from 0); at most b.MaxReplicas slots
+// after the merge.
+func (w *WindowCounter) Check(other *WindowCounter, origin Replica, b Bounds) error {
+	if other == nil {
+		return nil
+	}
+	bound := !origin.IsZero()
+	added, i := 0, 0
+	for _, o := range other.Slots {
+		if bound && o.Replica != origin {
+			return outOfBounds(ErrForeignWrite, "slot %s in a message from %s", o.Replica, origin)
+		}
+		i = seek(w.Slots, i, o.Replica, len(other.Slots), func(s WindowSlot) Replica { return s.Replica })
+		var mine []Bucket
+		if i < len(w.Slots) && w.Slots[i].Replica == o.Replica {
+			mine = w.Slots[i].Buckets
+		} else {
+			added++
+		}
+		k := 0
+		for _, x := range o.Buckets {
+			for k < len(mine) && mine[k].Index < x.Index {
+				k++
+			}
+			var n uint64
+			if k < len(mine) && mine[k].Index == x.Index {
+				n = mine[k].N
+			}
+			if err := checkCount(o.Replica, x.N, n, true, bound, b); err != nil {
+				return fmt.Errorf("bucket %d: %w", x.Index, err)
+			}
+		}
+	}
+	return checkReplicas(len(w.Slots), added, b)
+}
+
+// Sanitize drops the buckets above b.MaxCount and the slots left empty
+// (see Bounded).
+func (w *WindowCounter) Sanitize(b Bounds) int {
+	ceiling := b.MaxCount
+	if ceiling == 0 {
+		return 0
+	}
+	dropped := 0
+	for i := range w.Slots {
+		s := &w.Slots[i]
+		kept := s.Buckets[:0]
+		for _, x := range s.Buckets {
+			if x.N <= ceiling {
+				kept = append(kept, x)
+			}
+		}
+		dropped += len(s.Buckets) - len(kept)
+		s.Buckets = kept
+	}
+	if dropped == 0 {
+		return 0
+	}
+	kept := w.Slots[:0]
+	for _, s := range w.Slots {
+		if len(s.Buckets) > 0 {
+			kept = append(kept, s)
+		}
+	}
+	clear(w.Slots[len(kept):])
+	w.Slots = kept
+	if len(w.Slots) == 0 {
+		w.Slots = nil
+	}
+	w.own = 0
+	if i, ok := w.search(w.self); ok && !w.self.IsZero() {
+		w.own = i + 1
+	}
+	return dropped
+}

@@ -56,10 +56,22 @@
 // The source reads bound service account tokens again before every request
 // (the kubelet rotates them in place) and retries a 401 once with a fresh
 // read. It pages through the list with limit and continue, restarting when
-// a continue token expires, and retries network errors, timeouts, 429 and
-// 5xx with jittered exponential backoff, bounded by Retries and ctx. A 401
-// error names the token source, a 403 error the RBAC rule and a Role that
-// grants it, an unreachable server the URL tried.
+// a continue token expires, and retries network errors, timeouts and 5xx
+// with jittered exponential backoff, bounded by Retries and ctx. A 429 (the
+// API server shedding load) is not retried within the call: the error wraps
+// ErrThrottled, and RetryAfter returns the wait the server asked for, which
+// swarm's re-discovery honours before its next round. A 401 error names
+// the token source, a 403 error the RBAC rule and a Role that grants it, an
+// unreachable server the URL tried. The first page of a listing asks for
+// resourceVersion=0, so the API server answers from its watch cache rather
+// than with a quorum read of etcd.
+//
+// A list costs the API server in proportion to the pods it returns, and
+// every member of a fleet lists: polling at a fixed interval makes the
+// fleet's load grow with the square of its size. swarm.Config's
+// DiscoveryFleetRate spreads the rounds so that the whole fleet makes about
+// that many calls per second (default 1) whatever its size; see
+// BenchmarkKubernetesAPIServer1000Pods for the cost of one call.
 //
 // KubernetesClient (NewKubernetesClient, the same config without a
 // selector) is the API access alone: Get sends one authenticated GET, as
@@ -86,7 +98,7 @@
 // dependencies' versions on every shoal user, and its release train moves a
 // minor version every four months. What it would add (watches, informers,
 // kubeconfig parsing, exec credential plugins) discovery does not need: a
-// list every few seconds is the whole protocol. Kubeconfig users run
+// periodic list is the whole protocol. Kubeconfig users run
 // `kubectl proxy`. The tests run the client against a real kube-apiserver
 // (internal/kubetest) to keep it honest.
 package discovery

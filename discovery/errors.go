@@ -1,6 +1,9 @@
 package discovery
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Every error that this package returns wraps one of these sentinels (except
 // what a test hands to FakeRegistry.SetError), so a caller can tell with
@@ -41,3 +44,31 @@ var (
 	// selector).
 	ErrInvalidConfig = errors.New("shoal/discovery: invalid config")
 )
+
+// ErrThrottled is returned (together with ErrDiscovery) when the Kubernetes
+// API server answered 429 Too Many Requests: API Priority and Fairness is
+// shedding load. Such a call is not retried at once, since retries are what
+// keep an overloaded server overloaded; RetryAfter tells how long the
+// server asked the caller to wait before the next call.
+var ErrThrottled = errors.New("shoal/discovery: throttled by the API server")
+
+// RetryAfter returns how long the source asked to be left alone before the
+// next call (a 429's or 503's Retry-After header), when err carries such a
+// request; ok is false otherwise. A caller that polls (swarm's
+// re-discovery) waits at least this long.
+func RetryAfter(err error) (wait time.Duration, ok bool) {
+	var ra *retryAfterError
+	if errors.As(err, &ra) && ra.wait > 0 {
+		return ra.wait, true
+	}
+	return 0, false
+}
+
+// retryAfterError carries a server's Retry-After along an error chain.
+type retryAfterError struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }

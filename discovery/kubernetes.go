@@ -24,8 +24,15 @@ import (
 //
 // The service account needs get and list on pods in the namespace; see the
 // package documentation for a Role. Kubernetes is safe for concurrent use and
-// starts no goroutines. A Peers call over 500 pods decodes ~270 KB of JSON
-// in about 3 ms and allocates ~1.3 MB (BenchmarkKubernetesPeers).
+// starts no goroutines.
+//
+// A list costs what the pods weigh: a production pod is 7–11 KB of JSON,
+// managedFields included. Against the real kube-apiserver holding 1,000
+// such pods (10.7 KB each), one Peers call moved 10.7 MB of JSON, 0.72 MB
+// gzipped on the wire, and took 0.76–0.93 s on a 2-core machine running
+// other work (BenchmarkKubernetesAPIServer1000Pods); an API server spends
+// about 0.1–0.2 s of CPU on it. That is why every member of a fleet must
+// not list at a fixed interval: see swarm.Config.DiscoveryFleetRate.
 type Kubernetes struct {
 	c *KubernetesClient
 	s *kubernetesSettings // c.s
@@ -201,6 +208,12 @@ func (k *Kubernetes) listPods(ctx context.Context, runningOnly bool) ([]pod, err
 		}
 		if cont != "" {
 			q.Set("continue", cont)
+		} else if runningOnly {
+			// resourceVersion=0 lets the API server answer from its watch
+			// cache instead of a quorum read of etcd: much less work for
+			// it, at the price of a view that may be a moment old, which
+			// periodic discovery does not mind.
+			q.Set("resourceVersion", "0")
 		}
 		u.RawQuery = q.Encode()
 		page, err := k.getPodList(ctx, u.String())
@@ -237,6 +250,7 @@ func (k *Kubernetes) getPodList(ctx context.Context, target string) (podList, er
 		lastErr   error
 		retried   bool // a 401 was retried
 		retryWait time.Duration
+		lastWait  time.Duration // the last Retry-After the server sent
 	)
 	attempts := k.s.retries + 1
 	for attempt := 0; attempt < attempts; attempt++ {
@@ -262,14 +276,23 @@ func (k *Kubernetes) getPodList(ctx context.Context, target string) (podList, er
 			continue
 		}
 		if !retry {
-			return podList{}, err
+			return podList{}, withRetryAfter(err, wait)
 		}
+		lastWait = wait
 		retryWait = max(wait, k.backoff(attempt))
 	}
 	if attempts > 1 {
-		return podList{}, fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempts)
+		return podList{}, withRetryAfter(fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempts), lastWait)
 	}
-	return podList{}, lastErr
+	return podList{}, withRetryAfter(lastErr, lastWait)
+}
+
+// withRetryAfter attaches a server's Retry-After to err, for RetryAfter.
+func withRetryAfter(err error, wait time.Duration) error {
+	if wait <= 0 {
+		return err
+	}
+	return &retryAfterError{err: err, wait: wait}
 }
 
 // backoff returns the wait before retry n+1: RetryBackoff doubled per
@@ -326,7 +349,11 @@ func (k *Kubernetes) statusError(resp *http.Response, target string) (retry bool
 		return false, 0, fmt.Errorf("%w: GET %s: 404 Not Found: is %s a Kubernetes API server?%s", ErrDiscovery, target, k.s.baseURL.Redacted(), said)
 	case code == http.StatusGone:
 		return false, 0, fmt.Errorf("%w%s", errListExpired, said)
-	case code == http.StatusTooManyRequests || code >= 500:
+	case code == http.StatusTooManyRequests:
+		// Not retried within this call: the caller's next round comes
+		// after the server's Retry-After (see RetryAfter).
+		return false, retryAfter(resp), fmt.Errorf("%w: %w: GET %s: %s%s", ErrDiscovery, ErrThrottled, target, resp.Status, said)
+	case code >= 500:
 		return true, retryAfter(resp), fmt.Errorf("%w: GET %s: %s%s", ErrDiscovery, target, resp.Status, said)
 	default:
 		return false, 0, fmt.Errorf("%w: GET %s: unexpected %s%s", ErrDiscovery, target, resp.Status, said)

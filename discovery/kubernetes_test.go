@@ -65,6 +65,11 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusNotFound, "the server could not find the requested resource")
 		return
 	}
+	if r.URL.Query().Has("continue") && r.URL.Query().Has("resourceVersion") {
+		// As the real API server: a continued list is pinned by its token.
+		writeStatus(w, http.StatusBadRequest, "specifying resource version is not allowed when using continue")
+		return
+	}
 	start, _ := strconv.Atoi(r.URL.Query().Get("continue"))
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 	end := len(pods)
@@ -189,6 +194,11 @@ func TestKubernetesPagination(t *testing.T) {
 	for i, cont := range []string{"", "3", "6"} {
 		assert.Equal(t, "3", reqs[i]["limit"])
 		assert.Equal(t, cont, reqs[i]["continue"], "page %d", i)
+		if cont == "" {
+			assert.Equal(t, "0", reqs[i]["resourceVersion"], "the first page may come from the watch cache")
+		} else {
+			assert.NotContains(t, reqs[i], "resourceVersion", "page %d", i)
+		}
 		assert.Equal(t, "app in (shoal, web),tier!=db", reqs[i]["labelSelector"])
 	}
 }
@@ -335,7 +345,7 @@ func TestKubernetes500IsRetried(t *testing.T) {
 		case 1:
 			writeStatus(w, http.StatusInternalServerError, "etcdserver: leader changed")
 		case 2:
-			w.WriteHeader(http.StatusTooManyRequests)
+			w.WriteHeader(http.StatusBadGateway)
 		default:
 			return false
 		}
@@ -346,6 +356,46 @@ func TestKubernetes500IsRetried(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, got, 1)
 	assert.Len(t, f.requests(), 3)
+}
+
+// TestKubernetes429IsNotRetried: an API server that sheds load with 429
+// gets no immediate retry, and the caller learns how long it asked to wait,
+// so that an overloaded server sees less traffic, not more.
+func TestKubernetes429IsNotRetried(t *testing.T) {
+	t.Parallel()
+	f, srv := newFakeAPI(t)
+	f.pods = []map[string]any{running("a", "10.0.0.1")}
+	f.before = func(w http.ResponseWriter, r *http.Request, n int) bool {
+		w.Header().Set("Retry-After", "3")
+		writeStatus(w, http.StatusTooManyRequests, "too many requests, please try again later")
+		return true
+	}
+	k := newTestKubernetes(t, srv, KubernetesConfig{Retries: 3})
+	_, err := k.Peers(t.Context())
+	require.ErrorIs(t, err, ErrThrottled)
+	require.ErrorIs(t, err, ErrDiscovery)
+	assert.ErrorContains(t, err, "429")
+	assert.Len(t, f.requests(), 1, "a 429 is not retried within the call")
+	wait, ok := RetryAfter(err)
+	require.True(t, ok)
+	assert.Equal(t, 3*time.Second, wait)
+
+	// A 503 with Retry-After is retried within the call, and the wait it
+	// asked for survives the final error.
+	f.before = func(w http.ResponseWriter, r *http.Request, n int) bool {
+		w.Header().Set("Retry-After", "1")
+		writeStatus(w, http.StatusServiceUnavailable, "overloaded")
+		return true
+	}
+	k = newTestKubernetes(t, srv, KubernetesConfig{Retries: 1, RetryBackoff: time.Millisecond})
+	_, err = k.Peers(t.Context())
+	require.ErrorIs(t, err, ErrDiscovery)
+	assert.NotErrorIs(t, err, ErrThrottled)
+	wait, ok = RetryAfter(err)
+	require.True(t, ok)
+	assert.Equal(t, time.Second, wait)
+	_, ok = RetryAfter(ErrDiscovery)
+	assert.False(t, ok)
 }
 
 func TestKubernetes500GivesUpAfterRetries(t *testing.T) {

@@ -66,6 +66,7 @@ func fastTune(c *swarm.Config) {
 	c.TCPTimeout = 2 * time.Second
 	c.LeaveTimeout = 2 * time.Second
 	c.RediscoverInterval = 300 * time.Millisecond
+	c.DiscoveryFleetRate = 1000
 }
 
 // startFake starts n fake swarms that find each other through one registry.

@@ -24,6 +24,10 @@ type classicValue struct {
 	reg   *codec.Registry
 	seq   uint64
 	dirty bool
+	// node admits remote entries (live members at their announced
+	// incarnation) and counts the refused; nil admits everything (tests of
+	// the type alone).
+	node *Node
 }
 
 type classicEntry struct {
@@ -45,10 +49,58 @@ func (e *classicEntry) newer(o *classicEntry) bool {
 	return e.Seq > o.Seq
 }
 
-var _ crdt.Value[*classicValue] = (*classicValue)(nil)
+var (
+	_ crdt.Value[*classicValue]   = (*classicValue)(nil)
+	_ crdt.Bounded[*classicValue] = (*classicValue)(nil)
+)
 
-func newClassicValue(self crdt.Replica, cd *codec.Codec, reg *codec.Registry) *classicValue {
-	return &classicValue{self: self, cd: cd, reg: reg}
+// newClassicValue returns the local state of one classic key; n, if not
+// nil, admits remote entries (see admit).
+func newClassicValue(self crdt.Replica, cd *codec.Codec, reg *codec.Registry, n *Node) *classicValue {
+	return &classicValue{self: self, cd: cd, reg: reg, node: n}
+}
+
+// Check binds a delta to its origin: it may carry only the origin's own
+// entry, at the origin's incarnation. Membership is checked per entry in
+// Merge instead, so that one stale entry in a peer's full state (a node
+// that restarted, which the peer has not purged yet) does not refuse the
+// whole state.
+func (c *classicValue) Check(other *classicValue, origin crdt.Replica, _ crdt.Bounds) error {
+	if origin.IsZero() {
+		return nil
+	}
+	for _, oe := range other.Entries {
+		if oe.Node != origin.Node || oe.Incarnation != origin.Incarnation {
+			return fmt.Errorf("%w: %w: entry of %s#%d in a message from %s", crdt.ErrOutOfBounds, crdt.ErrForeignWrite, oe.Node, oe.Incarnation, origin)
+		}
+	}
+	return nil
+}
+
+// Sanitize has nothing to do: a classic entry holds no count.
+func (c *classicValue) Sanitize(crdt.Bounds) int { return 0 }
+
+// admit reports whether a remote entry that would replace what c holds
+// may: never one of this node's own entries (only this node writes them),
+// and only a live member's at the incarnation its metadata announces. A
+// forged entry at a real node's name and a higher incarnation would
+// otherwise shadow every later value of that node, and one with a made-up
+// name would stay in Values forever.
+func (c *classicValue) admit(oe *classicEntry) error {
+	if c.node == nil {
+		return nil
+	}
+	if oe.Node == c.self.Node {
+		return fmt.Errorf("%w: %w: entry of this node (%s#%d) from a peer", crdt.ErrOutOfBounds, crdt.ErrForeignWrite, oe.Node, oe.Incarnation)
+	}
+	m, ok := c.node.members.get(oe.Node)
+	if !ok || m.State != MemberAlive {
+		return fmt.Errorf("%w: %q", errClassicNotMember, oe.Node)
+	}
+	if m.Replica.Incarnation != oe.Incarnation {
+		return fmt.Errorf("%w: %s#%d, member announces %d", errClassicIncarnation, oe.Node, oe.Incarnation, m.Replica.Incarnation)
+	}
+	return nil
 }
 
 func (c *classicValue) find(node string) (int, bool) {
@@ -85,6 +137,10 @@ func (c *classicValue) Merge(now time.Time, other *classicValue) (*classicValue,
 	for _, oe := range other.Entries {
 		i, ok := c.find(oe.Node)
 		if ok && !oe.newer(&c.Entries[i]) {
+			continue
+		}
+		if err := c.admit(&oe); err != nil {
+			c.node.rejectEntry(err)
 			continue
 		}
 		ne := classicEntry{Node: oe.Node, Incarnation: oe.Incarnation, Seq: oe.Seq, Raw: append([]byte(nil), oe.Raw...)}
@@ -148,4 +204,12 @@ func (c *classicValue) purge(node string, inc uint64) bool {
 	}
 	c.Entries = append(c.Entries[:i], c.Entries[i+1:]...)
 	return true
+}
+
+// rejectEntry counts and logs (rate-limited) one classic entry a merge
+// refused.
+func (n *Node) rejectEntry(err error) {
+	reason := rejectReason(err)
+	n.stats.reject(reason)
+	n.warnLimited(reason, "rejected a classic entry from a peer", "reason", reason, "err", err)
 }

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/shoal-go/shoal/crdt"
 	"github.com/shoal-go/shoal/discovery"
 )
 
@@ -83,6 +85,15 @@ type Config struct {
 	// in ≈ 8 ms, against ≈ 600 ms for relayed gossip). 0 disables it.
 	DirectSendMaxMembers int
 
+	// TreeFanout enables the broadcast tree (Plumtree) past the fast path:
+	// each node links to this many random members (3: each node then has
+	// about 2 tree links and 4 repair links whatever the cluster size), and a flush's deltas
+	// travel the tree's eager links at once, announced by id on the lazy
+	// ones (see "Dissemination" in docs/DESIGN.md). memberlist's gossip of
+	// the origin's deltas stays as a safety net. 0 disables the tree:
+	// past DirectSendMaxMembers, deltas are relayed by gossip alone.
+	TreeFanout int
+
 	// MaxStateBytes caps the full state a node sends in one anti-entropy
 	// exchange (memberlist refuses more than 20 MiB). A state larger than
 	// this is cut at a value boundary, logged and counted in
@@ -91,7 +102,8 @@ type Config struct {
 
 	// MaxPendingValues bounds how many values that arrive for names not yet
 	// registered on this node are kept (they are merged at registration).
-	// When full, the oldest is dropped and counted in Stats.Dropped.
+	// When full, the oldest is dropped and counted in Stats.Drops
+	// ("pending_full"). 0 keeps none.
 	MaxPendingValues int
 
 	// MaxBroadcastQueueBytes bounds the bytes of the gossip messages
@@ -103,10 +115,40 @@ type Config struct {
 	// per second, so the default, 2 MiB, holds minutes of it. At least
 	// UDPBufferSize.
 	MaxBroadcastQueueBytes int
+	// MaxPendingBytes bounds the memory those values take (payload,
+	// strings and bookkeeping), since one value may be as large as
+	// MaxMessageBytes: when over, the oldest are dropped, and a value
+	// larger than the bound alone is refused, each counted in Stats.Drops
+	// ("pending_bytes"). Default 16 MiB (what one anti-entropy exchange
+	// carries at most by default); Stats.PendingBytes shows the use.
+	MaxPendingBytes int
 
 	// MaxMessageBytes bounds every message this node decodes (and so the
 	// largest value it can receive).
 	MaxMessageBytes int
+
+	// MaxCount is the ceiling of every count a peer may send: a counter
+	// slot, a window bucket, an OR-set dot. A message carrying a larger
+	// one is rejected (Stats.Rejected "slot_ceiling"), and a local count
+	// above it (a node poisoned before the ceiling existed) is dropped at
+	// the next anti-entropy exchange and taken back from the peer. Default
+	// crdt.DefaultMaxCount, 2^50: 35 years of one replica counting a
+	// million a second. MaxCount·MaxReplicas must not exceed 2^63−1, so no
+	// sum of valid slots saturates.
+	MaxCount uint64
+
+	// MaxCountStep is how much one delta may raise a count this node
+	// already holds (Stats.Rejected "slot_step"); full states from
+	// anti-entropy are exempt. It slows down a forged delta that would
+	// push a real replica's slot to the ceiling. Default
+	// crdt.DefaultMaxStep, 2^32: an hour of 1.2 million events a second.
+	MaxCountStep uint64
+
+	// MaxReplicas bounds the replicas (slots) of one value: a message that
+	// would take a value past it is rejected (Stats.Rejected
+	// "too_many_replicas"). Each replica costs memory and work in every
+	// read. Default crdt.DefaultMaxReplicas, 4,096.
+	MaxReplicas int
 
 	// LeaveTimeout bounds Leave: its last flush may take half of it, the
 	// drain of this node's own deltas (gossip and large sends) up to three
@@ -118,7 +160,18 @@ type Config struct {
 	// bytes. The first is the primary key, used to encrypt; all are tried
 	// to decrypt, which is what lets a cluster rotate keys without
 	// downtime (see Node.InstallKey, UseKey, RemoveKey).
+	//
+	// New requires keys when the node listens on a network (BindAddr not
+	// a loopback address, and no custom Transport) unless AllowPlaintext
+	// is set: without them anyone who reaches the port can join the
+	// cluster, read every value and write to it.
 	SecretKeys [][]byte
+
+	// AllowPlaintext lets a node listen on a non-loopback address without
+	// SecretKeys, gossiping in clear. Set it only on a network that
+	// nothing but the cluster's own members can reach. Ignored when
+	// SecretKeys are set.
+	AllowPlaintext bool
 
 	// Label is the cluster label: nodes with different labels ignore each
 	// other's packets, so two clusters can share a network.
@@ -133,26 +186,94 @@ type Config struct {
 	// standard Ethernet MTU). Larger deltas go over the reliable stream.
 	UDPBufferSize int
 
-	// Logger receives the node's and memberlist's log lines. nil discards.
+	// Logger receives the node's and memberlist's log lines; nil means
+	// slog.Default(). To discard them, pass a logger whose handler is
+	// disabled (slog.New(slog.DiscardHandler)).
 	Logger *slog.Logger
 
-	// Discovery, if set, is asked for the cluster's peers every
-	// RediscoverInterval; peers this node is not connected to are joined,
-	// so groups that started apart merge. Node.JoinDiscovered uses it once.
+	// Discovery, if set, is asked for the cluster's peers periodically;
+	// peers this node is not connected to are joined, so groups that
+	// started apart merge. Node.JoinDiscovered uses it once.
 	Discovery discovery.Discoverer
-	// RediscoverInterval is the period of re-discovery (jittered ±20 %).
+	// RediscoverInterval is the shortest period of re-discovery (jittered
+	// ±20 %): what a node alone or in a small group waits between rounds.
 	RediscoverInterval time.Duration
+	// DiscoveryFleetRate bounds the calls per second that the whole
+	// cluster makes to Discovery in steady state: each node waits
+	// max(RediscoverInterval, members/DiscoveryFleetRate) between rounds.
+	// The default 1 keeps a Kubernetes API server at about one pod list per
+	// second whatever the fleet's size (1,000 pods polling every 30 s made
+	// 33 lists of ~7 MB per second). Failed rounds back off exponentially
+	// (up to 10 minutes) and honour the source's Retry-After.
+	DiscoveryFleetRate float64
+
+	// StateDir, if set, makes the node durable across restarts of the
+	// whole cluster: every SnapshotInterval, and at Leave, the node writes
+	// every value's state to a file there (atomically: temporary file,
+	// fsync, rename; with a checksum), and New loads it, validates it as it
+	// would a peer's state, and merges each value as its name registers.
+	// A torn or corrupt file is logged, counted (Stats.Rejected
+	// "snapshot_corrupt") and ignored; one written by a newer build fails
+	// New with ErrSnapshotVersion. Store replaces the file with another
+	// store; set at most one of them.
+	StateDir string
+	Store    Store
+	// SnapshotInterval is the period of snapshots (default 10 s): what a
+	// crash of every node at once can lose.
+	SnapshotInterval time.Duration
+	// SnapshotMaxAge refuses a snapshot older than this at New (0 means
+	// RetireHorizon). Restoring a snapshot is safe exactly as long as a
+	// late message is: a replica alive in it that the cluster has since
+	// retired is still covered by its retirement record for two
+	// RetireHorizons after the retirement, so a snapshot younger than
+	// that never counts a slot twice. An older one might, so it is
+	// refused (logged, and counted in Stats.Rejected
+	// "snapshot_too_old"); see docs/DESIGN.md, "Durable snapshots".
+	SnapshotMaxAge time.Duration
 
 	// Transport replaces memberlist's UDP/TCP transport (for example with
 	// swarmtest's fault-injecting network). nil uses real sockets on
 	// BindAddr:BindPort.
 	Transport memberlist.NodeAwareTransport
 
+	// RetireAfter is how long a failed member may stay away before its
+	// replica is retired (see docs/DESIGN.md, "Replica retirement"): its
+	// counter slots are folded into a live member's and the member table
+	// forgets it. A member that left, or a replica replaced by a newer
+	// incarnation of the same name, is retired at once. Folding is exact
+	// whenever the member comes back, so RetireAfter only trades how long
+	// a dead member's slots linger against how often a member that is
+	// merely partitioned away gets folded and unfolded. Default 1 hour:
+	// longer than a reboot or a network blip, shorter than the time
+	// between deploys.
+	RetireAfter time.Duration
+
+	// RetireHorizon is how long a retirement stays revocable before it is
+	// committed into a live member's slot, and how long it is remembered
+	// after that. It is the bound the exactness of retirement rests on: a
+	// member (or a message, or a restored snapshot) carrying a retired
+	// replica's slot that reappears after the replica's record was
+	// committed and forgotten — more than about two horizons after the
+	// retirement — counts that slot a second time. Records are kept for
+	// about two horizons, so this also sets their memory: one record per
+	// replica retired in that time. It must be at least 4
+	// PushPullIntervals: a record must reach every member before it is
+	// committed or forgotten, and anti-entropy is what makes sure of it.
+	// Default 24 hours.
+	RetireHorizon time.Duration
+
 	// Now is the clock; nil means time.Now. Tests may inject one.
 	Now func() time.Time
+
+	// flagPrefix and flagsSet record RegisterFlags, so that validation
+	// errors name the flag.
+	flagPrefix string
+	flagsSet   bool
 }
 
-// DefaultLANConfig returns a configuration for a data-centre network:
+// DefaultLANConfig returns a configuration for a data-centre network,
+// listening on every interface: set SecretKeys (or, on a network only the
+// members reach, AllowPlaintext) before New, which refuses it otherwise.
 // memberlist's LAN timings, RetransmitMult 6 (memberlist's 4 lets 1–2 % of
 // updates miss a node of 50 until anti-entropy), anti-entropy every 30 s,
 // and the fast path for clusters of up to 64 members flushed every 10 ms.
@@ -171,12 +292,21 @@ func DefaultLANConfig(name string) Config {
 		TCPTimeout:           10 * time.Second,
 		FlushInterval:        10 * time.Millisecond,
 		DirectSendMaxMembers: 64,
+		TreeFanout:           3,
 		MaxStateBytes:        16 << 20,
 		MaxPendingValues:     1024,
 		MaxMessageBytes:      32 << 20,
+		MaxCount:             crdt.DefaultMaxCount,
+		MaxCountStep:         crdt.DefaultMaxStep,
+		MaxReplicas:          crdt.DefaultMaxReplicas,
 		LeaveTimeout:         DefaultLeaveTimeout,
 		UDPBufferSize:        1400,
 		RediscoverInterval:   30 * time.Second,
+		DiscoveryFleetRate:   1,
+		MaxPendingBytes:      16 << 20,
+		RetireAfter:          DefaultRetireAfter,
+		RetireHorizon:        DefaultRetireHorizon,
+		SnapshotInterval:     10 * time.Second,
 	}
 	c.MaxBroadcastQueueBytes = 2 << 20
 	return c
@@ -185,7 +315,8 @@ func DefaultLANConfig(name string) Config {
 // DefaultLocalConfig returns a configuration for nodes on one host
 // (loopback): a free port on 127.0.0.1, faster gossip (50 ms), failure
 // detection and anti-entropy (5 s). Unlike memberlist's Local preset it
-// keeps RetransmitMult 6: with 2, relayed updates miss nodes.
+// keeps RetransmitMult 6: with 2, relayed updates miss nodes. Loopback
+// needs no SecretKeys: only processes on the host can reach it.
 func DefaultLocalConfig(name string) Config {
 	c := DefaultLANConfig(name)
 	c.BindAddr = "127.0.0.1"
@@ -200,13 +331,19 @@ func DefaultLocalConfig(name string) Config {
 	return c
 }
 
+// isLoopback reports whether addr is a loopback IP address.
+func isLoopback(addr string) bool {
+	ip := net.ParseIP(addr)
+	return ip != nil && ip.IsLoopback()
+}
+
 // ErrInvalidConfig is returned by New when a Config field is invalid; the
 // message names the field.
 var ErrInvalidConfig = errors.New("shoal/swarm: invalid config")
 
 func (c *Config) validate() error {
 	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %s%s: %s", ErrInvalidConfig, field, c.flagNote(field), fmt.Sprintf(format, args...))
 	}
 	if c.Name == "" {
 		return bad("Name", "required")
@@ -232,14 +369,24 @@ func (c *Config) validate() error {
 		{"GossipInterval", c.GossipInterval}, {"ProbeInterval", c.ProbeInterval},
 		{"ProbeTimeout", c.ProbeTimeout}, {"TCPTimeout", c.TCPTimeout},
 		{"FlushInterval", c.FlushInterval}, {"LeaveTimeout", c.LeaveTimeout},
+		{"RetireAfter", c.RetireAfter}, {"RetireHorizon", c.RetireHorizon},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
 			return bad(p.name, "%v must be > 0", p.d)
 		}
 	}
+	if c.PushPullInterval > 0 && c.RetireHorizon < 4*c.PushPullInterval {
+		// Retirement is exact when a record reaches every member before
+		// it is committed or forgotten; anti-entropy is what guarantees
+		// that (see docs/DESIGN.md, "Replica retirement").
+		return bad("RetireHorizon", "%v is shorter than 4 PushPullIntervals (%v)", c.RetireHorizon, 4*c.PushPullInterval)
+	}
 	if c.Discovery != nil && c.RediscoverInterval <= 0 {
 		return bad("RediscoverInterval", "%v must be > 0 when Discovery is set", c.RediscoverInterval)
+	}
+	if c.Discovery != nil && !(c.DiscoveryFleetRate > 0) {
+		return bad("DiscoveryFleetRate", "%v must be > 0 when Discovery is set", c.DiscoveryFleetRate)
 	}
 	if c.PushPullInterval < 0 {
 		return bad("PushPullInterval", "%v must be >= 0", c.PushPullInterval)
@@ -259,6 +406,9 @@ func (c *Config) validate() error {
 	if c.DirectSendMaxMembers < 0 {
 		return bad("DirectSendMaxMembers", "%d must be >= 0", c.DirectSendMaxMembers)
 	}
+	if c.TreeFanout < 0 || c.TreeFanout > 64 {
+		return bad("TreeFanout", "%d is out of range 0-64", c.TreeFanout)
+	}
 	if c.UDPBufferSize < 512 || c.UDPBufferSize > 65000 {
 		return bad("UDPBufferSize", "%d is out of range 512-65000", c.UDPBufferSize)
 	}
@@ -268,16 +418,45 @@ func (c *Config) validate() error {
 	if c.MaxMessageBytes < c.UDPBufferSize {
 		return bad("MaxMessageBytes", "%d is smaller than UDPBufferSize %d", c.MaxMessageBytes, c.UDPBufferSize)
 	}
+	if c.MaxCount < 1 {
+		return bad("MaxCount", "%d must be >= 1", c.MaxCount)
+	}
+	if c.MaxCountStep < 1 {
+		return bad("MaxCountStep", "%d must be >= 1", c.MaxCountStep)
+	}
+	if c.MaxReplicas < 1 {
+		return bad("MaxReplicas", "%d must be >= 1", c.MaxReplicas)
+	}
+	if c.MaxCount > math.MaxInt64/uint64(c.MaxReplicas) {
+		return bad("MaxCount", "%d times MaxReplicas %d exceeds 2^63-1: a sum of valid slots could saturate", c.MaxCount, c.MaxReplicas)
+	}
 	if c.MaxBroadcastQueueBytes < c.UDPBufferSize {
 		return bad("MaxBroadcastQueueBytes", "%d is smaller than UDPBufferSize %d", c.MaxBroadcastQueueBytes, c.UDPBufferSize)
 	}
 	if c.MaxPendingValues < 0 {
 		return bad("MaxPendingValues", "%d must be >= 0", c.MaxPendingValues)
 	}
+	if c.MaxPendingBytes < 0 {
+		return bad("MaxPendingBytes", "%d must be >= 0", c.MaxPendingBytes)
+	}
 	for i, k := range c.SecretKeys {
 		if err := memberlist.ValidateKey(k); err != nil {
 			return bad(fmt.Sprintf("SecretKeys[%d]", i), "%v", err)
 		}
+	}
+	if c.StateDir != "" && c.Store != nil {
+		return bad("StateDir", "set StateDir or Store, not both")
+	}
+	if (c.StateDir != "" || c.Store != nil) && c.SnapshotInterval <= 0 {
+		return bad("SnapshotInterval", "%v must be > 0 when StateDir or Store is set", c.SnapshotInterval)
+	}
+	if c.SnapshotMaxAge < 0 {
+		return bad("SnapshotMaxAge", "%v must be >= 0", c.SnapshotMaxAge)
+	}
+	if len(c.SecretKeys) == 0 && !c.AllowPlaintext && c.Transport == nil && !isLoopback(c.BindAddr) {
+		return bad("SecretKeys", "required when listening on %s, a non-loopback address "+
+			"(anyone who reaches the port could join the cluster); set SecretKeys, or AllowPlaintext "+
+			"to gossip in clear on a network only the members reach", c.BindAddr)
 	}
 	if len(c.Label) > 255 {
 		return bad("Label", "%d bytes is longer than 255", len(c.Label))

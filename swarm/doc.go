@@ -5,11 +5,19 @@
 //
 // It also keeps the classic API of skipper's swarm package (Options, Start,
 // Join, NewSwarm, ShareValue, Values, Broadcast, Leave, NodeInfo, ...), so a
-// program written against it switches by changing its import path.
+// program written against it switches by changing its import path. Join
+// writes its defaults back into the caller's NodeInfo as skipper's did, so
+// nodes joined without addresses find each other. Fake swarms (for tests)
+// meet through DefaultFakeRegistry unless Options.FakeRegistry isolates
+// them. A node holds at most Options.MaxKeys classic keys; keys no live
+// node shares expire. The classic Swarm is built on the typed API and the
+// internal hooks of hooks.go; NewSwarmOnNode puts one on an existing node.
 //
 // # Usage
 //
-//	n, err := swarm.New(swarm.DefaultLANConfig("pod-a"))
+//	cfg := swarm.DefaultLANConfig("pod-a")
+//	cfg.SecretKeys = [][]byte{key}              // required off loopback
+//	n, err := swarm.New(cfg)
 //	if err != nil { ... }
 //	defer n.Leave()
 //	_, err = n.Join(ctx, "10.0.0.2:9990")     // or Config.Discovery
@@ -35,22 +43,31 @@
 // messages. A local update is sent at the next flush (Config.FlushInterval,
 // 10 ms): while the cluster has at most Config.DirectSendMaxMembers members
 // each node sends its own deltas straight to every member (measured on
-// loopback: all of 50 nodes within tens of milliseconds), and always
-// through memberlist's gossip queue, where a newer delta of the same value
-// replaces the queued one (traffic grows with the number of changed values,
-// not updates) and every receiver relays the change it caused. Anti-entropy
-// (push/pull of full state every Config.PushPullInterval, and at every join)
-// repairs anything lost. A flush is linear in the values it carries (each
-// delta is encoded once and packed greedily into packets); deltas too large
-// for a packet go over memberlist's reliable stream on bounded workers, each
-// send cut at Config.TCPTimeout, so a slow member never holds up a flush.
-// The gossip queue is bounded by Config.MaxBroadcastQueueBytes, and a node
-// alone queues nothing. An update is never lost while its node lives long
-// enough to flush it; Leave flushes every value last (see Lifecycle).
+// loopback: all of 50 nodes within tens of milliseconds); past that they
+// travel an epidemic broadcast tree (Plumtree, Config.TreeFanout) at flush
+// speed, one packet per node. They also go through memberlist's gossip
+// queue, where a newer delta of the same value replaces the queued one
+// (traffic grows with the number of changed values, not updates); with the
+// tree off, every receiver relays the change it caused. Anti-entropy (every
+// Config.PushPullInterval, and at every join) compares digests of the
+// values' states and sends only the values that differ, over the reliable
+// stream; it repairs anything lost. A flush is linear in the values it
+// carries (each delta is encoded once and packed greedily into packets);
+// deltas too large for a packet go over memberlist's reliable stream on
+// bounded workers, each send cut at Config.TCPTimeout, so a slow member
+// never holds up a flush. The gossip queue is bounded by
+// Config.MaxBroadcastQueueBytes, and a node alone queues nothing. An update
+// is never lost while its node lives long enough to flush it; Leave
+// flushes every value last (see Lifecycle).
 //
 // Replica identity is the node's name plus an incarnation chosen at each
 // start: a restarted node counts in a fresh slot, so nothing it counted
-// before is lost or counted twice.
+// before is lost or counted twice. Slots of replicas that are gone (left,
+// failed for Config.RetireAfter, or replaced by a newer incarnation) are
+// folded into a live replica's slot and forgotten after
+// Config.RetireHorizon, so counters hold about one slot per live replica
+// however often nodes restart; the member table forgets members gone for
+// RetireAfter.
 //
 // # Concurrency and cost
 //
@@ -66,11 +83,54 @@
 // 106 ns (3 allocations) and Values of 3 nodes ≈ 237 ns (2 allocations,
 // the result map).
 //
+// # Memory a peer can fill
+//
+// Every store a peer can fill is bounded in bytes or by a count with a
+// documented default, and what is dropped to stay within it is counted by
+// reason in Stats.Drops: values for names not registered here
+// (Config.MaxPendingBytes, 16 MiB, and MaxPendingValues), LWW map
+// tombstones (expired by the node after the map's TombstoneTTL, one
+// bounded step at a time under the value's lock). LWW writes stamped
+// beyond the value's clock-skew cap are refused at merge and counted in
+// Stats.Rejected ("lww_clock_skew"). docs/DESIGN.md lists every budget.
+//
+// Registering a name again with another configuration (NewWindow with
+// another window, NewMap with other LWWOptions, or ShareConfig in
+// general) fails with ErrConfigMismatch naming both.
+//
+// Node.Values describes at most what it shows (a map's first 200
+// entries), so a debug page costs the same at 200 keys as at 200,000.
+//
 // # Security
 //
-// Config.SecretKeys turns on memberlist's AES-GCM encryption; rotate with
+// Config.SecretKeys turns on memberlist's AES-GCM encryption, and New
+// requires it for a node that listens on a non-loopback address unless
+// Config.AllowPlaintext opts out explicitly; rotate with
 // InstallKey, UseKey, RemoveKey, each step on every node before the next.
 // Config.Label keeps clusters that share a network apart.
+//
+// With or without encryption, everything a peer sends is validated before
+// it is merged, against the value's current state: every count at most
+// Config.MaxCount, a delta coming from a member's announced replica,
+// raising a count by at most Config.MaxCountStep and writing only its
+// origin's slots (relays keep the origin), at most
+// Config.MaxReplicas replicas per value, classic entries only from live
+// members at the incarnation they announce. Each refusal is counted in
+// Stats.Rejected by reason ("slot_ceiling", "slot_step", "foreign_slot",
+// "origin_not_member", "too_many_replicas", "classic_not_member", "classic_incarnation", ...)
+// and logged at most every 10 s per reason. A node poisoned before these
+// checks drops its counts above the ceiling at its next anti-entropy
+// exchange (Stats.Drops["poisoned_count"]) and takes the true ones back
+// from the peer. See "Validation" in docs/DESIGN.md.
+//
+// # Configuration, logs and health
+//
+// Config.RegisterFlags binds every setting to a flag in dskit's style
+// (-memberlist.bind-addr, -memberlist.secret-keys, …) and SetFromEnv reads
+// the same from SHOAL_* variables; validation errors then name the flag.
+// A nil Config.Logger logs to slog.Default(). Node.Health reports
+// memberlist's health score and whether the node is ready or degraded,
+// for readiness probes and alerts.
 //
 // # Lifecycle
 //

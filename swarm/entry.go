@@ -26,12 +26,25 @@ type adapter interface {
 	// accumulate merges w into acc (a wire state owned by the outbox) and
 	// returns the result; acc nil means w alone (copied).
 	accumulate(now time.Time, acc, w wire) wire
+	// check reports whether w may be merged within b; a non-zero origin
+	// binds w to origin's slots (see crdt.Bounded). A type that does not
+	// implement crdt.Bounded is not checked beyond its Validate.
+	check(w wire, origin crdt.Replica, b crdt.Bounds) error
+	// sanitize drops local counts above b's ceiling (see crdt.Bounded)
+	// and returns how many.
+	sanitize(b crdt.Bounds) int
 	encode(c *codec.Codec, w wire) ([]byte, error)
 	decode(c *codec.Codec, payload []byte) (wire, error)
+	// retire runs the value's replica retirement, if it has one (see
+	// crdt.Retirer), and reports whether the value changed.
+	retire(now time.Time, plan crdt.RetirePlan) bool
 }
 
 type valueAdapter[T crdt.Value[T]] struct {
 	v T
+	// refused, if set, is told how many entries a merge refused (see
+	// lww.go): the engine counts and logs them.
+	refused func(n uint64)
 }
 
 func typeNameOf[T any]() string { return reflect.TypeFor[T]().String() }
@@ -47,7 +60,9 @@ func (a *valueAdapter[T]) takeDelta() (wire, bool) {
 }
 
 func (a *valueAdapter[T]) merge(now time.Time, w wire) (wire, bool) {
+	before := skewRejections(a.v)
 	eff, changed := a.v.Merge(now, w.(T))
+	a.reportRefused(before)
 	if !changed {
 		return nil, false
 	}
@@ -55,6 +70,27 @@ func (a *valueAdapter[T]) merge(now time.Time, w wire) (wire, bool) {
 }
 
 func (a *valueAdapter[T]) clone() wire { return a.v.Clone() }
+
+func (a *valueAdapter[T]) check(w wire, origin crdt.Replica, b crdt.Bounds) error {
+	if c, ok := any(a.v).(crdt.Bounded[T]); ok {
+		return c.Check(w.(T), origin, b)
+	}
+	return nil
+}
+
+func (a *valueAdapter[T]) sanitize(b crdt.Bounds) int {
+	if c, ok := any(a.v).(crdt.Bounded[T]); ok {
+		return c.Sanitize(b)
+	}
+	return 0
+}
+
+func (a *valueAdapter[T]) retire(now time.Time, plan crdt.RetirePlan) bool {
+	if r, ok := any(a.v).(crdt.Retirer); ok {
+		return r.Retire(now, plan)
+	}
+	return false
+}
 
 func (a *valueAdapter[T]) accumulate(now time.Time, acc, w wire) wire {
 	if acc == nil {
@@ -94,6 +130,11 @@ type entry struct {
 	// adds) into the value; called with mu held before any read or delta.
 	prepare func()
 
+	// config describes the options the value was registered with
+	// (ShareConfig), compared at every later registration; nil if none.
+	// Guarded by mu once the entry is published.
+	config any
+
 	// handle is the helper type (*Counter, *Window, ...) made for this
 	// entry, so every call for the same name returns the same one.
 	handle any
@@ -107,11 +148,18 @@ type entry struct {
 	subMu      sync.Mutex
 	subs       []chan struct{}
 	subsClosed bool // the node stopped: subscriptions get a closed channel
+
+	// gen counts changes (see changed); hash caches the state's digest
+	// hash, valid while hashGen == gen+1 (under mu).
+	gen     atomic.Uint64
+	hash    uint64
+	hashGen uint64
 }
 
 // changed wakes every subscriber without blocking: each channel has room
 // for one signal, so a burst of changes coalesces into one wake-up.
 func (e *entry) changed() {
+	e.gen.Add(1)
 	e.subMu.Lock()
 	for _, ch := range e.subs {
 		select {

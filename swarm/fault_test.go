@@ -29,6 +29,7 @@ func simConfig(d discovery.Discoverer) func(i int, c *swarm.Config) {
 		c.TCPTimeout = 2 * time.Second
 		c.Discovery = d
 		c.RediscoverInterval = time.Second
+		c.DiscoveryFleetRate = 1000 // every node every second: this test is about healing, not the API server's load
 	}
 }
 

@@ -13,9 +13,12 @@ import (
 
 // This file lets tools look inside a node's values without knowing their
 // types: debug pages, metrics, shell commands. It is a read-only view, made
-// under each value's lock, and costs what formatting the value costs
-// (about 41 µs and 440 allocations for 10 counters and a map of 100 keys,
-// BenchmarkValues): use it for people and dashboards, not on a hot path.
+// under each value's lock, and describes at most what it shows: a map's
+// first 200 entries in key order, whatever its size, so the lock that
+// memberlist's callbacks need is held for about 0.1 ms even at 200,000
+// keys (BenchmarkDescribeLargeMap), and formatting costs about 41 µs and
+// 440 allocations for 10 counters and a map of 100 keys (BenchmarkValues).
+// Use it for people and dashboards, not on a hot path.
 
 // maxInfoEntries bounds the entries ValueInfo lists for one value, so a
 // map of a million keys does not make a debug page of a million rows.
@@ -35,7 +38,9 @@ type ValueInfo struct {
 	// "57.2 in the 10s window".
 	Value string
 	// Replicas is each replica's share of the value, sorted by replica:
-	// counter slots, window counts, the keys each replica wrote last.
+	// counter slots, window counts, the keys each replica wrote last (for
+	// maps and sets, counted over the entries shown: the description never
+	// scans past what it shows).
 	Replicas []ReplicaInfo
 	// Entries lists the keys of a map (tombstones included), the elements
 	// of a set, the value of a register or of each classic node: at most
@@ -120,16 +125,69 @@ func (e *entry) describe(now time.Time) ValueInfo {
 	}
 	describeValue(&info, cv.current(), now)
 	if len(info.Entries) > maxInfoEntries {
-		info.MoreEntries = len(info.Entries) - maxInfoEntries
+		info.MoreEntries += len(info.Entries) - maxInfoEntries
 		info.Entries = info.Entries[:maxInfoEntries]
 	}
 	return info
 }
 
-// describeValue fills info for the CRDT types shoal ships. The generic
-// ones (LWWMap, LWWRegister, ORSet) are read through their exported wire
-// fields by reflection, since no type switch can name every
-// instantiation.
+// entryRanger is what Values needs of a map to describe it without
+// scanning it: crdt.LWWMap of any key and value type.
+type entryRanger interface {
+	RangeAny(fn func(key, value any, ts crdt.Timestamp, deleted bool) bool)
+	Len() int
+	Tombstones() int
+}
+
+// describeMap lists a map's first maxInfoEntries entries in key order:
+// O(log n + shown), whatever the map's size.
+func describeMap(info *ValueInfo, m entryRanger) {
+	live, tomb := m.Len(), m.Tombstones()
+	info.Value = fmt.Sprintf("%d keys", live)
+	if tomb > 0 {
+		info.Value += fmt.Sprintf(" (+%d deleted)", tomb)
+	}
+	writers := make(map[crdt.Replica]*ReplicaInfo)
+	m.RangeAny(func(key, value any, ts crdt.Timestamp, deleted bool) bool {
+		if len(info.Entries) == maxInfoEntries {
+			return false
+		}
+		ei := EntryInfo{Key: render(key), Replica: ts.Replica, Updated: ts.Time(), Deleted: deleted}
+		if !deleted {
+			ei.Value = render(value)
+			countWrite(writers, ts)
+		}
+		info.Entries = append(info.Entries, ei)
+		return true
+	})
+	info.MoreEntries = live + tomb - len(info.Entries)
+	addWriters(info, writers)
+}
+
+func countWrite(writers map[crdt.Replica]*ReplicaInfo, ts crdt.Timestamp) {
+	w := writers[ts.Replica]
+	if w == nil {
+		w = &ReplicaInfo{Replica: ts.Replica}
+		writers[ts.Replica] = w
+	}
+	w.Count++
+	if tt := ts.Time(); tt.After(w.Updated) {
+		w.Updated = tt
+	}
+}
+
+func addWriters(info *ValueInfo, writers map[crdt.Replica]*ReplicaInfo) {
+	for _, w := range writers {
+		w.Contribution = fmt.Sprintf("%d written last", int(w.Count))
+		info.Replicas = append(info.Replicas, *w)
+	}
+	sortReplicas(info.Replicas)
+}
+
+// describeValue fills info for the CRDT types shoal ships. LWWMap is read
+// through entryRanger; the other generic ones (LWWRegister, ORSet) through
+// their exported wire fields by reflection, since no type switch can name
+// every instantiation.
 func describeValue(info *ValueInfo, v any, now time.Time) {
 	switch v := v.(type) {
 	case *crdt.GCounter:
@@ -150,6 +208,8 @@ func describeValue(info *ValueInfo, v any, now time.Time) {
 		}
 	case *classicValue:
 		describeClassic(info, v)
+	case entryRanger:
+		describeMap(info, v)
 	default:
 		describeReflect(info, v)
 		if info.Value == notDescribable {
@@ -194,6 +254,10 @@ func describePNCounter(info *ValueInfo, v *crdt.PNCounter) {
 func describeClassic(info *ValueInfo, v *classicValue) {
 	info.Value = fmt.Sprintf("%d nodes", len(v.Entries))
 	for i := range v.Entries {
+		if i == maxInfoEntries {
+			info.MoreEntries = len(v.Entries) - i
+			break
+		}
 		ce := &v.Entries[i]
 		r := crdt.Replica{Node: ce.Node, Incarnation: ce.Incarnation}
 		val, err := v.value(i)
@@ -213,8 +277,8 @@ func describeClassic(info *ValueInfo, v *classicValue) {
 
 var timestampType = reflect.TypeFor[crdt.Timestamp]()
 
-// describeReflect handles crdt.LWWMap, crdt.LWWRegister and crdt.ORSet of
-// any type parameters through their exported fields.
+// describeReflect handles crdt.LWWRegister and crdt.ORSet of any type
+// parameters through their exported fields.
 func describeReflect(info *ValueInfo, v any) {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
@@ -229,40 +293,7 @@ func describeReflect(info *ValueInfo, v any) {
 		return
 	}
 	writers := make(map[crdt.Replica]*ReplicaInfo)
-	wrote := func(ts crdt.Timestamp) {
-		w := writers[ts.Replica]
-		if w == nil {
-			w = &ReplicaInfo{Replica: ts.Replica}
-			writers[ts.Replica] = w
-		}
-		w.Count++
-		if tt := ts.Time(); tt.After(w.Updated) {
-			w.Updated = tt
-		}
-	}
 	switch {
-	case strings.HasPrefix(name, "LWWMap["):
-		es := rv.FieldByName("E")
-		live := 0
-		for i := 0; i < es.Len(); i++ {
-			en := es.Index(i)
-			ts, ok := en.FieldByName("TS").Interface().(crdt.Timestamp)
-			if !ok {
-				continue
-			}
-			deleted := en.FieldByName("Deleted").Bool()
-			ei := EntryInfo{Key: render(en.FieldByName("Key").Interface()), Replica: ts.Replica, Updated: ts.Time(), Deleted: deleted}
-			if !deleted {
-				ei.Value = render(en.FieldByName("Value").Interface())
-				live++
-				wrote(ts)
-			}
-			info.Entries = append(info.Entries, ei)
-		}
-		info.Value = fmt.Sprintf("%d keys", live)
-		if tomb := es.Len() - live; tomb > 0 {
-			info.Value += fmt.Sprintf(" (+%d deleted)", tomb)
-		}
 	case strings.HasPrefix(name, "LWWRegister["):
 		tsf := rv.FieldByName("TS")
 		if !tsf.IsValid() || tsf.Type() != timestampType {
@@ -276,12 +307,20 @@ func describeReflect(info *ValueInfo, v any) {
 		}
 		info.Value = render(rv.FieldByName("V").Interface())
 		info.Entries = append(info.Entries, EntryInfo{Value: info.Value, Replica: ts.Replica, Updated: ts.Time()})
-		wrote(ts)
+		countWrite(writers, ts)
 	case strings.HasPrefix(name, "ORSet["):
 		es := rv.FieldByName("E")
 		elems := 0
 		last := ""
 		for i := 0; i < es.Len(); i++ {
+			if len(info.Entries) == maxInfoEntries {
+				// Stop at what is shown; the set counts its elements.
+				if l, ok := v.(interface{ Len() int }); ok {
+					elems = l.Len()
+				}
+				info.MoreEntries = es.Len() - i
+				break
+			}
 			en := es.Index(i)
 			dot, ok := en.FieldByName("Dot").Interface().(crdt.Dot)
 			if !ok {
@@ -305,11 +344,7 @@ func describeReflect(info *ValueInfo, v any) {
 		info.Value = notDescribable
 		return
 	}
-	for _, w := range writers {
-		w.Contribution = fmt.Sprintf("%d written last", int(w.Count))
-		info.Replicas = append(info.Replicas, *w)
-	}
-	sortReplicas(info.Replicas)
+	addWriters(info, writers)
 }
 
 func sortReplicas(rs []ReplicaInfo) {

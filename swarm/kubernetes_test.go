@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,7 +70,7 @@ func TestSwarmFindsPeersThroughKubernetesAPI(t *testing.T) {
 		require.NoError(t, err)
 		cfg := swarm.DefaultLocalConfig(name)
 		cfg.BindAddr, cfg.BindPort = ips[i], port
-		cfg.Discovery, cfg.RediscoverInterval = k, 500*time.Millisecond
+		cfg.Discovery, cfg.RediscoverInterval, cfg.DiscoveryFleetRate = k, 500*time.Millisecond, 1000
 		n, err := swarm.New(cfg)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = n.Close() })
@@ -109,4 +110,75 @@ func waitMembers(t *testing.T, nodes []*swarm.Node, want int) {
 		}
 		return nil
 	})
+}
+
+// countingDiscoverer counts the calls a fleet makes to its source.
+type countingDiscoverer struct {
+	discovery.Discoverer
+	calls *atomic.Int64
+}
+
+func (c countingDiscoverer) Peers(ctx context.Context) ([]discovery.Peer, error) {
+	c.calls.Add(1)
+	return c.Discoverer.Peers(ctx)
+}
+
+// The whole fleet's steady-state load on the API server is bounded by
+// DiscoveryFleetRate, whatever the number of members: 10 nodes that would
+// poll every 100 ms (100 lists per second between them) make about 2 per
+// second at DiscoveryFleetRate 2. The API server holds 1,000 pods of
+// realistic size, 10 of them the serving nodes (the others Running but not
+// Ready, at addresses never contacted), so each call costs what a
+// 1,000-pod fleet's call costs. Only an upper bound is checked: a slow
+// machine makes fewer calls, never more.
+func TestFleetDiscoveryLoadIsBounded(t *testing.T) {
+	srv := kubetest.Start(t)
+	const ns, nodes = "fleet", 10
+	srv.CreateNamespace(t, ns)
+	ips := make([]string, nodes)
+	pods := make([]kubetest.PodState, 1000)
+	for i := range pods {
+		pods[i] = kubetest.PodState{Name: fmt.Sprintf("pod-%04d", i), Phase: "Running", IP: fmt.Sprintf("127.1.%d.%d", i/250, i%250+1)}
+		if i < nodes {
+			ips[i] = fmt.Sprintf("127.0.0.%d", 41+i)
+			pods[i].IP, pods[i].Ready = ips[i], true
+		}
+	}
+	srv.CreateRealisticPods(t, ns, map[string]string{"app": "shoal"}, pods)
+	port := freePortOn(t, ips...)
+
+	var calls atomic.Int64
+	var members []*swarm.Node
+	for i := range nodes {
+		k, err := discovery.NewKubernetes(discovery.KubernetesConfig{
+			BaseURL: srv.URL, Token: srv.AdminToken, CAFile: srv.CAFile,
+			Namespace: ns, LabelSelector: "app=shoal", Port: uint16(port),
+		})
+		require.NoError(t, err)
+		t.Cleanup(k.CloseIdleConnections)
+		cfg := swarm.DefaultLocalConfig(pods[i].Name)
+		cfg.BindAddr, cfg.BindPort = ips[i], port
+		cfg.Discovery = countingDiscoverer{k, &calls}
+		cfg.RediscoverInterval, cfg.DiscoveryFleetRate = 100*time.Millisecond, 2
+		n, err := swarm.New(cfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = n.Close() })
+		members = append(members, n)
+	}
+	waitMembers(t, members, nodes) // re-discovery alone forms the cluster
+
+	// Steady state: every node sees the whole fleet, so each waits
+	// max(100 ms, 10/2 s) = 5 s between rounds.
+	time.Sleep(2 * time.Second) // let rounds scheduled before the cluster formed pass
+	before := calls.Load()
+	start := time.Now()
+	const window = 10 * time.Second
+	time.Sleep(window)
+	got := calls.Load() - before
+	rate := float64(got) / time.Since(start).Seconds()
+	t.Logf("%d lists of 1,000 pods in %v: %.2f per second for the fleet (bound 2/s; %d/s without it)",
+		got, time.Since(start).Round(time.Millisecond), rate, nodes*10)
+	// Jitter (±20 %) and rounds straddling the window's edges allow a
+	// little over 2/s; polling at the interval would make ~1,000 calls.
+	require.LessOrEqual(t, got, int64(2*window/time.Second)+nodes, "the fleet polls faster than DiscoveryFleetRate")
 }

@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"cmp"
+	"fmt"
 	"time"
 
 	"github.com/shoal-go/shoal/crdt"
@@ -15,9 +16,11 @@ type Map[K cmp.Ordered, V any] struct {
 }
 
 // NewMap registers (or returns) the LWW map name on n. opts sets the
-// clock-skew cap and the tombstone lifetime (zero values: defaults).
+// clock-skew cap and the tombstone lifetime (zero values: defaults); the
+// node drops tombstones once they are older than the lifetime. Registering
+// name again with other options fails with ErrConfigMismatch.
 func NewMap[K cmp.Ordered, V any](n *Node, name string, opts crdt.LWWOptions) (*Map[K, V], error) {
-	s, err := Share(n, name, func(self crdt.Replica) *crdt.LWWMap[K, V] { return crdt.NewLWWMap[K, V](self, opts) })
+	s, err := ShareConfig(n, name, opts.WithDefaults(), func(self crdt.Replica) *crdt.LWWMap[K, V] { return crdt.NewLWWMap[K, V](self, opts) })
 	if err != nil {
 		return nil, err
 	}
@@ -64,9 +67,13 @@ type Register[T any] struct {
 	s *Shared[*crdt.LWWRegister[T]]
 }
 
-// NewRegister registers (or returns) the LWW register name on n.
+// NewRegister registers (or returns) the LWW register name on n. opts sets
+// the clock-skew cap (TombstoneTTL does not apply); registering name again
+// with another cap fails with ErrConfigMismatch.
 func NewRegister[T any](n *Node, name string, opts crdt.LWWOptions) (*Register[T], error) {
-	s, err := Share(n, name, func(self crdt.Replica) *crdt.LWWRegister[T] { return crdt.NewLWWRegister[T](self, opts) })
+	skew := opts.WithDefaults()
+	skew.TombstoneTTL = 0
+	s, err := ShareConfig(n, name, registerConfig(skew), func(self crdt.Replica) *crdt.LWWRegister[T] { return crdt.NewLWWRegister[T](self, opts) })
 	if err != nil {
 		return nil, err
 	}
@@ -86,3 +93,47 @@ func (r *Register[T]) Get() (v T, ok bool, err error) {
 
 // Shared returns the underlying typed handle.
 func (r *Register[T]) Shared() *Shared[*crdt.LWWRegister[T]] { return r.s }
+
+// rejectSkew: LWW entries stamped more than the value's MaxSkew ahead of
+// this node's clock, refused at merge and never stored (an entry stamped
+// at the end of time would otherwise own its key forever).
+const rejectSkew = "lww_clock_skew"
+
+// skewCounter is implemented by the CRDTs that refuse entries beyond the
+// clock-skew cap at merge (crdt.LWWMap, crdt.LWWRegister): a count that
+// only grows.
+type skewCounter interface{ SkewRejections() uint64 }
+
+func skewRejections(v any) uint64 {
+	if s, ok := v.(skewCounter); ok {
+		return s.SkewRejections()
+	}
+	return 0
+}
+
+// reportRefused tells the engine how many entries the merge just made
+// refused. Called with the entry locked; refused only counts atomically.
+func (a *valueAdapter[T]) reportRefused(before uint64) {
+	if a.refused == nil {
+		return
+	}
+	if d := skewRejections(a.v) - before; d > 0 {
+		a.refused(d)
+	}
+}
+
+// skewRefused counts and logs (rate-limited) entries of name refused for
+// clock skew.
+func (n *Node) skewRefused(name string, count uint64) {
+	for range count {
+		n.stats.reject(rejectSkew)
+	}
+	n.warnLimited(rejectSkew, "refused LWW entries stamped beyond the clock-skew cap (a peer's clock is far ahead, or a forged timestamp)",
+		"value", name, "entries", count)
+}
+
+// registerConfig is a register's options as ShareConfig compares them:
+// only the skew cap applies.
+type registerConfig crdt.LWWOptions
+
+func (c registerConfig) String() string { return fmt.Sprintf("MaxSkew %v", c.MaxSkew) }

@@ -160,6 +160,32 @@ func (m *membership) departed(ln *memberlist.Node) {
 	m.update(ln, st)
 }
 
+// retireView copies the member table for a retirement pass, first
+// forgetting the members that have been failed or left for after: the
+// table holds the live members and the recently departed only. It returns
+// how many it forgot. O(members), under the table's lock.
+func (m *membership) retireView(now time.Time, self crdt.Replica, started time.Time, after time.Duration) (*retireView, int) {
+	v := &retireView{self: self, now: now, after: after, known: now.Sub(started) >= after, folder: self}
+	forgotten := 0
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v.members = make(map[string]Member, len(m.members))
+	for name, mem := range m.members {
+		if mem.State != MemberAlive && name != self.Node && now.Sub(mem.Since) >= after {
+			delete(m.members, name)
+			forgotten++
+			continue
+		}
+		v.members[name] = mem
+		r := mem.Replica
+		if mem.State == MemberAlive && !r.IsZero() &&
+			(r.Incarnation < v.folder.Incarnation || r.Incarnation == v.folder.Incarnation && r.Node < v.folder.Node) {
+			v.folder = r
+		}
+	}
+	return v, forgotten
+}
+
 func (m *membership) list() []Member {
 	m.mu.RLock()
 	out := make([]Member, 0, len(m.members))
@@ -219,6 +245,8 @@ func (m *membership) subscribe(buffer int) (<-chan MemberEvent, func()) {
 
 // addHook registers fn to run (synchronously, outside the lock) on every
 // event; fn must not block. For the package's own adapters.
+//
+//lint:ignore U1000 kept for the package's adapters; none uses it today
 func (m *membership) addHook(fn func(MemberEvent)) {
 	m.mu.Lock()
 	m.hooks = append(m.hooks, fn)
@@ -241,8 +269,9 @@ func (d *eventDelegate) NotifyJoin(ln *memberlist.Node)   { d.members.update(ln,
 func (d *eventDelegate) NotifyUpdate(ln *memberlist.Node) { d.members.update(ln, MemberAlive) }
 func (d *eventDelegate) NotifyLeave(ln *memberlist.Node)  { d.members.departed(ln) }
 
-// Members returns every member this node has seen, alive or not, sorted by
-// name, this node included.
+// Members returns every member this node has seen, alive or gone for less
+// than Config.RetireAfter (the table then forgets it), sorted by name, this
+// node included.
 func (n *Node) Members() []Member { return n.members.list() }
 
 // Member returns what this node knows of the named member.

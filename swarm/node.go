@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -64,7 +63,11 @@ type Node struct {
 	// logLimit keeps a flood of bad input from flooding the log.
 	logLimit rateLimitedLog
 	members  *membership
-	maxPkt   int // largest shoal message that fits one packet
+	ae       *antiEntropy
+	tree     *broadcastTree // nil when Config.TreeFanout is 0
+	retired  retireCounters
+	started  time.Time // when New ran, by the node's clock
+	maxPkt   int       // largest shoal message that fits one packet
 	// local is memberlist's view of this node, copied at New: memberlist's
 	// LocalNode must not be called once the node may be leaving.
 	local memberlist.Node
@@ -73,12 +76,16 @@ type Node struct {
 	values   map[string]*entry
 	pending  *pendingStore
 
+	// store keeps snapshots (Config.StateDir or Config.Store); restored
+	// holds the loaded snapshot's states until their names register.
+	store      Store
+	restoredMu sync.Mutex
+	restored   map[string]codec.Envelope
+
+	// handlers and arrival are the adapters' hooks (hooks.go).
 	handlersMu sync.RWMutex
 	handlers   map[codec.Kind]func(env *codec.Envelope)
-	// autoRegister, if set, may register a value for a name that arrives
-	// unregistered (the classic API registers every classic key), and
-	// reports whether it did.
-	autoRegister func(name string) bool
+	arrival    func(name string) arrival
 
 	dirtyMu sync.Mutex
 	dirty   []*entry
@@ -128,21 +135,45 @@ func New(cfg Config) (*Node, error) {
 		codec:    cd,
 		now:      cfg.Now,
 		values:   make(map[string]*entry),
-		pending:  newPendingStore(cfg.MaxPendingValues),
+		restored: make(map[string]codec.Envelope),
 		handlers: make(map[codec.Kind]func(*codec.Envelope)),
 		wake:     make(chan struct{}, 1),
 		final:    make(chan finalFlush),
 		stop:     make(chan struct{}),
 	}
+	n.pending = newPendingStore(cfg.MaxPendingValues, cfg.MaxPendingBytes, n.stats.drop)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if n.log == nil {
-		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		n.log = slog.Default()
 	}
 	n.log = n.log.With("node", cfg.Name)
 	if n.now == nil {
 		n.now = time.Now
 	}
+	n.started = n.now()
 	n.members = newMembership(n)
+	n.ae = newAntiEntropy(n)
+	if cfg.TreeFanout > 0 {
+		var err error
+		if n.tree, err = newBroadcastTree(n); err != nil {
+			n.cancel()
+			return nil, fmt.Errorf("shoal/swarm: broadcast tree: %w", err)
+		}
+	}
+	switch {
+	case cfg.Store != nil:
+		n.store = cfg.Store
+	case cfg.StateDir != "":
+		fsStore, err := NewFileStore(cfg.StateDir)
+		if err != nil {
+			return nil, fmt.Errorf("%w: StateDir: %w", ErrInvalidConfig, err)
+		}
+		n.store = fsStore
+	}
+	if err := n.loadSnapshot(); err != nil {
+		n.cancel()
+		return nil, err
+	}
 
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.Name
@@ -204,6 +235,7 @@ func New(cfg Config) (*Node, error) {
 	n.queue = &memberlist.TransmitLimitedQueue{RetransmitMult: cfg.RetransmitMult, NumNodes: n.numMembers}
 	n.out = newOutbox(n.queue, n.self, n.maxPkt, cfg.MaxBroadcastQueueBytes,
 		func() bool { return n.numMembers() <= 1 }, cd, &n.stats)
+	n.out.maxAge = 2 * time.Duration(cfg.RetransmitMult) * cfg.GossipInterval
 	n.streams = newStreamSender(n, 2*cfg.MaxMessageBytes)
 
 	ml, err := memberlist.Create(mc)
@@ -216,12 +248,23 @@ func New(cfg Config) (*Node, error) {
 	n.local = *ml.LocalNode()
 	n.local.Addr = append(net.IP(nil), n.local.Addr...)
 	n.members.setLocal(&n.local)
-	n.wg.Add(1)
+	n.wg.Add(4)
 	go n.flushLoop()
+	go n.expireLoop()
+	go n.retireLoop()
+	go n.ae.run()
+	if n.tree != nil {
+		n.wg.Add(1)
+		go n.tree.run()
+	}
 	n.streams.start()
 	if cfg.Discovery != nil {
 		n.wg.Add(1)
 		go n.rediscoverLoop()
+	}
+	if n.store != nil {
+		n.wg.Add(1)
+		go n.snapshotLoop()
 	}
 	return n, nil
 }
@@ -309,7 +352,12 @@ func (n *Node) Stats() Stats {
 	s.Members = n.numMembers()
 	s.BroadcastQueue = n.queue.NumQueued()
 	s.BroadcastQueueBytes = n.out.queuedBytes.Load()
-	s.PendingValues = n.pending.len()
+	s.PendingValues, s.PendingBytes = n.pending.usage()
+	s.Retirement = n.retired.snapshot()
+	if n.tree != nil {
+		s.Tree = n.tree.stats()
+	}
+	s.DigestExchanges, s.QuietExchanges = n.ae.exchanges.Load(), n.ae.quiet.Load()
 	return s
 }
 
@@ -337,6 +385,9 @@ func (n *Node) Leave() error {
 	n.closing.Store(true)
 	n.lastFlush(start.Add(lt / 2))
 	n.drain(start.Add(lt * 3 / 4))
+	if err := n.saveSnapshot(); err != nil {
+		n.log.Error("final snapshot failed", "err", err)
+	}
 	n.announceLeave()
 	n.closed.Store(true)
 	var errs []error

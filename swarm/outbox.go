@@ -53,6 +53,10 @@ type outSlot struct {
 	cur  *broadcast
 	gen  uint64 // bumped when acc outgrows a packet and cur is sealed
 	base string
+	// since is when acc started; acc is sealed after outbox.maxAge, so
+	// old deltas die out (retirement's forgetting relies on it: see
+	// docs/DESIGN.md, "Replica retirement").
+	since time.Time
 }
 
 // dropQueueFull counts gossip messages pruned from the queue to keep it
@@ -75,6 +79,9 @@ type outbox struct {
 	alone             func() bool
 	codec             *codec.Codec
 	stats             *counters
+	// maxAge bounds how long an accumulation grows before its message is
+	// sealed and a new one starts.
+	maxAge time.Duration
 
 	// gate keeps GetBroadcasts out while the queue is pruned, so that the
 	// messages that leave the queue then are exactly the pruned ones.
@@ -114,10 +121,19 @@ func (o *outbox) add(now time.Time, e *entry, origin crdt.Replica, w wire, paylo
 	if s.cur != nil && s.cur.done.Load() {
 		s.acc, s.cur = nil, nil // the previous message has been sent often enough
 	}
+	if s.acc != nil && o.maxAge > 0 && now.Sub(s.since) > o.maxAge {
+		// A stream that changes faster than its message is sent would
+		// replace it forever and keep every old delta in circulation:
+		// leave the queued message to run its course under a name
+		// nothing replaces, and start a new accumulation.
+		s.gen++
+		s.acc, s.cur = nil, nil
+	}
 	var acc wire
 	var msg []byte
 	var err error
 	if s.acc == nil {
+		s.since = now
 		acc = e.a.accumulate(now, nil, w)
 		msg, err = o.envelope(e, origin, acc, payload)
 	} else {
@@ -132,6 +148,7 @@ func (o *outbox) add(now time.Time, e *entry, origin crdt.Replica, w wire, paylo
 		// (which fits) to run its course under a name nothing replaces,
 		// and start a new accumulation with w alone.
 		s.gen++
+		s.since = now
 		acc = e.a.accumulate(now, nil, w)
 		if msg, err = o.envelope(e, origin, acc, payload); err != nil {
 			return false, err

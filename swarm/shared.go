@@ -3,6 +3,7 @@ package swarm
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -14,6 +15,12 @@ var ErrInvalidName = errors.New("shoal/swarm: invalid value name")
 
 // ErrClaimed is returned by Shared.Claim when another handle owns the value.
 var ErrClaimed = errors.New("shoal/swarm: value is claimed by another handle")
+
+// ErrConfigMismatch is returned when a name is registered again (by
+// ShareConfig or a helper such as NewWindow or NewMap) with another
+// configuration than the one it was first registered with. The message
+// names both.
+var ErrConfigMismatch = errors.New("shoal/swarm: configuration mismatch")
 
 // maxNameLen bounds value names so that a name always leaves room for a
 // delta in one packet.
@@ -35,8 +42,22 @@ type Shared[T crdt.Value[T]] struct {
 // the same type returns a handle to the same value; with another type it
 // fails with ErrTypeMismatch.
 func Share[T crdt.Value[T]](n *Node, name string, newValue func(self crdt.Replica) T) (*Shared[T], error) {
-	e, err := n.register(name, typeNameOf[T](), func() adapter {
-		return &valueAdapter[T]{v: newValue(n.self)}
+	return ShareConfig(n, name, nil, newValue)
+}
+
+// ShareConfig is Share for a value whose construction depends on options
+// (a window's length, a map's skew cap, a rate limit): config describes
+// them, as a comparable value whose %v reads well (a small struct with a
+// String method). Registering name again with a config that is not ==
+// to the one it was first registered with fails with ErrConfigMismatch
+// naming both, instead of handing out a value built for other options.
+// A nil config (Share) is not compared; the first non-nil one is kept.
+func ShareConfig[T crdt.Value[T]](n *Node, name string, config any, newValue func(self crdt.Replica) T) (*Shared[T], error) {
+	if config != nil && !reflect.TypeOf(config).Comparable() {
+		return nil, fmt.Errorf("%w: ShareConfig %q: config of type %T is not comparable", ErrInvalidConfig, name, config)
+	}
+	e, err := n.register(name, typeNameOf[T](), config, func() adapter {
+		return &valueAdapter[T]{v: newValue(n.self), refused: func(c uint64) { n.skewRefused(name, c) }}
 	})
 	if err != nil {
 		return nil, err
@@ -44,7 +65,7 @@ func Share[T crdt.Value[T]](n *Node, name string, newValue func(self crdt.Replic
 	return &Shared[T]{e: e, a: e.a.(*valueAdapter[T])}, nil
 }
 
-func (n *Node) register(name, typeName string, newAdapter func() adapter) (*entry, error) {
+func (n *Node) register(name, typeName string, config any, newAdapter func() adapter) (*entry, error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -57,18 +78,40 @@ func (n *Node) register(name, typeName string, newAdapter func() adapter) (*entr
 		if e.typeName != typeName {
 			return nil, fmt.Errorf("%w: %q is registered as %s, not %s", ErrTypeMismatch, name, e.typeName, typeName)
 		}
-		return e, nil
+		return e, e.sameConfig(config)
 	}
-	e := &entry{name: name, typeName: typeName, node: n, a: newAdapter()}
+	e := &entry{name: name, typeName: typeName, node: n, a: newAdapter(), config: config}
 	n.values[name] = e
 	n.valuesMu.Unlock()
-	for _, env := range n.pending.take(name) {
+	if env, ok := n.takeRestored(name); ok {
 		if err := n.mergeEnvelope(e, &env, false); err != nil {
 			n.stats.reject(rejectInvalid)
-			n.warnLimited(rejectInvalid, "rejected a value held for registration", "value", name, "origin", env.Origin.String(), "err", err)
+			n.warnLimited(rejectInvalid, "rejected a value from the snapshot", "value", name, "err", err)
+		}
+	}
+	for _, env := range n.pending.take(name) {
+		if err := n.mergeEnvelope(e, &env, false); err != nil {
+			n.rejectValue(&env, err, "rejected a value held for registration")
 		}
 	}
 	return e, nil
+}
+
+// sameConfig checks a second registration's config against the entry's,
+// adopting it if the entry has none yet.
+func (e *entry) sameConfig(config any) error {
+	if config == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.config == nil:
+		e.config = config
+	case e.config != config:
+		return fmt.Errorf("%w: %q is registered with %v, not %v", ErrConfigMismatch, e.name, e.config, config)
+	}
+	return nil
 }
 
 // Name returns the value's name.

@@ -53,19 +53,55 @@ type Stats struct {
 	StateOverflows uint64
 	// DiscoveryErrors counts failed re-discovery rounds.
 	DiscoveryErrors uint64
-	// PendingValues is the number of values held for unregistered names.
+	// TombstonesExpired counts LWW map tombstones the node dropped after
+	// their TombstoneTTL.
+	TombstonesExpired uint64
+	// PendingValues is the number of values held for unregistered names,
+	// and PendingBytes what they cost (bounded by Config.MaxPendingBytes).
 	PendingValues int
+	PendingBytes  int
+	// Retirement counts replica retirement and the member table's
+	// forgetting.
+	Retirement RetireStats
+	// Snapshots counts snapshots written (Config.StateDir or Store),
+	// SnapshotErrors the writes that failed, SnapshotBytes the size of
+	// the last one.
+	Snapshots, SnapshotErrors, SnapshotBytes uint64
+	// Tree describes the broadcast tree (zero when Config.TreeFanout is 0).
+	Tree TreeStats
+	// DigestExchanges counts peers' anti-entropy summaries compared;
+	// QuietExchanges those that found every value equal.
+	DigestExchanges, QuietExchanges uint64
 }
 
-const maxKind = 8
+// TreeStats counts what the broadcast tree did (see "Dissemination" in
+// docs/DESIGN.md).
+type TreeStats struct {
+	// Eager and Lazy are the current numbers of tree and repair links.
+	Eager, Lazy int
+	// Broadcasts made here; Delivered: broadcasts received for the first
+	// time; Duplicates: received again (each prunes a link).
+	Broadcasts, Delivered, Duplicates uint64
+	// Grafts: broadcasts announced but not received in time, asked for;
+	// GraftGiveUps: given up to anti-entropy after every announcer failed
+	// to answer; Dropped: announcements, payloads or grafts given up to
+	// stay within the tree's bounds.
+	Grafts, GraftGiveUps, Dropped uint64
+	// Missing is the number of announced broadcasts not received yet.
+	Missing int
+}
+
+const maxKind = 16
 
 var kindNames = [maxKind]string{
 	codec.KindDelta:     "delta",
 	codec.KindState:     "state",
 	codec.KindBroadcast: "broadcast",
-	codec.KindClassic:   "classic",
 	kindDirect:          "direct",
 	kindLeave:           "leave",
+	kindDigest:          "digest",
+	kindDigestDetail:    "digest_detail",
+	kindTree:            "tree",
 }
 
 type counters struct {
@@ -79,7 +115,11 @@ type counters struct {
 	ppSent, ppRecv      atomic.Uint64
 	stateOverflows      atomic.Uint64
 	discoveryErrors     atomic.Uint64
+	tombstonesExpired   atomic.Uint64
 	drops, rejects      reasonCounts
+	snapshots           atomic.Uint64
+	snapshotErrors      atomic.Uint64
+	snapshotBytes       atomic.Uint64
 }
 
 func (c *counters) sent(k codec.Kind, n int) {
@@ -111,6 +151,10 @@ func (c *counters) snapshot() Stats {
 		PushPullBytesReceived: c.ppRecv.Load(),
 		StateOverflows:        c.stateOverflows.Load(),
 		DiscoveryErrors:       c.discoveryErrors.Load(),
+		TombstonesExpired:     c.tombstonesExpired.Load(),
+		Snapshots:             c.snapshots.Load(),
+		SnapshotErrors:        c.snapshotErrors.Load(),
+		SnapshotBytes:         c.snapshotBytes.Load(),
 	}
 	for k, name := range kindNames {
 		if name == "" {

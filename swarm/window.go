@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/shoal-go/shoal/crdt"
@@ -17,12 +18,14 @@ type Window struct {
 
 // NewWindow registers (or returns) the window counter name on n. Every node
 // sharing name must use the same window and buckets (a mismatch is
-// rejected at merge and counted in Stats.DecodeErrors).
+// rejected at merge and counted in Stats.DecodeErrors); on one node,
+// registering name again with another window or bucket count fails with
+// ErrConfigMismatch.
 func NewWindow(n *Node, name string, window time.Duration, buckets int) (*Window, error) {
 	if _, err := crdt.NewWindowCounter(n.self, window, buckets); err != nil {
 		return nil, err
 	}
-	s, err := Share(n, name, func(self crdt.Replica) *crdt.WindowCounter {
+	s, err := ShareConfig(n, name, windowConfig{window, buckets}, func(self crdt.Replica) *crdt.WindowCounter {
 		w, _ := crdt.NewWindowCounter(self, window, buckets) // validated above
 		return w
 	})
@@ -48,3 +51,14 @@ func (w *Window) Value() (float64, error) {
 
 // Shared returns the underlying typed handle.
 func (w *Window) Shared() *Shared[*crdt.WindowCounter] { return w.s }
+
+// windowConfig is a window counter's configuration, as ShareConfig
+// compares it.
+type windowConfig struct {
+	window  time.Duration
+	buckets int
+}
+
+func (c windowConfig) String() string {
+	return fmt.Sprintf("window %v in %d buckets", c.window, c.buckets)
+}

@@ -6,9 +6,22 @@
 //	go run ./examples/counter -name b -port 7002 -join 127.0.0.1:7001
 //	go run ./examples/counter -name c -port 7003 -join 127.0.0.1:7001 -add 5
 //
+// Off loopback (-bind 10.0.0.5), give every process the same gossip key:
+// SHOAL_SECRET_KEYS=$(head -c32 /dev/urandom | base64) in the environment,
+// or -secret-keys.
+//
 // Each line typed on standard input is a number to add (an empty line adds
-// 1). Every process prints the value (and the number of live members)
-// whenever either changes. Ctrl-C leaves the cluster gracefully.
+// 1), or a tenant and a number ("acme 5") to add to that tenant's counter
+// in a per-tenant counter map. Every process prints the value (and the
+// number of live members) whenever either changes, and a tenant's value
+// when it is added to. Ctrl-C leaves the cluster gracefully.
+//
+// With -state DIR the process writes a snapshot of its values there every
+// -snapshot-interval and when it leaves, and loads it when it starts: the
+// counts survive a restart of every process at once (a crash loses at most
+// the last interval):
+//
+//	go run ./examples/counter -name a -port 7001 -state /tmp/counter-a
 package main
 
 import (
@@ -36,12 +49,19 @@ func main() {
 }
 
 type options struct {
-	name  string
-	bind  string
-	port  int
-	join  []string
-	add   int64
-	value string
+	name     string
+	bind     string
+	port     int
+	join     []string
+	add      int64
+	count    int
+	value    string
+	state    string
+	interval time.Duration
+	// security holds -secret-keys and -allow-plaintext (or
+	// SHOAL_SECRET_KEYS, SHOAL_ALLOW_PLAINTEXT): off loopback a node needs
+	// one of them.
+	security swarm.Config
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -54,8 +74,20 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.port, "port", 0, "port to listen on; 0 picks a free one (printed at start)")
 	join := fs.String("join", "", "comma-separated host:port of nodes to join")
 	fs.Int64Var(&o.add, "add", 0, "add this much once, after joining")
+	fs.IntVar(&o.count, "count", 0, "add 1 this many times, after joining")
 	fs.StringVar(&o.value, "counter", "clicks", "name of the shared counter")
+	fs.StringVar(&o.state, "state", "", "directory for snapshots; empty: nothing survives a restart")
+	fs.DurationVar(&o.interval, "snapshot-interval", 10*time.Second, "how often to write a snapshot (with -state)")
+	ml := flag.NewFlagSet("memberlist", flag.ContinueOnError)
+	o.security.RegisterFlags(ml, "")
+	for _, name := range []string{"secret-keys", "allow-plaintext"} {
+		f := ml.Lookup(name)
+		fs.Var(f.Value, f.Name, f.Usage)
+	}
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := swarm.SetFromEnv(fs, nil); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -63,6 +95,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if net.ParseIP(o.bind) == nil {
 		return o, fmt.Errorf("-bind %q: not an IP address", o.bind)
+	}
+	if o.count < 0 {
+		return o, fmt.Errorf("-count %d: want 0 or more", o.count)
+	}
+	if o.interval <= 0 {
+		return o, fmt.Errorf("-snapshot-interval %v: want more than 0", o.interval)
 	}
 	if o.port < 0 || o.port > 65535 {
 		return o, fmt.Errorf("-port %d: want 0 to 65535", o.port)
@@ -93,6 +131,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		cfg = swarm.DefaultLocalConfig(o.name) // faster timings on one host
 	}
 	cfg.BindAddr, cfg.BindPort = o.bind, o.port
+	cfg.StateDir, cfg.SnapshotInterval = o.state, o.interval
+	cfg.SecretKeys, cfg.AllowPlaintext = o.security.SecretKeys, o.security.AllowPlaintext
 	n, err := swarm.New(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "counter:", err)
@@ -106,6 +146,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fmt.Fprintf(stdout, "%s: listening on %s\n", o.name, n.Addr())
 
 	ctr, err := swarm.NewCounter(n, o.value)
+	if err != nil {
+		fmt.Fprintln(stderr, "counter:", err)
+		return 1
+	}
+	tenants, err := swarm.NewCounterMap[string](n, o.value+"-per-tenant")
 	if err != nil {
 		fmt.Fprintln(stderr, "counter:", err)
 		return 1
@@ -131,6 +176,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return 1
 		}
 	}
+	for range o.count {
+		if err := ctr.Add(1); err != nil {
+			fmt.Fprintln(stderr, "counter:", err)
+			return 1
+		}
+	}
+	if o.count > 0 {
+		fmt.Fprintf(stdout, "%s: counted %d\n", o.name, o.count)
+	}
+	snapshots := time.NewTicker(100 * time.Millisecond)
+	defer snapshots.Stop()
+	var lastSnapshot uint64
 
 	lines := make(chan string)
 	go readLines(stdin, lines) // ends with stdin; never waited for
@@ -159,6 +216,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return 0
 		case <-changed:
 			show()
+		case <-snapshots.C:
+			if s := n.Stats().Snapshots; s != lastSnapshot && o.state != "" {
+				lastSnapshot = s
+				v, _ := ctr.Value()
+				fmt.Fprintf(stdout, "%s: snapshot %d value=%d\n", o.name, s, v)
+			}
 		case _, ok := <-memberEvents:
 			if !ok {
 				memberEvents = nil
@@ -167,6 +230,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		case line, ok := <-lines:
 			if !ok {
 				lines = nil // stdin closed: keep running until signalled
+				continue
+			}
+			if tenant, d, ok := parseTenantAdd(line); ok {
+				if err := tenants.Add(tenant, d); err != nil {
+					fmt.Fprintln(stderr, "counter:", err)
+					continue
+				}
+				v, _ := tenants.Value(tenant)
+				fmt.Fprintf(stdout, "%s: tenant %s=%d\n", o.name, tenant, v)
 				continue
 			}
 			d, err := parseAdd(line)
@@ -189,6 +261,19 @@ func readLines(r io.Reader, out chan<- string) {
 	for sc.Scan() {
 		out <- sc.Text()
 	}
+}
+
+// parseTenantAdd reads "tenant n"; ok is false for any other line.
+func parseTenantAdd(line string) (tenant string, n int64, ok bool) {
+	f := strings.Fields(line)
+	if len(f) != 2 {
+		return "", 0, false
+	}
+	d, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return f[0], d, true
 }
 
 // parseAdd reads one stdin line: an integer, or empty for 1.

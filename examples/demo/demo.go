@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -50,8 +51,14 @@ type demo struct {
 // every node sees all of them alive.
 func startDemo(ctx context.Context, o options) (*demo, error) {
 	d := &demo{o: o, tracker: newBeaconTracker(o.nodes), admits: newAdmissionLog(o.window)}
+	// A fresh gossip key per run: the demo shows the configuration a
+	// real cluster runs with, encryption included.
+	key := make([]byte, 32)
+	if _, err := crand.Read(key); err != nil {
+		return nil, fmt.Errorf("gossip key: %w", err)
+	}
 	for i := 0; i < o.nodes; i++ {
-		dn, err := startNode(fmt.Sprintf("node-%d", i+1), o)
+		dn, err := startNode(fmt.Sprintf("node-%d", i+1), key, o)
 		if err != nil {
 			_ = d.stop()
 			return nil, err
@@ -72,8 +79,10 @@ func startDemo(ctx context.Context, o options) (*demo, error) {
 	return d, nil
 }
 
-func startNode(name string, o options) (*demoNode, error) {
-	n, err := swarm.New(swarm.DefaultLocalConfig(name))
+func startNode(name string, key []byte, o options) (*demoNode, error) {
+	cfg := swarm.DefaultLocalConfig(name)
+	cfg.SecretKeys = [][]byte{key}
+	n, err := swarm.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}

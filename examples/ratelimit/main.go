@@ -13,10 +13,13 @@
 //	    -targets http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083
 //
 // A denied request gets 429 Too Many Requests with Retry-After; every
-// response carries X-RateLimit-Limit, X-RateLimit-Remaining and
-// X-RateLimit-Reset. The load command prints, per window, how many
-// requests the whole cluster admitted. Each server also serves its debug
-// page on /debug/shoal and Prometheus metrics on /metrics.
+// response carries the IETF RateLimit and RateLimit-Policy fields and
+// X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset
+// (swarm/ratelimit/httplimit). The load command prints, per window, how
+// many requests the whole cluster admitted. Each server serves /healthz
+// and /readyz next to the API, and its debug page (/debug/shoal) and
+// Prometheus metrics (/metrics) on a separate admin port (-admin). A
+// server whose -join peers are down serves alone and keeps retrying them.
 package main
 
 import (

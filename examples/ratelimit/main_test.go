@@ -18,26 +18,28 @@ import (
 )
 
 // startServers starts n in-process nodes, each behind an httptest server
-// with the example's handler.
-func startServers(t *testing.T, n, limit int, window time.Duration, keyHeader string) []*httptest.Server {
+// with the example's handler; admin holds each node's admin server.
+func startServers(t *testing.T, n, limit int, window time.Duration, keyHeader string) (public, admin []*httptest.Server) {
 	t.Helper()
 	c := swarmtest.Start(t, n, swarmtest.Options{})
-	var out []*httptest.Server
 	for _, nd := range c.Nodes() {
 		s, err := newServer(nd, limit, window, keyHeader)
 		if err != nil {
 			t.Fatal(err)
 		}
 		hs := httptest.NewServer(s.Handler())
+		as := httptest.NewServer(s.AdminHandler())
 		t.Cleanup(func() {
 			hs.Close()
+			as.Close()
 			if err := s.Close(); err != nil {
 				t.Error(err)
 			}
 		})
-		out = append(out, hs)
+		public = append(public, hs)
+		admin = append(admin, as)
 	}
-	return out
+	return public, admin
 }
 
 func urls(servers []*httptest.Server) []string {
@@ -53,7 +55,7 @@ func urls(servers []*httptest.Server) []string {
 // the limit in every window.
 func TestThreeServersHoldTheClusterLimit(t *testing.T) {
 	const limit, window = 40, 2 * time.Second
-	servers := startServers(t, 3, limit, window, "")
+	servers, _ := startServers(t, 3, limit, window, "")
 	var progress bytes.Buffer
 	o := loadOptions{targets: urls(servers), rate: 2 * limit / window.Seconds(), duration: 3 * window, window: window, concurrency: 8}
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -95,12 +97,13 @@ func TestThreeServersHoldTheClusterLimit(t *testing.T) {
 	}
 }
 
-// A denied request carries 429, Retry-After and the X-RateLimit headers;
-// the debug page and the metrics are served next to it.
+// A denied request carries 429, Retry-After, the IETF RateLimit fields
+// and the X-RateLimit headers; the debug page and the metrics are served
+// on the admin port, not the public one.
 func TestDeniedResponseAndSidePages(t *testing.T) {
-	servers := startServers(t, 1, 2, 10*time.Second, "")
-	get := func(path string) (*http.Response, string) {
-		resp, err := servers[0].Client().Get(servers[0].URL + path)
+	servers, admin := startServers(t, 1, 2, 10*time.Second, "")
+	getFrom := func(s *httptest.Server, path string) (*http.Response, string) {
+		resp, err := s.Client().Get(s.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,6 +111,7 @@ func TestDeniedResponseAndSidePages(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp, string(b)
 	}
+	get := func(path string) (*http.Response, string) { return getFrom(servers[0], path) }
 	for i := 0; i < 2; i++ {
 		resp, body := get("/")
 		if resp.StatusCode != http.StatusOK {
@@ -130,16 +134,32 @@ func TestDeniedResponseAndSidePages(t *testing.T) {
 	if resp.Header.Get("X-RateLimit-Limit") != "2" || resp.Header.Get("X-RateLimit-Remaining") != "0" || resp.Header.Get("X-RateLimit-Reset") == "" {
 		t.Errorf("headers %v", resp.Header)
 	}
-	if !strings.Contains(body, "retry after") {
-		t.Errorf("body %q", body)
+	if got := resp.Header.Get("RateLimit-Policy"); got != `"api";q=2;w=10` {
+		t.Errorf("RateLimit-Policy %q", got)
 	}
-	if _, page := get("/debug/shoal"); !strings.Contains(page, "ratelimit/api") {
+	if got := resp.Header.Get("RateLimit"); !strings.HasPrefix(got, `"api";r=0;t=`) {
+		t.Errorf("RateLimit %q", got)
+	}
+	if !strings.Contains(body, "retry after") || resp.Header.Get("X-Served-By") == "" {
+		t.Errorf("body %q, headers %v", body, resp.Header)
+	}
+	for _, path := range []string{"/debug/shoal", "/metrics"} {
+		if resp, _ := get(path); resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("public %s: %d, want the limited API's 429: admin pages are not public", path, resp.StatusCode)
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if resp, body := get(path); resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
+		}
+	}
+	if _, page := getFrom(admin[0], "/debug/shoal"); !strings.Contains(page, "ratelimit/api") {
 		t.Errorf("debug page lacks the limit's value:\n%s", page)
 	}
-	_, metrics := get("/metrics")
+	_, metrics := getFrom(admin[0], "/metrics")
 	for _, want := range []string{
 		`shoal_ratelimit_decisions_total{limit="api",result="allowed"} 2`,
-		`shoal_ratelimit_decisions_total{limit="api",result="denied"} 1`,
+		`shoal_ratelimit_decisions_total{limit="api",result="denied"} 3`, // and the two public admin paths
 		`shoal_ratelimit_limit{limit="api"} 2`,
 		`shoal_members{state="alive"} 1`,
 	} {
@@ -153,7 +173,7 @@ func TestDeniedResponseAndSidePages(t *testing.T) {
 // requests on one server use up her limit on the others too, while bob is
 // still admitted.
 func TestPerClientLimit(t *testing.T) {
-	servers := startServers(t, 3, 3, 10*time.Second, "X-Api-Key")
+	servers, _ := startServers(t, 3, 3, 10*time.Second, "X-Api-Key")
 	do := func(s *httptest.Server, key string) int {
 		req, _ := http.NewRequest(http.MethodGet, s.URL+"/", nil)
 		req.Header.Set("X-Api-Key", key)
@@ -193,7 +213,7 @@ func TestServeCommand(t *testing.T) {
 	var out, errOut lockedBuffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"serve", "-name", "solo", "-http", "127.0.0.1:0", "-limit", "5", "-window", "1s"}, &out, &errOut)
+		done <- run(ctx, []string{"serve", "-name", "solo", "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-limit", "5", "-window", "1s"}, &out, &errOut)
 	}()
 	re := regexp.MustCompile(`http on (http://\S+)`)
 	var base string

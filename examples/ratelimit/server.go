@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/shoal-go/shoal/swarm/debugpage"
 	"github.com/shoal-go/shoal/swarm/promshoal"
 	"github.com/shoal-go/shoal/swarm/ratelimit"
+	"github.com/shoal-go/shoal/swarm/ratelimit/httplimit"
 )
 
 type serveOptions struct {
@@ -28,26 +30,51 @@ type serveOptions struct {
 	port      int
 	join      []string
 	http      string
+	admin     string
 	limit     int
 	window    time.Duration
 	keyHeader string
 	selector  string // Kubernetes label selector: find peers in cluster
+	// cfg holds the -memberlist.* flags (and SHOAL_MEMBERLIST_*); -name,
+	// -bind and -port are copied into it after parsing.
+	cfg swarm.Config
+}
+
+// memberlistShorthands are the -memberlist.* flags that -name, -bind and
+// -port stand for: not registered twice.
+var memberlistShorthands = map[string]bool{
+	"memberlist.nodename": true, "memberlist.bind-addr": true, "memberlist.bind-port": true,
 }
 
 func parseServe(args []string, stderr io.Writer) (serveOptions, error) {
-	var o serveOptions
+	o := serveOptions{cfg: swarm.DefaultLANConfig("")}
+	// Alone (peers down, or the first pod), retry the peers often.
+	o.cfg.RediscoverInterval = 10 * time.Second
 	fs := flag.NewFlagSet("ratelimit serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.name, "name", "", "this server's node name, unique in the cluster (required)")
-	fs.StringVar(&o.bind, "bind", "127.0.0.1", "gossip address (UDP and TCP)")
+	fs.StringVar(&o.bind, "bind", "127.0.0.1", "gossip address (UDP and TCP); off loopback it needs -memberlist.secret-keys (or $SHOAL_MEMBERLIST_SECRET_KEYS)")
 	fs.IntVar(&o.port, "port", 0, "gossip port; 0 picks a free one")
-	join := fs.String("join", "", "comma-separated gossip host:port of servers to join")
-	fs.StringVar(&o.http, "http", "127.0.0.1:8080", "HTTP listen address")
+	join := fs.String("join", "", "comma-separated gossip ip:port of servers to join; retried every -memberlist.rediscover-interval while they are down")
+	fs.StringVar(&o.http, "http", "127.0.0.1:8080", "HTTP listen address: the limited API, /healthz and /readyz")
+	fs.StringVar(&o.admin, "admin", "127.0.0.1:0", "admin listen address: /metrics and /debug/shoal (port 0: a free one, printed at start; empty: off)")
 	fs.IntVar(&o.limit, "limit", 100, "requests the whole cluster admits per window")
 	fs.DurationVar(&o.window, "window", 10*time.Second, "sliding window of the limit")
 	fs.StringVar(&o.keyHeader, "key-header", "", "limit per client: the request header that names the client (e.g. X-Api-Key); empty: one limit for everyone")
-	fs.StringVar(&o.selector, "kubernetes", "", "find peers in Kubernetes, in cluster: the label selector of the servers' pods (e.g. app=shoal-ratelimit); -name and -bind default to $POD_NAME and $POD_IP")
+	fs.StringVar(&o.selector, "kubernetes", "", "find peers in Kubernetes, in cluster: the label selector of the servers' pods (e.g. app.kubernetes.io/name=shoal-ratelimit); -name and -bind default to $POD_NAME and $POD_IP")
+	ml := flag.NewFlagSet("memberlist", flag.ContinueOnError)
+	o.cfg.RegisterFlags(ml, "memberlist.")
+	ml.VisitAll(func(f *flag.Flag) {
+		if !memberlistShorthands[f.Name] {
+			fs.Var(f.Value, f.Name, f.Usage)
+		}
+	})
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	// Every flag can also come from the environment: SHOAL_LIMIT,
+	// SHOAL_MEMBERLIST_SECRET_KEYS (from a Kubernetes Secret), …
+	if err := swarm.SetFromEnv(fs, nil); err != nil {
 		return o, err
 	}
 	if o.selector != "" {
@@ -79,6 +106,7 @@ func parseServe(args []string, stderr io.Writer) (serveOptions, error) {
 			o.join = append(o.join, a)
 		}
 	}
+	o.cfg.Name, o.cfg.BindAddr, o.cfg.BindPort = o.name, o.bind, o.port
 	return o, nil
 }
 
@@ -88,12 +116,13 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// server is one node of the cluster with its limiter and HTTP handler.
+// server is one node of the cluster with its limiter and HTTP handlers.
 type server struct {
 	name    string
 	node    *swarm.Node
 	limiter *ratelimit.Limiter      // one limit for everyone, or
 	keyed   *ratelimit.KeyedLimiter // one limit per client
+	decider httplimit.Decider
 	header  string
 	metrics *promshoal.RateLimitMetrics
 	rec     promshoal.RateLimitRecorder
@@ -111,9 +140,13 @@ func newServer(n *swarm.Node, limit int, window time.Duration, keyHeader string)
 		s.limiter, err = ratelimit.New(n, "api", ratelimit.Config{Limit: limit, Window: window})
 		if err == nil {
 			s.metrics.Track("api", s.limiter)
+			s.decider = httplimit.Cluster(s.limiter)
 		}
 	} else {
 		s.keyed, err = ratelimit.NewKeyed(n, "api-per-client", ratelimit.KeyedConfig{Limit: limit, Window: window})
+		if err == nil {
+			s.decider = httplimit.PerKey(s.keyed, window)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -122,38 +155,71 @@ func newServer(n *swarm.Node, limit int, window time.Duration, keyHeader string)
 	return s, nil
 }
 
-// Handler serves / behind the limit, the debug page and the metrics.
+// observed counts every decision in the rate-limit metrics.
+type observed struct {
+	httplimit.Decider
+	rec promshoal.RateLimitRecorder
+}
+
+func (o observed) Decide(now time.Time, key string, n int) ratelimit.Decision {
+	return o.rec.ObserveDecision(o.Decider.Decide(now, key, n))
+}
+
+// Handler serves the public port: / behind the limit (httplimit's
+// middleware), /healthz (the process serves) and /readyz (the node runs).
 func (s *server) Handler() http.Handler {
+	opts := httplimit.Options{
+		Policy: "api",
+		Deny: func(w http.ResponseWriter, _ *http.Request, d ratelimit.Decision) {
+			w.Header().Set("X-Served-By", s.name)
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprintf(w, "rate limited by the cluster: retry after %d s\n", d.RetryAfterSeconds())
+		},
+	}
+	if s.header != "" {
+		key := httplimit.Header(s.header)
+		opts.Key = func(r *http.Request) (string, error) {
+			if k, err := key(r); err == nil {
+				return k, nil
+			}
+			return "anonymous", nil // clients without the header share one limit
+		}
+	}
+	limit, err := httplimit.New(observed{s.decider, s.rec}, opts)
+	if err != nil {
+		panic(err) // the options above are valid
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/", http.HandlerFunc(s.serveLimited))
+	mux.Handle("/", limit(http.HandlerFunc(s.serveAdmitted)))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		h := s.node.Health()
+		if !h.Ready {
+			http.Error(w, "not ready: the node has left", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "ready: %d members, health score %d\n", h.Members, h.Score)
+	})
+	return mux
+}
+
+// AdminHandler serves the admin port: /metrics and /debug/shoal, which
+// show members, addresses and values, so not on the public port.
+func (s *server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
 	mux.Handle("/debug/shoal", debugpage.Handler(s.node))
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	return mux
 }
 
-func (s *server) decide(r *http.Request) ratelimit.Decision {
-	if s.keyed != nil {
-		key := r.Header.Get(s.header)
-		if key == "" {
-			key = "anonymous"
-		}
-		return s.keyed.DecideN(time.Now(), key, 1)
-	}
-	return s.limiter.Decide()
-}
-
-func (s *server) serveLimited(w http.ResponseWriter, r *http.Request) {
-	d := s.rec.ObserveDecision(s.decide(r))
+func (s *server) serveAdmitted(w http.ResponseWriter, _ *http.Request) {
 	h := w.Header()
-	d.SetHeaders(h)
 	h.Set("X-Served-By", s.name)
 	h.Set("Content-Type", "text/plain; charset=utf-8")
-	if !d.Allowed {
-		w.WriteHeader(http.StatusTooManyRequests)
-		fmt.Fprintf(w, "rate limited by the cluster: retry after %d s\n", d.RetryAfterSeconds())
-		return
-	}
-	fmt.Fprintf(w, "hello from %s (%d left in this window)\n", s.name, d.Remaining)
+	fmt.Fprintf(w, "hello from %s (%s left in this window)\n", s.name, h.Get("X-RateLimit-Remaining"))
 }
 
 // Close closes the limiter (not the node).
@@ -174,12 +240,11 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "ratelimit serve:", err)
 		return 2
 	}
-	cfg := swarm.DefaultLANConfig(o.name)
-	if net.ParseIP(o.bind).IsLoopback() {
-		cfg = swarm.DefaultLocalConfig(o.name)
-	}
-	cfg.BindAddr, cfg.BindPort = o.bind, o.port
-	if o.selector != "" {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg := o.cfg
+	cfg.Logger = log
+	switch {
+	case o.selector != "":
 		k, err := discovery.NewKubernetes(discovery.KubernetesConfig{
 			InCluster: true, LabelSelector: o.selector, Port: uint16(o.port),
 		})
@@ -187,7 +252,23 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			fmt.Fprintln(stderr, "ratelimit serve:", err)
 			return 1
 		}
-		cfg.Discovery = k // re-queried every 30 s: pods that start later are joined
+		cfg.Discovery = k // re-queried: pods that start later are joined
+	case len(o.join) > 0:
+		var peers []discovery.Peer
+		for _, a := range o.join {
+			p, err := discovery.ParsePeer(a)
+			if err != nil {
+				fmt.Fprintln(stderr, "ratelimit serve: -join:", err)
+				return 2
+			}
+			peers = append(peers, p)
+		}
+		st, err := discovery.NewStatic(peers...)
+		if err != nil {
+			fmt.Fprintln(stderr, "ratelimit serve: -join:", err)
+			return 2
+		}
+		cfg.Discovery = st // re-tried while the peers are down
 	}
 	n, err := swarm.New(cfg)
 	if err != nil {
@@ -195,20 +276,13 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	defer func() { _ = n.Leave() }()
-	if len(o.join) > 0 {
+	if cfg.Discovery != nil {
+		// No peer up yet (the first pod, or peers restarting) is not an
+		// error: serve alone meanwhile; re-discovery joins them later.
 		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := n.Join(jctx, o.join...)
-		cancel()
-		if err != nil {
-			fmt.Fprintln(stderr, "ratelimit serve:", err)
-			return 1
-		}
-	}
-	if o.selector != "" {
-		// The first pod finds no one; that is not an error.
-		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		if _, err := n.JoinDiscovered(jctx); err != nil {
-			fmt.Fprintln(stderr, "ratelimit serve: no peer yet:", err)
+			log.Warn("no peer reachable yet; serving alone and retrying",
+				"every", cfg.RediscoverInterval, "err", err)
 		}
 		cancel()
 	}
@@ -219,31 +293,50 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	defer s.Close()
 
+	servers := []*http.Server{{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}}
+	lns := make([]net.Listener, 0, 2)
 	ln, err := net.Listen("tcp", o.http)
 	if err != nil {
 		fmt.Fprintln(stderr, "ratelimit serve:", err)
 		return 1
 	}
-	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	lns = append(lns, ln)
+	adminAt := "off"
+	if o.admin != "" {
+		aln, err := net.Listen("tcp", o.admin)
+		if err != nil {
+			_ = ln.Close()
+			fmt.Fprintln(stderr, "ratelimit serve: admin:", err)
+			return 1
+		}
+		lns = append(lns, aln)
+		servers = append(servers, &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 5 * time.Second})
+		adminAt = "http://" + aln.Addr().String()
+	}
 	scope := "for everyone"
 	if o.keyHeader != "" {
 		scope = "per " + o.keyHeader
 	}
-	fmt.Fprintf(stdout, "%s: gossip on %s, http on http://%s (limit %d per %s %s; debug page /debug/shoal, metrics /metrics)\n",
-		o.name, n.Addr(), ln.Addr(), o.limit, o.window, scope)
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	fmt.Fprintf(stdout, "%s: gossip on %s, http on http://%s (limit %d per %s %s), admin on %s (/metrics, /debug/shoal)\n",
+		o.name, n.Addr(), ln.Addr(), o.limit, o.window, scope, adminAt)
+	errc := make(chan error, len(servers))
+	for i, hs := range servers {
+		go func() { errc <- hs.Serve(lns[i]) }()
+	}
+	code := 0
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
 		fmt.Fprintln(stderr, "ratelimit serve:", err)
-		return 1
+		code = 1
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		fmt.Fprintln(stderr, "ratelimit serve: shutdown:", err)
+	for _, hs := range servers {
+		if err := hs.Shutdown(sctx); err != nil {
+			fmt.Fprintln(stderr, "ratelimit serve: shutdown:", err)
+		}
 	}
 	fmt.Fprintf(stdout, "%s: stopped\n", o.name)
-	return 0
+	return code
 }

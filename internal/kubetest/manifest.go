@@ -19,6 +19,9 @@ var resourcePaths = map[string]string{
 	"RoleBinding":    "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/rolebindings",
 	"Deployment":     "/apis/apps/v1/namespaces/%s/deployments",
 	"StatefulSet":    "/apis/apps/v1/namespaces/%s/statefulsets",
+	// The production manifests' disruption budget and network policy.
+	"PodDisruptionBudget": "/apis/policy/v1/namespaces/%s/poddisruptionbudgets",
+	"NetworkPolicy":       "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies",
 }
 
 var (
@@ -30,7 +33,8 @@ var (
 // ns, as `kubectl create -n ns -f` would: the API server parses the YAML
 // itself, so what it accepts here it accepts from kubectl. Kinds outside a
 // small namespaced set (ServiceAccount, ConfigMap, Secret, Service, Pod,
-// Role, RoleBinding, Deployment, StatefulSet) fail the test. It returns the
+// Role, RoleBinding, Deployment, StatefulSet, PodDisruptionBudget,
+// NetworkPolicy) fail the test. It returns the
 // kinds created, in order.
 func (s *Server) Apply(t testing.TB, ns string, manifest []byte) []string {
 	t.Helper()

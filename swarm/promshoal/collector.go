@@ -46,8 +46,9 @@ var memberStates = []swarm.MemberState{swarm.MemberAlive, swarm.MemberFailed, sw
 //	shoal_message_bytes_received_total{kind}     counter: their bytes
 //	shoal_wire_bytes_sent_total                  counter: every byte the transport wrote
 //	shoal_broadcast_queue_messages               gauge: messages waiting in the gossip queue
-//	shoal_dropped_total                          counter: messages and events given up
+//	shoal_dropped_total{reason}                  counter: messages and events given up, by reason
 //	shoal_decode_errors_total                    counter: messages that failed to decode or validate
+//	shoal_rejected_total{reason}                 counter: the same peer input refused, by reason
 //	shoal_transport_errors_total                 counter: errors memberlist reported
 //	shoal_push_pulls_total                       counter: anti-entropy exchanges
 //	shoal_push_pull_bytes_sent_total             counter: state bytes sent in them
@@ -55,7 +56,15 @@ var memberStates = []swarm.MemberState{swarm.MemberAlive, swarm.MemberFailed, sw
 //	shoal_state_overflows_total                  counter: states cut at MaxStateBytes
 //	shoal_discovery_errors_total                 counter: failed re-discovery rounds
 //	shoal_pending_values                         gauge: values held for names not registered here
+//	shoal_health_score                           gauge: memberlist's health score (0 is healthy; see swarm.Health)
+//	shoal_ready                                  gauge: 1 while the node runs
+//	shoal_degraded                               gauge: 1 while the health score is above 0
+//	shoal_build_info{version,go_version}         gauge: 1, labelled with shoal's module version
 //
+// dropped_total's reason is one of swarm's reasons (Stats.Drops: for
+// example "pending_full", "slow_member_subscriber"), or "other" for drops
+// counted without one; rejected_total's likewise (Stats.Rejected). Both
+// always export "other", so they exist before the first event.
 // kind is "delta" (relayed gossip), "direct" (fast path), "state"
 // (anti-entropy), "broadcast" or "classic". See swarm.Stats for what each
 // counter covers.
@@ -69,6 +78,9 @@ type Collector struct {
 	dropped, decodeErrs, transErrs    *prometheus.Desc
 	pushPulls, ppSent, ppRecv         *prometheus.Desc
 	overflows, discoveryErrs, pending *prometheus.Desc
+	rejected                          *prometheus.Desc
+	health, ready, degraded           *prometheus.Desc
+	buildInfo                         prometheus.Metric
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -88,7 +100,12 @@ func NewCollector(n *swarm.Node, o Options) *Collector {
 		recvBytes:     d("message_bytes_received_total", "Bytes of the shoal messages received, by kind.", "kind"),
 		wireSent:      d("wire_bytes_sent_total", "Bytes the node's transport wrote: shoal messages, memberlist probes, headers, encryption."),
 		queue:         d("broadcast_queue_messages", "Messages waiting in memberlist's gossip queue."),
-		dropped:       d("dropped_total", "Messages and events given up (pending store evictions, slow subscribers, oversized forwards)."),
+		dropped:       d("dropped_total", "Messages and events given up to stay within a bound (pending store evictions, slow subscribers, oversized forwards), by reason.", "reason"),
+		rejected:      d("rejected_total", "Input from peers refused by validation, by reason.", "reason"),
+		health:        d("health_score", "memberlist's health (awareness) score: 0 is healthy; probe timeouts stretch by score+1."),
+		ready:         d("ready", "1 while the node runs (created, not left or closed)."),
+		degraded:      d("degraded", "1 while the node's health score is above 0."),
+		buildInfo:     buildInfo(ns, o.ConstLabels),
 		decodeErrs:    d("decode_errors_total", "Received messages that failed to decode or validate, type mismatches included."),
 		transErrs:     d("transport_errors_total", "Errors memberlist reported: malformed or undecryptable packets, failed streams, wrong labels."),
 		pushPulls:     d("push_pulls_total", "Anti-entropy (push/pull) exchanges."),
@@ -105,7 +122,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.members, c.sentMsgs, c.sentBytes, c.recvMsgs, c.recvBytes, c.wireSent, c.queue,
 		c.dropped, c.decodeErrs, c.transErrs, c.pushPulls, c.ppSent, c.ppRecv,
-		c.overflows, c.discoveryErrs, c.pending,
+		c.overflows, c.discoveryErrs, c.pending, c.rejected, c.health, c.ready, c.degraded,
+		c.buildInfo.Desc(),
 	} {
 		ch <- d
 	}
@@ -137,7 +155,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.wireSent, st.WireBytesSent)
 	gauge(c.queue, st.BroadcastQueue)
-	counter(c.dropped, st.Dropped)
+	byReason(ch, c.dropped, st.Dropped, st.Drops)
+	byReason(ch, c.rejected, st.DecodeErrors, st.Rejected)
 	counter(c.decodeErrs, st.DecodeErrors)
 	counter(c.transErrs, st.TransportErrors)
 	counter(c.pushPulls, st.PushPulls)
@@ -146,4 +165,27 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.overflows, st.StateOverflows)
 	counter(c.discoveryErrs, st.DiscoveryErrors)
 	gauge(c.pending, st.PendingValues)
+	h := c.n.Health()
+	gauge(c.health, h.Score)
+	gauge(c.ready, boolInt(h.Ready))
+	gauge(c.degraded, boolInt(h.Degraded))
+	ch <- c.buildInfo
+}
+
+// byReason sends one counter per reason, and the part of total that no
+// reason covers as "other" (always, so the metric exists from the start).
+func byReason(ch chan<- prometheus.Metric, d *prometheus.Desc, total uint64, reasons map[string]uint64) {
+	var sum uint64
+	for r, v := range reasons {
+		sum += v
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), r)
+	}
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(total-min(sum, total)), "other")
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

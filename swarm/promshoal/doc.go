@@ -12,9 +12,17 @@
 //
 // The Collector reads swarm.Node.Stats and Members at each scrape: the
 // membership by state, shoal's messages and bytes by kind, the bytes the
-// transport wrote, the gossip queue, drops, decode and transport errors,
-// anti-entropy exchanges and their bytes. See Collector for the list. A
+// transport wrote, the gossip queue, drops and rejections by reason,
+// decode and transport errors, anti-entropy exchanges and their bytes, the
+// node's health (swarm.Node.Health: shoal_health_score, shoal_ready,
+// shoal_degraded) and shoal_build_info. See Collector for the list. A
 // scrape of one node costs about 35 µs (BenchmarkCollectorGather).
+//
+// # memberlist's own metrics
+//
+// memberlist reports probe and gossip timings and message counts through
+// hashicorp/go-metrics. BridgeMemberlistMetrics(reg), called once per
+// process, exports them as memberlist_* series, as dskit does.
 //
 // # Rate limits
 //

@@ -56,10 +56,21 @@ type Config struct {
 	// the shared counter while it admits (default DefaultSyncInterval);
 	// the node's FlushInterval then batches them onto the wire.
 	SyncInterval time.Duration
+
+	// flagPrefix and flagsSet record RegisterFlags, so that validation
+	// errors name the flag.
+	flagPrefix string
+	flagsSet   bool
 }
 
-// withDefaults validates c and fills its zero fields.
+// withDefaults validates c and fills its zero fields; after RegisterFlags
+// its errors name the flag.
 func (c Config) withDefaults() (Config, error) {
+	out, err := c.fill()
+	return out, c.nameFlag(err)
+}
+
+func (c Config) fill() (Config, error) {
 	if c.Limit < 1 {
 		return c, fmt.Errorf("%w: Limit %d is less than 1", ErrInvalidConfig, c.Limit)
 	}

@@ -109,6 +109,7 @@ func splitList(s string) []string {
 func (o options) config(stderr io.Writer) (swarm.Config, error) {
 	cfg := swarm.DefaultLANConfig(o.name)
 	cfg.BindAddr = o.bind
+	cfg.AllowPlaintext = true // the lab's network namespaces reach only each other
 	cfg.BindPort = o.port
 	cfg.GossipInterval = o.gossip
 	cfg.PushPullInterval = o.pushPull
@@ -134,6 +135,9 @@ func (o options) config(stderr io.Writer) (swarm.Config, error) {
 		}
 		cfg.Discovery = d
 		cfg.RediscoverInterval = o.rediscover
+		// The lab's six nodes heal partitions by re-discovery every
+		// o.rediscover; the fleet-wide rate bound is for API servers.
+		cfg.DiscoveryFleetRate = 1000
 	}
 	return cfg, nil
 }

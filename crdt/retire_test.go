@@ -1,0 +1,671 @@
+package crdt
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+)
+
+// The merge laws hold for counters that retire replicas: the records join
+// like the slots, deltas carry them, effects forward them. The horizon is
+// far away, so this checks folds and re-homes under arbitrary views of who
+// is gone and who folds; TestRetireModel checks commits and forgetting.
+func TestGCounterLawsWithRetirement(t *testing.T) {
+	checkLaws(t, lawCase[*GCounter]{
+		step: time.Millisecond,
+		start: func() (func(Replica) *GCounter, func(*rapid.T, *GCounter, Replica, time.Time), func(*rapid.T, *GCounter, time.Time)) {
+			op := func(rt *rapid.T, c *GCounter, r Replica, now time.Time) {
+				if rapid.Bool().Draw(rt, "retire") {
+					gone := rapid.SliceOfNDistinct(rapid.SampledFrom(lawReplicas), 0, len(lawReplicas), func(r Replica) string { return r.String() }).Draw(rt, "gone")
+					c.Retire(now, RetirePlan{
+						Gone: func(x Replica) bool {
+							for _, g := range gone {
+								if g == x && x != r {
+									return true
+								}
+							}
+							return false
+						},
+						Folder:   rapid.Bool().Draw(rt, "folder"),
+						Horizon:  time.Hour,
+						MaxFolds: rapid.IntRange(0, 2).Draw(rt, "maxFolds"),
+					})
+					return
+				}
+				c.Add(rapid.Uint64Range(0, 1000).Draw(rt, "n"))
+			}
+			return NewGCounter, op, nil
+		},
+	})
+}
+
+// retireWorld is the reference model for retirement: processes (runs of
+// named nodes) count into GCounters and exchange deltas and full states
+// through a pool of messages that may be delivered in any order, late,
+// more than once, or after their sender and receiver are gone. The model's
+// truth is the sum of all increments ever made.
+//
+// Views of membership are wrong at will: any process may take itself for
+// the folder, and any live replica may be judged gone (a partition). The
+// one discipline the design asks for (docs/DESIGN.md, "Replica
+// retirement") is the horizon: information reaches every live process
+// within the horizon. The model enforces it with a sync at least every
+// quarter horizon: every live process retires with a true view, then
+// every message is delivered and every state reaches every process.
+type retireWorld struct {
+	t       *rapid.T
+	procs   []*retireProc
+	pool    []retireMsg
+	total   uint64
+	now     time.Time
+	synced  time.Time
+	horizon time.Duration
+	names   int
+}
+
+type retireProc struct {
+	c     *GCounter
+	alive bool
+}
+
+type retireMsg struct {
+	to    int
+	state *GCounter
+}
+
+func (w *retireWorld) live() []int {
+	var out []int
+	for i, p := range w.procs {
+		if p.alive {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (w *retireWorld) isLive(r Replica) bool {
+	for _, p := range w.procs {
+		if p.alive && p.c.self == r {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *retireWorld) spawn(name string, inc uint64) {
+	w.procs = append(w.procs, &retireProc{c: NewGCounter(Replica{Node: name, Incarnation: inc}), alive: true})
+}
+
+// send puts a copy of st in flight to every live process but from.
+func (w *retireWorld) send(from int, st *GCounter) {
+	for _, j := range w.live() {
+		if j != from {
+			w.pool = append(w.pool, retireMsg{to: j, state: roundTrip(w.t, st.Clone())})
+		}
+	}
+}
+
+// kill stops process i; what it knew is in flight to everyone (its last
+// flush or its state held by peers).
+func (w *retireWorld) kill(i int) {
+	p := w.procs[i]
+	if d, ok := p.c.Delta(); ok {
+		w.send(i, d)
+	}
+	w.send(i, p.c)
+	p.alive = false
+}
+
+func (w *retireWorld) deliver(k int, keep bool) {
+	m := w.pool[k]
+	if !keep {
+		w.pool = append(w.pool[:k], w.pool[k+1:]...)
+	}
+	to := m.to
+	if !w.procs[to].alive { // what a dead process would have relayed
+		live := w.live()
+		to = live[int(m.state.Value())%len(live)]
+	}
+	w.procs[to].c.Merge(w.now, m.state)
+}
+
+func (w *retireWorld) retire(i int, folder bool, misjudged func(Replica) bool, maxFolds int) {
+	p := w.procs[i]
+	p.c.Retire(w.now, RetirePlan{
+		MaxFolds: maxFolds,
+		Gone: func(r Replica) bool {
+			if r == p.c.self {
+				return false
+			}
+			return !w.isLive(r) || misjudged(r)
+		},
+		Folder:  folder,
+		Horizon: w.horizon,
+	})
+}
+
+// sync is the horizon's discipline: true views, full delivery.
+func (w *retireWorld) sync() {
+	live := w.live()
+	folder := live[0]
+	for _, i := range live[1:] {
+		if w.procs[i].c.self.Compare(w.procs[folder].c.self) < 0 {
+			folder = i
+		}
+	}
+	for _, i := range live {
+		w.retire(i, i == folder, func(Replica) bool { return false }, 0)
+		if d, ok := w.procs[i].c.Delta(); ok {
+			w.send(i, d)
+		}
+	}
+	for len(w.pool) > 0 {
+		w.deliver(0, false)
+	}
+	for _, i := range live {
+		for _, j := range live {
+			w.procs[i].c.Merge(w.now, w.procs[j].c.Clone())
+		}
+	}
+	w.synced = w.now
+	for _, i := range live {
+		roundTrip(w.t, w.procs[i].c.Clone()) // the state stays valid
+		if got := w.procs[i].c.Value(); got != w.total {
+			w.t.Fatalf("after a sync %s reads %d, want %d\nstate %+v", w.procs[i].c.self, got, w.total, w.procs[i].c)
+		}
+	}
+}
+
+func (w *retireWorld) step() {
+	t := w.t
+	live := w.live()
+	pick := func(label string) int { return live[rapid.IntRange(0, len(live)-1).Draw(t, label)] }
+	switch rapid.IntRange(0, 11).Draw(t, "op") {
+	case 0, 1, 2:
+		i := pick("adder")
+		n := rapid.Uint64Range(1, 100).Draw(t, "n")
+		w.procs[i].c.Add(n)
+		w.total += n
+	case 3:
+		i := pick("flusher")
+		if d, ok := w.procs[i].c.Delta(); ok {
+			w.send(i, d)
+		}
+	case 4:
+		i := pick("pusher")
+		w.send(i, w.procs[i].c)
+	case 5, 6:
+		if len(w.pool) > 0 {
+			k := rapid.IntRange(0, len(w.pool)-1).Draw(t, "msg")
+			w.deliver(k, rapid.Bool().Draw(t, "duplicate"))
+		}
+	case 7:
+		// A restart: the same name, a newer incarnation, an empty state.
+		i := pick("restarted")
+		self := w.procs[i].c.self
+		w.spawn(self.Node, self.Incarnation+1) // first, so that someone hears the old run
+		w.kill(i)
+	case 8:
+		// A departure (its name never comes back) or a new name.
+		if len(live) > 1 && rapid.Bool().Draw(t, "leave") {
+			w.kill(pick("leaver"))
+		} else if len(live) < 5 {
+			w.names++
+			w.spawn(fmt.Sprintf("n%d", w.names), 1)
+		}
+	case 9, 10:
+		i := pick("retirer")
+		misjudged := rapid.SliceOfN(rapid.IntRange(0, len(w.procs)-1), 0, 2).Draw(t, "misjudged")
+		w.retire(i, rapid.Bool().Draw(t, "folder"), func(r Replica) bool {
+			for _, k := range misjudged {
+				if w.procs[k].c.self == r {
+					return true
+				}
+			}
+			return false
+		}, rapid.IntRange(0, 2).Draw(t, "maxFolds"))
+	case 11:
+		dt := time.Duration(rapid.Int64Range(0, int64(w.horizon/4)).Draw(t, "dt"))
+		if w.now.Add(dt).Sub(w.synced) > w.horizon/4 {
+			w.sync()
+		}
+		w.now = w.now.Add(dt)
+	}
+}
+
+// TestRetireModel runs random histories of increments, restarts,
+// departures, folds by any number of self-appointed folders, misjudged
+// live replicas, reordering, duplication and late delivery, and checks
+// that every live replica reads the exact total after each sync, and that
+// once the history ends and a few horizons pass, each counter holds at
+// most two entries (slots and records) per live replica.
+func TestRetireModel(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		w := &retireWorld{t: rt, now: t0, synced: t0, horizon: time.Minute}
+		for i := range 3 {
+			w.spawn(fmt.Sprintf("n%d", i), 1)
+		}
+		w.names = 3
+		for range rapid.IntRange(0, 150).Draw(rt, "steps") {
+			w.step()
+		}
+		// Quiet time: syncs every quarter horizon for three horizons, so
+		// every fold settles, commits and is forgotten.
+		for range 13 {
+			w.now = w.now.Add(w.horizon / 4)
+			w.sync()
+		}
+		live := w.live()
+		for _, i := range live {
+			c := w.procs[i].c
+			if n := len(c.S) + len(c.Gone); n > 2*len(live) {
+				rt.Fatalf("%s holds %d slots and %d records for %d live replicas:\n%+v", c.self, len(c.S), len(c.Gone), len(live), c)
+			}
+			for _, s := range c.S {
+				if !w.isLive(s.Replica) {
+					rt.Fatalf("%s still holds a slot of the gone replica %s", c.self, s.Replica)
+				}
+			}
+		}
+	})
+}
+
+// orsetWorld runs the same history on two copies of every replica's set:
+// one that retires replicas and one that never does (the plain ORSet,
+// whose laws are tested on their own). Retirement must not change what any
+// replica reads: no removed element comes back, no added element is lost.
+type orsetWorld struct {
+	t       *rapid.T
+	procs   []*orsetProc
+	pool    []orsetMsg
+	now     time.Time
+	synced  time.Time
+	horizon time.Duration
+	names   int
+}
+
+type orsetProc struct {
+	s, ref *ORSet[int]
+	alive  bool
+}
+
+type orsetMsg struct {
+	to     int
+	s, ref *ORSet[int]
+}
+
+func (w *orsetWorld) live() []int {
+	var out []int
+	for i, p := range w.procs {
+		if p.alive {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (w *orsetWorld) isLive(r Replica) bool {
+	for _, p := range w.procs {
+		if p.alive && p.s.self == r {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *orsetWorld) spawn(name string, inc uint64) {
+	r := Replica{Node: name, Incarnation: inc}
+	w.procs = append(w.procs, &orsetProc{s: NewORSet[int](r), ref: NewORSet[int](r), alive: true})
+}
+
+func (w *orsetWorld) send(from int, s, ref *ORSet[int]) {
+	for _, j := range w.live() {
+		if j != from {
+			w.pool = append(w.pool, orsetMsg{to: j, s: roundTrip(w.t, s.Clone()), ref: ref.Clone()})
+		}
+	}
+}
+
+func (w *orsetWorld) flush(i int) {
+	p := w.procs[i]
+	d, ok := p.s.Delta()
+	dr, okr := p.ref.Delta()
+	if ok || okr {
+		if !ok {
+			d = &ORSet[int]{}
+		}
+		if !okr {
+			dr = &ORSet[int]{}
+		}
+		w.send(i, d, dr)
+	}
+}
+
+func (w *orsetWorld) deliver(k int, keep bool) {
+	m := w.pool[k]
+	if !keep {
+		w.pool = append(w.pool[:k], w.pool[k+1:]...)
+	}
+	to := m.to
+	if !w.procs[to].alive {
+		live := w.live()
+		to = live[k%len(live)]
+	}
+	w.procs[to].s.Merge(w.now, m.s)
+	w.procs[to].ref.Merge(w.now, m.ref)
+}
+
+func (w *orsetWorld) retire(i int, folder bool, misjudged func(Replica) bool) {
+	p := w.procs[i]
+	p.s.Retire(w.now, RetirePlan{
+		Gone: func(r Replica) bool {
+			return r != p.s.self && (!w.isLive(r) || misjudged(r))
+		},
+		Folder:  folder,
+		Horizon: w.horizon,
+	})
+}
+
+func (w *orsetWorld) sync() {
+	live := w.live()
+	for k, i := range live {
+		w.retire(i, k == 0, func(Replica) bool { return false })
+		w.flush(i)
+	}
+	for len(w.pool) > 0 {
+		w.deliver(0, false)
+	}
+	for _, i := range live {
+		for _, j := range live {
+			w.procs[i].s.Merge(w.now, w.procs[j].s.Clone())
+			w.procs[i].ref.Merge(w.now, w.procs[j].ref.Clone())
+		}
+	}
+	w.synced = w.now
+	for _, i := range live {
+		p := w.procs[i]
+		roundTrip(w.t, p.s.Clone()) // the state stays valid
+		if got, want := fmt.Sprint(p.s.Elements()), fmt.Sprint(p.ref.Elements()); got != want {
+			w.t.Fatalf("after a sync %s reads %s, without retirement %s", p.s.self, got, want)
+		}
+	}
+}
+
+func (w *orsetWorld) step() {
+	t := w.t
+	live := w.live()
+	pick := func(label string) int { return live[rapid.IntRange(0, len(live)-1).Draw(t, label)] }
+	switch rapid.IntRange(0, 11).Draw(t, "op") {
+	case 0, 1:
+		p := w.procs[pick("adder")]
+		v := rapid.IntRange(0, 5).Draw(t, "v")
+		p.s.Add(v)
+		p.ref.Add(v)
+	case 2:
+		p := w.procs[pick("remover")]
+		v := rapid.IntRange(0, 5).Draw(t, "v")
+		p.s.Remove(v)
+		p.ref.Remove(v)
+	case 3:
+		w.flush(pick("flusher"))
+	case 4:
+		i := pick("pusher")
+		w.send(i, w.procs[i].s, w.procs[i].ref)
+	case 5, 6:
+		if len(w.pool) > 0 {
+			k := rapid.IntRange(0, len(w.pool)-1).Draw(t, "msg")
+			w.deliver(k, rapid.Bool().Draw(t, "duplicate"))
+		}
+	case 7:
+		i := pick("restarted")
+		self := w.procs[i].s.self
+		w.spawn(self.Node, self.Incarnation+1)
+		w.flush(i)
+		w.send(i, w.procs[i].s, w.procs[i].ref)
+		w.procs[i].alive = false
+	case 8:
+		if len(live) > 1 && rapid.Bool().Draw(t, "leave") {
+			i := pick("leaver")
+			w.flush(i)
+			w.send(i, w.procs[i].s, w.procs[i].ref)
+			w.procs[i].alive = false
+		} else if len(live) < 5 {
+			w.names++
+			w.spawn(fmt.Sprintf("n%d", w.names), 1)
+		}
+	case 9, 10:
+		i := pick("retirer")
+		misjudged := rapid.SliceOfN(rapid.IntRange(0, len(w.procs)-1), 0, 2).Draw(t, "misjudged")
+		w.retire(i, rapid.Bool().Draw(t, "folder"), func(r Replica) bool {
+			for _, k := range misjudged {
+				if w.procs[k].s.self == r {
+					return true
+				}
+			}
+			return false
+		})
+	case 11:
+		dt := time.Duration(rapid.Int64Range(0, int64(w.horizon/4)).Draw(t, "dt"))
+		if w.now.Add(dt).Sub(w.synced) > w.horizon/4 {
+			w.sync()
+		}
+		w.now = w.now.Add(dt)
+	}
+}
+
+// TestORSetRetireModel: retirement never changes an ORSet's elements, and
+// after a few quiet horizons the context names only live replicas and
+// replicas whose dots still tag an element.
+func TestORSetRetireModel(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		w := &orsetWorld{t: rt, now: t0, synced: t0, horizon: time.Minute}
+		for i := range 3 {
+			w.spawn(fmt.Sprintf("n%d", i), 1)
+		}
+		w.names = 3
+		for range rapid.IntRange(0, 150).Draw(rt, "steps") {
+			w.step()
+		}
+		for range 13 {
+			w.now = w.now.Add(w.horizon / 4)
+			w.sync()
+		}
+		for _, i := range w.live() {
+			s := w.procs[i].s
+			tagging := map[Replica]bool{}
+			for _, e := range s.E {
+				tagging[e.Dot.Replica] = true
+			}
+			for _, d := range append(append([]Dot(nil), s.VV...), s.Cloud...) {
+				if !w.isLive(d.Replica) && !tagging[d.Replica] {
+					rt.Fatalf("%s's context still names the gone replica %s, which tags no element", s.self, d.Replica)
+				}
+			}
+		}
+	})
+}
+
+// A live replica that a partition made look gone is retired, and comes
+// back. If it stays idle, its count lives in its record, which it takes
+// over and keeps fresh; if it counts on, its slot outgrows the record, and
+// the record is kept for its committed part. Either way a member that goes
+// on taking it for gone must not forget the record: r's deltas carry only
+// its own slot, so a forgotten record would count its committed part
+// twice. r keeps the record fresh (it takes it over once committed), so
+// s never finds it old enough to forget.
+func TestRetireAliveAgain(t *testing.T) {
+	const h = time.Minute
+	for _, idle := range []bool{true, false} {
+		t.Run(fmt.Sprintf("idle=%v", idle), func(t *testing.T) {
+			r, s := Replica{"r", 1}, Replica{"s", 1}
+			cr, cs := NewGCounter(r), NewGCounter(s)
+			want := uint64(5)
+			cr.Add(5)
+			cs.Merge(t0, cr.Clone())
+			exchange := func(now time.Time) {
+				if d, ok := cr.Delta(); ok {
+					cs.Merge(now, d)
+				}
+				cr.Merge(now, cs.Clone())
+				for _, c := range []*GCounter{cr, cs} {
+					if got := c.Value(); got != want {
+						t.Fatalf("at +%v %s reads %d, want %d\nr %+v\ns %+v", now.Sub(t0), c.self, got, want, cr, cs)
+					}
+				}
+			}
+			misjudged := RetirePlan{Gone: func(x Replica) bool { return x == r }, Folder: true, Horizon: h}
+			truth := RetirePlan{Gone: func(Replica) bool { return false }, Horizon: h}
+			exchange(t0)
+			if !cs.Retire(t0, misjudged) {
+				t.Fatalf("s did not fold r")
+			}
+			exchange(t0)
+			if !idle {
+				cr.Add(2)
+				want += 2
+				exchange(t0)
+			}
+			for now := t0; now.Before(t0.Add(4 * h)); now = now.Add(h / 4) {
+				cr.Retire(now, truth)
+				cs.Retire(now, misjudged)
+				exchange(now)
+			}
+			cr.Add(1)
+			want++
+			exchange(t0.Add(4 * h))
+		})
+	}
+}
+
+// A window counter that nobody touches any more still lets go of a gone
+// replica's slot once its window has passed: the retirement pass expires it.
+func TestWindowCounterRetireExpires(t *testing.T) {
+	a, b := Replica{"a", 1}, Replica{"b", 1}
+	w, err := NewWindowCounter(a, time.Second, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewWindowCounter(b, time.Second, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.AddAt(t0, 3)
+	w.Merge(t0, other)
+	if len(w.Slots) != 1 {
+		t.Fatalf("%d slots, want b's", len(w.Slots))
+	}
+	if w.Retire(t0.Add(3*time.Second), RetirePlan{}) {
+		t.Fatalf("expiry reported a replicated change")
+	}
+	if len(w.Slots) != 0 {
+		t.Fatalf("a gone replica's slot outlived its window: %+v", w.Slots)
+	}
+}
+
+// Records from the wire are checked like slots: a bad one fails Validate.
+func TestRetirementValidate(t *testing.T) {
+	r, s := Replica{"r", 1}, Replica{"s", 1}
+	ok := Retirement{Replica: r, N: 5, A: 3, Into: s, Gen: 1, At: 1}
+	cases := map[string][]Retirement{
+		"zero replica":  {{N: 5, Into: s}},
+		"zero into":     {{Replica: r, N: 5}},
+		"zero count":    {{Replica: r, Into: s}},
+		"committed > N": {{Replica: r, N: 5, A: 6, Into: s}},
+		"unsorted":      {{Replica: s, N: 1, Into: r}, ok},
+		"duplicate":     {ok, ok},
+	}
+	for name, gone := range cases {
+		c := &GCounter{Gone: gone}
+		if err := c.Validate(); !errors.Is(err, ErrInvalidState) {
+			t.Errorf("%s: Validate = %v, want ErrInvalidState", name, err)
+		}
+		set := &ORSet[int]{Gone: []ContextRetirement{{Replica: r, At: 2}, {Replica: r, At: 1}}}
+		if err := set.Validate(); !errors.Is(err, ErrInvalidState) {
+			t.Errorf("ORSet with duplicate marks: Validate = %v, want ErrInvalidState", err)
+		}
+	}
+	c := &GCounter{Gone: []Retirement{ok}}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("a good record: %v", err)
+	}
+	if got := c.Retired(); len(got) != 1 || got[0] != ok {
+		t.Fatalf("Retired() = %+v", got)
+	}
+	if c.Value() != 2 || c.Get(r) != 5 {
+		t.Fatalf("a record of 5 with 3 committed: Value %d (want 2), Get %d (want 5)", c.Value(), c.Get(r))
+	}
+}
+
+// BenchmarkGCounterRetire10k measures one retirement pass over a counter
+// whose 10,000 replicas all went at once (the work done under a value's
+// lock), unbounded and with swarm's MaxFolds, and a read once folded.
+func BenchmarkGCounterRetire10k(b *testing.B) {
+	self := Replica{"self", 1}
+	base := NewGCounter(self)
+	base.Add(1)
+	for i := range 10000 {
+		o := NewGCounter(Replica{fmt.Sprintf("pod-%05d", i), 1})
+		o.Add(uint64(i + 1))
+		base.Merge(t0, o)
+	}
+	plan := RetirePlan{Gone: func(r Replica) bool { return r != self }, Folder: true, Horizon: time.Hour}
+	for _, max := range []int{0, 256} {
+		b.Run(fmt.Sprintf("fold/max=%d", max), func(b *testing.B) {
+			p := plan
+			p.MaxFolds = max
+			b.ReportAllocs()
+			for range b.N {
+				b.StopTimer()
+				c := base.Clone()
+				c.self = self
+				b.StartTimer()
+				c.Retire(t0, p)
+			}
+		})
+	}
+	folded := base.Clone()
+	folded.self = self
+	folded.Retire(t0, plan)
+	b.Run("value", func(b *testing.B) {
+		for b.Loop() {
+			_ = folded.Value()
+		}
+	})
+}
+
+// A peer's records are bounded like its slots: only records into the
+// origin, under the ceiling, and a record may not raise what the receiver
+// knows of a replica by more than a step.
+func TestRetirementCheck(t *testing.T) {
+	r, s, x := Replica{"r", 1}, Replica{"s", 1}, Replica{"x", 1}
+	b := Bounds{MaxCount: 1000, MaxStep: 10, MaxReplicas: 3}
+	local := NewGCounter(s)
+	local.Merge(t0, &GCounter{S: []Slot{{Replica: r, N: 50}}})
+	msg := func(g Retirement) *GCounter { return &GCounter{Gone: []Retirement{g}} }
+	cases := []struct {
+		name   string
+		msg    *GCounter
+		origin Replica
+		want   error
+	}{
+		{"a fold by its origin", msg(Retirement{Replica: r, N: 55, Into: x, Gen: 1}), x, nil},
+		{"into another replica", msg(Retirement{Replica: r, N: 55, Into: s, Gen: 1}), x, ErrForeignWrite},
+		{"above the ceiling", msg(Retirement{Replica: r, N: 1001, Into: x}), Replica{}, ErrCountCeiling},
+		{"a step too far", msg(Retirement{Replica: r, N: 61, Into: x}), x, ErrCountStep},
+		{"a full state may", msg(Retirement{Replica: r, N: 61, Into: x}), Replica{}, nil},
+		{"too many replicas", &GCounter{Gone: []Retirement{{Replica: Replica{"a", 1}, N: 1, Into: x}, {Replica: Replica{"b", 1}, N: 1, Into: x}, {Replica: Replica{"c", 1}, N: 1, Into: x}}}, Replica{}, ErrTooManyReplicas},
+	}
+	for _, c := range cases {
+		err := local.Check(c.msg, c.origin, b)
+		if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+			t.Errorf("%s: Check = %v, want %v", c.name, err, c.want)
+		}
+	}
+	poisoned := &GCounter{Gone: []Retirement{{Replica: r, N: 1 << 60, Into: x}}}
+	if n := poisoned.Sanitize(b); n != 1 || len(poisoned.Gone) != 0 {
+		t.Fatalf("Sanitize dropped %d, left %+v", n, poisoned.Gone)
+	}
+}

@@ -1,0 +1,79 @@
+package swarm
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shoal-go/shoal/crdt"
+)
+
+// The retirement view decides, from the member table alone, which replicas
+// are gone, which member folds, and which members the table forgets.
+func TestRetireView(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	after := time.Minute
+	self := crdt.Replica{Node: "b", Incarnation: 20}
+	m := &membership{members: map[string]Member{
+		"a":      {Name: "a", Replica: crdt.Replica{Node: "a", Incarnation: 30}, State: MemberAlive, Since: t0},
+		"b":      {Name: "b", Replica: self, State: MemberAlive, Since: t0},
+		"c":      {Name: "c", Replica: crdt.Replica{Node: "c", Incarnation: 10}, State: MemberAlive, Since: t0},
+		"left":   {Name: "left", Replica: crdt.Replica{Node: "left", Incarnation: 5}, State: MemberLeft, Since: t0.Add(-time.Second)},
+		"failed": {Name: "failed", Replica: crdt.Replica{Node: "failed", Incarnation: 5}, State: MemberFailed, Since: t0.Add(-time.Second)},
+		"old":    {Name: "old", Replica: crdt.Replica{Node: "old", Incarnation: 5}, State: MemberFailed, Since: t0.Add(-2 * after)},
+	}}
+	now := t0
+
+	// A node that has just started does not take unknown names for gone.
+	v, forgotten := m.retireView(now, self, now, after)
+	if forgotten != 1 {
+		t.Fatalf("forgot %d members, want 1 (old)", forgotten)
+	}
+	if _, ok := m.members["old"]; ok {
+		t.Fatalf("the member table still holds a member failed for 2×RetireAfter")
+	}
+	if v.folder != (crdt.Replica{Node: "c", Incarnation: 10}) {
+		t.Fatalf("folder %s, want the oldest live replica c#10", v.folder)
+	}
+	cases := []struct {
+		r    crdt.Replica
+		gone bool
+		why  string
+	}{
+		{self, false, "itself"},
+		{crdt.Replica{Node: "a", Incarnation: 30}, false, "a live member's current run"},
+		{crdt.Replica{Node: "a", Incarnation: 29}, true, "replaced by a newer run"},
+		{crdt.Replica{Node: "a", Incarnation: 31}, false, "a run not heard of yet"},
+		{crdt.Replica{Node: "left", Incarnation: 5}, true, "left"},
+		{crdt.Replica{Node: "failed", Incarnation: 5}, false, "failed for less than RetireAfter"},
+		{crdt.Replica{Node: "old", Incarnation: 5}, false, "unknown, and this node is new"},
+		{crdt.Replica{Node: "never", Incarnation: 1}, false, "unknown, and this node is new"},
+	}
+	for _, c := range cases {
+		if got := v.gone(c.r); got != c.gone {
+			t.Errorf("gone(%s) = %v, want %v (%s)", c.r, got, c.gone, c.why)
+		}
+	}
+
+	// A minute later: the failed member has been away for RetireAfter,
+	// and this node has run long enough to know every member.
+	later := t0.Add(after)
+	v, _ = m.retireView(later, self, t0, after)
+	for _, c := range []struct {
+		r    crdt.Replica
+		gone bool
+	}{
+		{crdt.Replica{Node: "failed", Incarnation: 5}, true},
+		{crdt.Replica{Node: "never", Incarnation: 1}, true},
+		{crdt.Replica{Node: "a", Incarnation: 30}, false},
+	} {
+		if got := v.gone(c.r); got != c.gone {
+			t.Errorf("a minute later: gone(%s) = %v, want %v", c.r, got, c.gone)
+		}
+	}
+	if _, ok := m.members["left"]; ok {
+		t.Errorf("the member table still holds a member that left RetireAfter ago")
+	}
+	if _, ok := m.members["a"]; !ok {
+		t.Errorf("the member table forgot a live member")
+	}
+}
