@@ -110,7 +110,7 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 		}
 		insts = append(insts, in)
 	}
-	if p.Backend != BackendRedis {
+	if p.Backend != BackendRedis && p.Backend != BackendRedisLua {
 		if err := waitMembers(ctx, insts, p.Nodes); err != nil {
 			return res, err
 		}
