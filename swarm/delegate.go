@@ -37,7 +37,10 @@ func parseMeta(b []byte) (incarnation uint64, ok bool) {
 // NotifyMsg receives a packet or stream message: one envelope or a batch.
 func (d *delegate) NotifyMsg(buf []byte) {
 	n := (*Node)(d)
-	if n.closed.Load() || len(buf) == 0 {
+	// A message that arrives while New is still starting the node (a
+	// restarted node's peers still send to its address) is dropped:
+	// anti-entropy at the join carries what it held.
+	if n.live.Load() == nil || n.closed.Load() || len(buf) == 0 {
 		return
 	}
 	envs, err := n.decodeMessage(buf)
