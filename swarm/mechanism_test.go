@@ -87,6 +87,7 @@ func TestGossipAloneRelaysToNodesTheOriginCannotReach(t *testing.T) {
 	c, simnet := simCluster(t, 5, 11, func(cfg *swarm.Config) {
 		relayTune(cfg)
 		cfg.DirectSendMaxMembers = 0
+		cfg.TreeFanout = 0 // no broadcast tree: gossip alone
 	})
 	ms := maps(t, c, "owners")
 	cs := counters(t, c, "hits")
@@ -200,6 +201,7 @@ func TestFastPathWithLossIsRepairedByRelays(t *testing.T) {
 func TestReplacedBroadcastsLoseNothing(t *testing.T) {
 	c := swarmtest.Start(t, 3, swarmtest.Options{Config: func(i int, cfg *swarm.Config) {
 		cfg.DirectSendMaxMembers = 0
+		cfg.TreeFanout = 0 // no broadcast tree: gossip alone
 		cfg.PushPullInterval = 0
 		cfg.GossipInterval = 300 * time.Millisecond
 	}})
