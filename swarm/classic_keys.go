@@ -36,6 +36,10 @@ type classicKey struct {
 	name string
 	h    *Shared[*classicValue]
 	idx  int // position in classicKeys.order; guarded by classicKeys.mu
+	// created is when the key was registered: the sweep leaves a key
+	// alone for its first classicSweepEvery, so a key registered on
+	// arrival is not forgotten before the value that made it is merged.
+	created time.Time
 	// expired is set by the sweep, under the value's lock, when no live
 	// node shares the key any more; a ShareValue that finds it set
 	// starts over with a fresh key.
@@ -106,7 +110,7 @@ func (s *Swarm) key(key string) (*classicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &classicKey{name: key, h: h, idx: len(t.order)}
+	k := &classicKey{name: key, h: h, idx: len(t.order), created: s.node.clock()}
 	t.byName[key] = k
 	t.order = append(t.order, k)
 	return k, nil
@@ -249,6 +253,9 @@ func (s *Swarm) sweep() {
 	now := s.node.clock()
 	self := s.node.Name()
 	for _, k := range batch {
+		if now.Sub(k.created) < classicSweepEvery {
+			continue
+		}
 		empty := false
 		err := k.h.mutate(func(cv *classicValue) {
 			for i := 0; i < len(cv.Entries); i++ {
