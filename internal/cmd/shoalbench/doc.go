@@ -55,8 +55,10 @@
 // Times Leave on a node of an N-node loopback cluster holding V values
 // changed and not yet flushed, and counts what its last flush left.
 //
-//	ratelimit [-backend shoal|redis|both] -nodes N -limit L -window W -duration D
-//	          [-offered X] [-skew S] [-churn] [-keyed] [-svg FILE]
+//	ratelimit [-backend shoal|redis|redis-lua|both|all] -nodes N -limit L -window W -duration D
+//	          [-offered X] [-skew S] [-churn] [-keyed] [-keys N] [-key-limit L]
+//	          [-key-window W] [-key-rate R] [-key-dist zipf|even] [-zipf-s S]
+//	          [-svg FILE]
 //
 // Runs internal/bench/ratelimitbench; -svg plots the admitted events per
 // sliding window over time against the limit.
