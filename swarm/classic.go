@@ -339,9 +339,12 @@ func (s *Swarm) Values(key string) map[string]interface{} {
 		}
 	}
 	now := s.node.now()
-	cv := h.a.v
 	h.e.mu.Lock()
 	defer h.e.mu.Unlock()
+	if h.e.gone.Load() {
+		return out
+	}
+	cv := h.a.v
 	for i := 0; i < len(cv.Entries); i++ {
 		e := &cv.Entries[i]
 		if e.Node != s.node.cfg.Name {
