@@ -73,3 +73,42 @@ func TestUnshareDropsOutboxAndRacesFlush(t *testing.T) {
 	waitCond(t, "a flush after Unshare", func() bool { return a.out.hasSlot("other") })
 	require.False(t, a.out.hasSlot("m"), "a flush brought m back into the outbox")
 }
+
+// A flush that took the value from the dirty list before Unshare and
+// sends after it skips the value: no panic on the released state, no
+// accumulation brought back. The flusher is held off (FlushInterval of an
+// hour) and the test plays its part, so the interleaving is exact.
+func TestFlushAfterUnshareSkipsTheValue(t *testing.T) {
+	nodes := make([]*Node, 2)
+	for i := range nodes {
+		cfg := DefaultLocalConfig(fmt.Sprintf("late-flush-%d", i))
+		cfg.FlushInterval = time.Hour
+		n, err := New(cfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = n.Close() })
+		nodes[i] = n
+	}
+	_, err := nodes[1].Join(context.Background(), nodes[0].Addr())
+	require.NoError(t, err)
+	a := nodes[0]
+	waitCond(t, "2 members", func() bool { return a.numMembers() == 2 })
+
+	m, err := NewMap[string, int](a, "m", crdt.LWWOptions{})
+	require.NoError(t, err)
+	require.NoError(t, m.Set("k", 1))
+	a.dirtyMu.Lock()
+	dirty := a.dirty
+	a.dirty = nil
+	a.dirtyMu.Unlock()
+	require.Len(t, dirty, 1)
+	state, err := m.Shared().Snapshot()
+	require.NoError(t, err)
+
+	require.NoError(t, a.Unshare("m"))
+	a.send(dirty, time.Time{})
+	require.False(t, a.out.hasSlot("m"), "a late flush brought m back into the outbox")
+	// A peer's delta merged just before Unshare and forwarded after it.
+	_, err = a.out.add(a.now(), dirty[0], crdt.Replica{Node: "peer", Incarnation: 1}, state, nil)
+	require.NoError(t, err)
+	require.False(t, a.out.hasSlot("m"), "a late forward brought m back into the outbox")
+}
