@@ -119,3 +119,38 @@ func TestUnshareThenShareAgain(t *testing.T) {
 		return nil
 	})
 }
+
+// An unshared name is not written to the snapshot: after a restart it
+// starts empty, while a name still shared (with a TTL entry, whose TTL the
+// snapshot keeps) is restored.
+func TestUnsharedNameNotSnapshotted(t *testing.T) {
+	dir := t.TempDir()
+	n := durableNode(t, dir, nil)
+	kept, err := swarm.NewMap[string, string](n, "kept", crdtLWW)
+	require.NoError(t, err)
+	dropped, err := swarm.NewMap[string, string](n, "dropped", crdtLWW)
+	require.NoError(t, err)
+	require.NoError(t, kept.SetTTL("k", "v", time.Hour))
+	require.NoError(t, dropped.Set("k", "v"))
+	require.NoError(t, n.Unshare("dropped"))
+	require.NoError(t, n.Leave())
+
+	n2 := durableNode(t, dir, nil)
+	kept2, err := swarm.NewMap[string, string](n2, "kept", crdtLWW)
+	require.NoError(t, err)
+	v, ok, err := kept2.Get("k")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "v", v)
+	var ttl time.Duration
+	require.NoError(t, kept2.Shared().Read(func(mp *crdt.LWWMap[string, string]) {
+		c := mp.Clone()
+		ttl = c.E[0].TTL
+	}))
+	require.Equal(t, time.Hour, ttl, "the snapshot lost the entry's TTL")
+	dropped2, err := swarm.NewMap[string, string](n2, "dropped", crdtLWW)
+	require.NoError(t, err)
+	l, err := dropped2.Len()
+	require.NoError(t, err)
+	require.Zero(t, l, "the unshared name came back from the snapshot")
+}
