@@ -62,8 +62,8 @@
 // a byte string, not nested CBOR, so the envelope can be routed without
 // touching it and the payload is decoded later under its own limits.
 //
-// Kinds: KindDelta (1), KindState (2), KindBroadcast (3), KindClassic (4);
-// 0 is reserved; 5..255 are free. An unknown kind decodes without error so
+// Kinds: KindDelta (1), KindState (2), KindBroadcast (3); 0 is reserved,
+// 4 is retired (never sent; do not reuse), 5 and 6 are swarm's own. An unknown kind decodes without error so
 // that a newer node can add one; the receiver decides what to do with it.
 //
 // # Versioning and rolling upgrades

@@ -9,7 +9,8 @@ import "strconv"
 // ones.
 type Kind uint8
 
-// The kinds shoal uses. Values 5 to 255 are free for future use.
+// The kinds shoal uses. Values 7 to 255 are free for future use
+// (swarm uses 5 and 6 internally).
 const (
 	// KindDelta carries a delta state: the changes of one replica since
 	// its previous delta.
@@ -18,9 +19,9 @@ const (
 	KindState Kind = 2
 	// KindBroadcast carries a user broadcast (not a CRDT state).
 	KindBroadcast Kind = 3
-	// KindClassic carries a value of the Swarmer-compatible adapter, a
-	// typed value made by EncodeAny.
-	KindClassic Kind = 4
+	// 4 was KindClassic, declared for the classic adapter but never sent
+	// (classic keys travel as deltas and states, classic broadcasts as
+	// KindBroadcast). Do not reuse it.
 )
 
 // String returns the kind's name, or "Kind(n)" for a kind this build does
@@ -33,8 +34,6 @@ func (k Kind) String() string {
 		return "state"
 	case KindBroadcast:
 		return "broadcast"
-	case KindClassic:
-		return "classic"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }

@@ -183,6 +183,9 @@ func TestORSetCheckAndSanitize(t *testing.T) {
 		{"cloud over the ceiling", &ORSet[string]{Cloud: []Dot{{Replica: rc, Counter: math.MaxUint64}}}, Replica{}, ErrCountCeiling},
 		{"third replica", entry("z", rc, 5), Replica{}, nil},
 		{"fourth replica", &ORSet[string]{VV: []Dot{{Replica: rc, Counter: 1}, {Replica: Replica{"d", 1}, Counter: 1}}}, Replica{}, ErrTooManyReplicas},
+		{"fourth replica in the cloud", &ORSet[string]{VV: []Dot{{Replica: rc, Counter: 1}}, Cloud: []Dot{{Replica: Replica{"d", 1}, Counter: 2}}}, Replica{}, ErrTooManyReplicas},
+		// c in both the VV and the cloud is one replica: three in all.
+		{"third replica, vv and cloud", &ORSet[string]{VV: []Dot{{Replica: rc, Counter: 1}}, Cloud: []Dot{{Replica: rc, Counter: 3}, {Replica: rc, Counter: 5}}}, Replica{}, nil},
 	} {
 		wantBound(t, tc.name, local.Check(tc.other, tc.origin, tight), tc.want)
 	}
@@ -257,6 +260,63 @@ func BenchmarkGCounterCheckDelta(b *testing.B) {
 	for b.Loop() {
 		if err := x.Check(d, last, bounds); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Merge of a one-slot delta into a 1,000-slot counter, from the replica
+// that sorts last: the other half of what a gossiped delta costs.
+func BenchmarkGCounterMergeDelta(b *testing.B) {
+	last := Replica{"zz", 1}
+	x := NewGCounter(Replica{"a", 1})
+	for i := range 1000 {
+		x.Merge(t0, gc(Slot{Replica: Replica{Node: fmt.Sprintf("node-%04d", i), Incarnation: 1}, N: 5}))
+	}
+	x.Merge(t0, gc(Slot{Replica: last, N: 1}))
+	d := gc(Slot{Replica: last, N: 1})
+	b.ReportAllocs()
+	for b.Loop() {
+		d.S[0].N++
+		if _, changed := x.Merge(t0, d); !changed {
+			b.Fatal("no change")
+		}
+	}
+}
+
+// A one-slot delta into a large counter takes the binary-search path of
+// Merge and Check (the law tests' few replicas never do): every position,
+// held or new, lands in the right slot.
+func TestGCounterDeltaIntoManySlots(t *testing.T) {
+	base := NewGCounter(Replica{"m", 1})
+	for i := 0; i < 100; i += 2 {
+		base.Merge(t0, gc(Slot{Replica: Replica{Node: fmt.Sprintf("n%03d", i), Incarnation: 1}, N: 10}))
+	}
+	base.Add(1)
+	for i := -1; i <= 100; i++ {
+		r := Replica{Node: fmt.Sprintf("n%03d", i), Incarnation: 1}
+		if i < 0 {
+			r = Replica{Node: "a", Incarnation: 1} // before every slot
+		}
+		x := base.Clone()
+		x.self, x.own = base.self, 0
+		x.Validate()
+		before := x.Get(r)
+		d := gc(Slot{Replica: r, N: before + 5})
+		if err := x.Check(d, r, tight); err != nil && before > 0 {
+			t.Fatalf("%s: Check = %v", r, err)
+		}
+		if _, changed := x.Merge(t0, d); !changed {
+			t.Fatalf("%s: no change", r)
+		}
+		if err := x.Clone().Validate(); err != nil {
+			t.Fatalf("%s: merged state invalid: %v", r, err)
+		}
+		if x.Get(r) != before+5 || x.Value() != base.Value()+5 {
+			t.Fatalf("%s: slot %d (want %d), value %d (want %d)", r, x.Get(r), before+5, x.Value(), base.Value()+5)
+		}
+		x.Add(1)
+		if x.Get(Replica{"m", 1}) != 2 {
+			t.Fatalf("%s: own slot lost after the merge", r)
 		}
 	}
 }

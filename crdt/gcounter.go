@@ -104,7 +104,8 @@ func (c *GCounter) Slots() []Slot {
 
 // Merge folds other into c: per replica, the larger count wins. The effect
 // holds the slots of other that were larger than c's. now is unused: a
-// GCounter has no notion of time. Merge costs O(len(c.S)+len(other.S)).
+// GCounter has no notion of time. Merge costs O(len(c.S)+len(other.S)),
+// and O(log len(c.S)) for a delta of one slot c already holds.
 func (c *GCounter) Merge(now time.Time, other *GCounter) (effect *GCounter, changed bool) {
 	if other == nil || c == other {
 		return nil, false
@@ -120,11 +121,10 @@ func (c *GCounter) Merge(now time.Time, other *GCounter) (effect *GCounter, chan
 		if o.N == 0 {
 			continue
 		}
+		i = seek(c.S, i, o.Replica, len(other.S), slotReplica)
 		order := 1 // of c.S[i] against o; 1 when c.S is exhausted
-		for ; i < len(c.S); i++ {
-			if order = c.S[i].Replica.Compare(o.Replica); order >= 0 {
-				break
-			}
+		if i < len(c.S) {
+			order = c.S[i].Replica.Compare(o.Replica)
 		}
 		if order == 0 {
 			if o.N <= c.S[i].N {
@@ -232,7 +232,10 @@ func (c *GCounter) Check(other *GCounter, origin Replica, b Bounds) error {
 	if other == nil {
 		return nil
 	}
-	return checkSlots(c.S, other.S, origin, b)
+	if err := checkSlots(c.S, other.S, origin, b); err != nil {
+		return err
+	}
+	return c.checkRetired(other.Gone, origin, b)
 }
 
 func checkSlots(mine, theirs []Slot, origin Replica, b Bounds) error {
@@ -243,7 +246,7 @@ func checkSlots(mine, theirs []Slot, origin Replica, b Bounds) error {
 		if bound && o.Replica != origin {
 			return outOfBounds(ErrForeignWrite, "slot %s in a message from %s", o.Replica, origin)
 		}
-		i = seek(mine, i, o.Replica, len(theirs), func(s Slot) Replica { return s.Replica })
+		i = seek(mine, i, o.Replica, len(theirs), slotReplica)
 		held := i < len(mine) && mine[i].Replica == o.Replica
 		var n uint64
 		if held {
@@ -263,6 +266,7 @@ func (c *GCounter) Sanitize(b Bounds) int {
 	if b.MaxCount == 0 {
 		return 0
 	}
+	gone := c.sanitizeRetired(b)
 	kept := c.S[:0]
 	for _, s := range c.S {
 		if s.N <= b.MaxCount {
@@ -271,7 +275,7 @@ func (c *GCounter) Sanitize(b Bounds) int {
 	}
 	dropped := len(c.S) - len(kept)
 	if dropped == 0 {
-		return 0
+		return gone
 	}
 	clear(c.S[len(kept):])
 	c.S = kept
@@ -282,5 +286,7 @@ func (c *GCounter) Sanitize(b Bounds) int {
 	if i, ok := c.search(c.self); ok && !c.self.IsZero() {
 		c.own = i + 1
 	}
-	return dropped
+	return dropped + gone
 }
+
+func slotReplica(s Slot) Replica { return s.Replica }

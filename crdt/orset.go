@@ -478,22 +478,24 @@ func (s *ORSet[T]) Check(other *ORSet[T], origin Replica, b Bounds) error {
 		}
 	}
 	added := 0
-	check := func(dots []Dot) error {
+	check := func(dots []Dot, cloud bool) error {
 		for i, d := range dots {
 			known := ctxMax(s.VV, s.Cloud, d.Replica)
 			if err := checkCount(d.Replica, d.Counter, known, known > 0, bound, b); err != nil {
 				return err
 			}
-			if known == 0 && (i == 0 || dots[i-1].Replica != d.Replica) {
-				added++ // a cloud replica also in the VV is counted twice: conservative
+			// A new replica counts once: in the cloud only at its first
+			// dot, and only if other's VV does not hold it.
+			if known == 0 && (!cloud || (i == 0 || dots[i-1].Replica != d.Replica) && vvGet(other.VV, d.Replica) == 0) {
+				added++
 			}
 		}
 		return nil
 	}
-	if err := check(other.VV); err != nil {
+	if err := check(other.VV, false); err != nil {
 		return err
 	}
-	if err := check(other.Cloud); err != nil {
+	if err := check(other.Cloud, true); err != nil {
 		return err
 	}
 	return checkReplicas(ctxReplicas(s.VV, s.Cloud), added, b)

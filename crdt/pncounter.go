@@ -113,10 +113,10 @@ func (c *PNCounter) Check(other *PNCounter, origin Replica, b Bounds) error {
 	if other == nil {
 		return nil
 	}
-	if err := checkSlots(c.P.S, other.P.S, origin, b); err != nil {
+	if err := c.P.Check(&other.P, origin, b); err != nil {
 		return fmt.Errorf("increments: %w", err)
 	}
-	if err := checkSlots(c.N.S, other.N.S, origin, b); err != nil {
+	if err := c.N.Check(&other.N, origin, b); err != nil {
 		return fmt.Errorf("decrements: %w", err)
 	}
 	return nil

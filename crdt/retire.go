@@ -83,6 +83,10 @@ type RetirePlan struct {
 	// Horizon is how long a record stays unchanged before Into commits
 	// it, and how long a committed record is remembered afterwards.
 	Horizon time.Duration
+	// MaxFolds, if positive, bounds the folds and re-homes of one call,
+	// so that the caller's lock is held briefly even when thousands of
+	// replicas go at once; the rest waits for the next call.
+	MaxFolds int
 }
 
 // Retirer is implemented by values that keep per-replica state which
@@ -119,7 +123,9 @@ func validateRetired(rs []Retirement) error {
 }
 
 // joinRetired joins the records in into *dst (both sorted) and returns
-// the incoming records that changed it, as they are after the join.
+// the incoming records that changed it, as they came: an effect carries
+// only what its origin wrote, so a relay's forward passes the origin's
+// bounds (checkRetired).
 func joinRetired(dst *[]Retirement, in []Retirement) (changed []Retirement) {
 	var ins []Retirement
 	d := *dst
@@ -132,7 +138,7 @@ func joinRetired(dst *[]Retirement, in []Retirement) (changed []Retirement) {
 			j := d[i].join(o)
 			if j != d[i] {
 				d[i] = j
-				changed = append(changed, j)
+				changed = append(changed, o)
 			}
 			continue
 		}
@@ -227,11 +233,17 @@ func (c *GCounter) dropCovered() {
 	if len(c.Gone) == 0 {
 		return
 	}
+	// Both are sorted by replica: one pass over each.
 	kept := c.S[:0]
+	j := 0
 	for _, s := range c.S {
-		if s.N > c.retiredCount(s.Replica) {
-			kept = append(kept, s)
+		for j < len(c.Gone) && c.Gone[j].Replica.Compare(s.Replica) < 0 {
+			j++
 		}
+		if j < len(c.Gone) && c.Gone[j].Replica == s.Replica && s.N <= c.Gone[j].N {
+			continue
+		}
+		kept = append(kept, s)
 	}
 	clear(c.S[len(kept):])
 	c.S = kept
@@ -299,8 +311,15 @@ func (c *GCounter) Retire(now time.Time, p RetirePlan) bool {
 	}
 
 	// Fold slots.
+	budget := p.MaxFolds
+	if budget <= 0 {
+		budget = len(c.S) + len(c.Gone)
+	}
 	var folded []Retirement
 	for _, s := range c.S {
+		if budget == 0 {
+			break
+		}
 		if s.Replica == c.self {
 			continue
 		}
@@ -316,11 +335,13 @@ func (c *GCounter) Retire(now time.Time, p RetirePlan) bool {
 			g := &c.Gone[i]
 			g.N = max(g.N, s.N)
 			touch(g)
+			budget--
 			continue
 		}
 		g := Retirement{Replica: s.Replica, N: s.N}
 		touch(&g)
 		folded = append(folded, g)
+		budget--
 	}
 	if len(folded) > 0 {
 		c.Gone = insertSorted(c.Gone, folded, compareRetirement)
@@ -342,8 +363,9 @@ func (c *GCounter) Retire(now time.Time, p RetirePlan) bool {
 	for i := range c.Gone {
 		g := &c.Gone[i]
 		switch {
-		case g.A < g.N && g.Into != c.self && p.Folder && p.Gone(g.Into):
+		case g.A < g.N && g.Into != c.self && p.Folder && budget > 0 && p.Gone(g.Into):
 			touch(g)
+			budget--
 		case g.A < g.N && g.Into == c.self && g.At <= settled:
 			c.Add(g.N - g.A)
 			g.A = g.N
@@ -385,3 +407,44 @@ func (w *WindowCounter) Retire(now time.Time, _ RetirePlan) bool {
 }
 
 var _ Retirer = (*WindowCounter)(nil)
+
+// checkRetired is Check for the records of a message (see Bounded). Every
+// record is written by its Into, so a message bound to an origin carries
+// only records into that origin. A record's N covers another replica's
+// slot, so for such a message it may not exceed what the receiver knows
+// of that replica (Get) by more than MaxStep: a forged record could
+// otherwise freeze a live replica's count at the ceiling. Records count
+// as replicas.
+func (c *GCounter) checkRetired(theirs []Retirement, origin Replica, b Bounds) error {
+	bound := !origin.IsZero()
+	added := 0
+	for _, g := range theirs {
+		if bound && g.Into != origin {
+			return outOfBounds(ErrForeignWrite, "retirement of %s into %s in a message from %s", g.Replica, g.Into, origin)
+		}
+		if b.MaxCount != 0 && g.N > b.MaxCount {
+			return outOfBounds(ErrCountCeiling, "retirement of %s: %d > %d", g.Replica, g.N, b.MaxCount)
+		}
+		known := c.Get(g.Replica)
+		if bound && b.MaxStep != 0 && g.N > known && g.N-known > b.MaxStep {
+			return outOfBounds(ErrCountStep, "retirement of %s: %d → %d, step > %d", g.Replica, known, g.N, b.MaxStep)
+		}
+		if _, held := searchRetired(c.Gone, g.Replica); !held {
+			added++
+		}
+	}
+	return checkReplicas(len(c.S)+len(c.Gone), added, b)
+}
+
+// sanitizeRetired drops the records above b.MaxCount (see Bounded).
+func (c *GCounter) sanitizeRetired(b Bounds) int {
+	if b.MaxCount == 0 || len(c.Gone) == 0 {
+		return 0
+	}
+	n := len(c.Gone)
+	c.Gone = slices.DeleteFunc(c.Gone, func(g Retirement) bool { return g.N > b.MaxCount })
+	if len(c.Gone) == 0 {
+		c.Gone = nil
+	}
+	return n - len(c.Gone)
+}

@@ -62,9 +62,10 @@
 // ErrThrottled, and RetryAfter returns the wait the server asked for, which
 // swarm's re-discovery honours before its next round. A 401 error names
 // the token source, a 403 error the RBAC rule and a Role that grants it, an
-// unreachable server the URL tried. The first page of a listing asks for
-// resourceVersion=0, so the API server answers from its watch cache rather
-// than with a quorum read of etcd.
+// unreachable server the URL tried. Listings do not ask for
+// resourceVersion=0: the API server would then ignore limit and send every
+// pod in one response, and since Kubernetes 1.31 it serves consistent lists
+// from its watch cache anyway.
 //
 // A list costs the API server in proportion to the pods it returns, and
 // every member of a fleet lists: polling at a fixed interval makes the

@@ -208,12 +208,6 @@ func (k *Kubernetes) listPods(ctx context.Context, runningOnly bool) ([]pod, err
 		}
 		if cont != "" {
 			q.Set("continue", cont)
-		} else if runningOnly {
-			// resourceVersion=0 lets the API server answer from its watch
-			// cache instead of a quorum read of etcd: much less work for
-			// it, at the price of a view that may be a moment old, which
-			// periodic discovery does not mind.
-			q.Set("resourceVersion", "0")
 		}
 		u.RawQuery = q.Encode()
 		page, err := k.getPodList(ctx, u.String())

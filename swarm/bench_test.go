@@ -71,3 +71,36 @@ func BenchmarkSharedCounterValue(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBurst5000Values: one op is node-0 of a 3-node loopback cluster
+// changing 5,000 values at once (one flush) until both peers read every
+// new count; it includes the FlushInterval wait (10 ms). The 10-node
+// figure is shoalbench's: go run ./internal/cmd/shoalbench burst -nodes 10
+// -values 5000.
+func BenchmarkBurst5000Values(b *testing.B) {
+	c := swarmtest.Start(b, 3, swarmtest.Options{Config: func(i int, cfg *swarm.Config) {
+		cfg.PushPullInterval = 0
+	}})
+	cs := burstCounters(b, c.Nodes(), 5000)
+	round := int64(0)
+	b.ResetTimer()
+	for b.Loop() {
+		round++
+		for _, ctr := range cs[0] {
+			if err := ctr.Add(1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, peer := range cs[1:] {
+			for k := 0; k < len(peer); {
+				if v, err := peer[k].Value(); err != nil {
+					b.Fatal(err)
+				} else if v < round {
+					time.Sleep(100 * time.Microsecond)
+					continue
+				}
+				k++
+			}
+		}
+	}
+}

@@ -1,36 +1,53 @@
 package swarm
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/shoal-go/shoal/codec"
-	"github.com/shoal-go/shoal/crdt"
 	"github.com/shoal-go/shoal/discovery"
 )
 
 // This file is the classic API: the predecessor's Swarm (skipper's swarm
-// package) with the same names, signatures and meaning, built on a Node.
-// A program written against it switches by changing its import path.
+// package) with the same names, signatures and meaning, built on a Node
+// through the typed API and the hooks of hooks.go. A program written
+// against it switches by changing its import path.
 
 // ErrUnknownSwarm is returned by NewSwarm when Options name no swarm type
 // (none of FakeSwarm, KubernetesOptions, StaticSwarm).
 var ErrUnknownSwarm = errors.New("shoal/swarm: unknown swarm type")
 
+// ErrSwarmExists is returned by NewSwarmOnNode for a node that already
+// carries a classic Swarm: two would each miss half of the messages.
+var ErrSwarmExists = errors.New("shoal/swarm: the node already carries a classic Swarm")
+
 // DefaultDepartedGrace is how long a departed node's shared values stay
 // visible in Values after memberlist declares it gone.
 const DefaultDepartedGrace = 3 * time.Second
 
-// classicPrefix namespaces classic keys among a node's values.
-const classicPrefix = "classic/"
+// MemberlistDefaultPort is the port a classic Join binds when the local
+// NodeInfo's Port is 0, as the predecessor did (it took memberlist's
+// default configuration, whose port is 7946); the port is written back
+// into the NodeInfo.
+const MemberlistDefaultPort = 7946
+
+// Reasons for Stats.Drops of the classic adapter.
+const (
+	// dropJoinUnreached: Join or Start was given peers and reached none
+	// of them, so the node runs alone until one joins it or re-discovery
+	// finds one (the warning is logged too).
+	dropJoinUnreached = "classic_join_unreached"
+	// dropDiscoveryFailed: Start could not list the peers; the node runs
+	// alone until re-discovery succeeds.
+	dropDiscoveryFailed = "classic_discovery_failed"
+)
 
 // Options configure a classic Swarm. The zero value of every field means
 // its documented default; an invalid value is an error from NewSwarm,
@@ -41,16 +58,19 @@ type Options struct {
 	MaxMessageBuffer int
 	// LeaveTimeout bounds Leave. 0 means DefaultLeaveTimeout.
 	LeaveTimeout time.Duration
-	// SwarmPort is the gossip port (UDP and TCP). 0 means DefaultPort,
-	// except for a FakeSwarm, where 0 picks a free port.
+	// SwarmPort is the gossip port (UDP and TCP) of the nodes Start finds
+	// in Kubernetes (0 means DefaultPort) and of a FakeSwarm node (0 picks
+	// a free port; the predecessor bound 7946, so a second fake node in
+	// one process failed).
 	SwarmPort uint16
 	// KubernetesOptions find the peers in Kubernetes.
 	KubernetesOptions *KubernetesOptions
 	// StaticSwarm is a fixed list of peers.
 	StaticSwarm *StaticSwarm
 	// FakeSwarm runs the swarm on 127.0.0.1 for tests in one process.
-	// Nodes find each other through FakeRegistry; without one a fake node
-	// runs alone.
+	// Fake nodes meet through FakeRegistry, or without one through the
+	// package's DefaultFakeRegistry, as the predecessor's did: every fake
+	// node a process starts without a registry joins every other.
 	FakeSwarm bool
 	// FakeSwarmLocalNode names the local node of a FakeSwarm.
 	FakeSwarmLocalNode string
@@ -59,19 +79,35 @@ type Options struct {
 
 	// Additions to the predecessor's options.
 
-	// FakeRegistry connects FakeSwarm nodes of one test; each test makes
-	// its own (discovery.NewFakeRegistry), so parallel tests never meet.
+	// FakeRegistry isolates a test's FakeSwarm nodes from the rest of the
+	// process: nodes started with it meet only each other. nil means
+	// DefaultFakeRegistry. A fake node adds itself when it starts and
+	// removes itself at Leave.
 	FakeRegistry *discovery.FakeRegistry
 	// DepartedGrace is how long a departed node's values stay in Values.
 	// 0 means DefaultDepartedGrace.
 	DepartedGrace time.Duration
+	// MaxKeys bounds the classic keys this node holds, shared here or
+	// arrived from peers (0 means DefaultMaxClassicKeys). A new key beyond
+	// it is refused: ShareValue returns ErrTooManyKeys, a peer's value is
+	// dropped and counted in Stats.Drops. Keys no live node shares any
+	// more are expired (see Values).
+	MaxKeys int
+	// SecretKeys turn on encryption of the gossip (Config.SecretKeys).
+	// Without them the swarm runs in plaintext, as the predecessor did,
+	// and logs one warning when it starts.
+	SecretKeys [][]byte
+	// Label is the cluster label (Config.Label).
+	Label string
 	// Registry knows the struct types shared with ShareValue and
 	// Broadcast (codec.Registry.Register). nil means built-in types only.
 	Registry *codec.Registry
-	// Logger receives the swarm's logs. nil discards them unless Debug.
+	// Logger receives the swarm's logs. nil means slog.Default() (with
+	// Debug: debug logs to stderr), so the warnings reach the operator as
+	// the predecessor's log lines did.
 	Logger *slog.Logger
 	// Tune adjusts the typed node's Config before it starts (timings,
-	// encryption keys, cluster label, bind address, transport).
+	// bind address, transport).
 	Tune func(*Config)
 }
 
@@ -94,18 +130,19 @@ type Message struct {
 // Leave. It is safe for concurrent use; no call waits on a goroutine.
 type Swarm struct {
 	node   *Node
+	cd     *codec.Codec
 	reg    *codec.Registry
 	maxBuf int
 	grace  time.Duration
 
-	keysMu sync.RWMutex
-	keys   map[string]*Shared[*classicValue]
+	keys classicKeys
 
 	msgMu   sync.Mutex
 	msgSubs map[chan *Message]struct{}
 
 	leaveOnce sync.Once
 	cleanup   func()
+	sweepDone chan struct{}
 }
 
 // NewSwarm creates a Swarm of the type the options select: FakeSwarm,
@@ -118,7 +155,10 @@ func NewSwarm(o *Options) (*Swarm, error) {
 }
 
 // Start finds the swarm's peers with the source the options select and
-// joins them.
+// joins them as Join does. Unlike the predecessor, which exited the
+// process, a peer list that cannot be fetched is not fatal: the node
+// starts alone, logs a warning, counts it in Stats.Drops
+// ("classic_discovery_failed") and joins the peers re-discovery finds.
 func Start(o Options) (*Swarm, error) {
 	nic, cleanup, err := newNodeInfoClient(o)
 	if err != nil {
@@ -127,82 +167,117 @@ func Start(o Options) (*Swarm, error) {
 	self := nic.Self()
 	if self == nil {
 		cleanup()
-		if k, ok := nic.(*kubernetesNodeInfo); ok && k.err != nil {
-			return nil, fmt.Errorf("shoal/swarm: cannot find this pod: %w", k.err)
+		if k, ok := nic.(*kubernetesNodeInfo); ok && k.SelfErr() != nil {
+			return nil, fmt.Errorf("shoal/swarm: cannot find this pod: %w", k.SelfErr())
 		}
 		return nil, fmt.Errorf("shoal/swarm: cannot tell which peer is this node (%T)", nic)
 	}
-	nodes, err := nic.GetNodeInfo()
-	if err != nil {
-		// Not fatal: the node starts alone and re-discovery retries.
-		nodes = nil
-	}
-	s, err := join(o, self, nodes, cleanup, discovererOf(nic))
+	nodes, listErr := nic.GetNodeInfo()
+	fake, _ := nic.(*fakeNodeInfo)
+	s, err := join(o, self, nodes, cleanup, joinSource{d: discovererOf(nic), fake: fake})
 	if err != nil {
 		cleanup()
 		return nil, err
 	}
+	if listErr != nil {
+		s.node.countDrop(dropDiscoveryFailed)
+		s.node.logger().Warn("cannot list the swarm's peers; running alone until re-discovery finds one", "err", listErr)
+	}
 	return s, nil
 }
 
-// Join starts the local node self and joins the given peers (self may be
-// among them). cleanupF runs at Leave. A peer list nobody answers from is
-// not an error: the node runs alone until a peer joins it.
+// Join starts the local node self and joins the given peers, as the
+// predecessor did:
+//
+//   - Defaults are written back into self: an empty Name becomes the
+//     host name, a nil Addr 0.0.0.0 (every interface), a Port 0
+//     MemberlistDefaultPort. So a caller that passes the same NodeInfo
+//     values to later Joins (the predecessor's own test) has the later
+//     nodes reach the earlier ones.
+//   - A peer whose Addr is nil is dialled on this host (the address a nil
+//     Addr binds), a peer whose Port is 0 on MemberlistDefaultPort.
+//   - When peers are given and none answers, Join fails with ErrJoin if
+//     self is not among them; if self is (as in every list the predecessor
+//     built, which it joined itself), the node runs alone, the warning is
+//     logged and counted in Stats.Drops ("classic_join_unreached").
+//
+// cleanupF runs at Leave.
 func Join(o Options, self *NodeInfo, nodes []*NodeInfo, cleanupF func()) (*Swarm, error) {
-	return join(o, self, nodes, cleanupF, nil)
+	return join(o, self, nodes, cleanupF, joinSource{})
 }
 
-func join(o Options, self *NodeInfo, nodes []*NodeInfo, cleanupF func(), d discovery.Discoverer) (*Swarm, error) {
+// joinSource is what Start knows beyond Join's arguments.
+type joinSource struct {
+	d    discovery.Discoverer // for re-discovery; nil for Join
+	fake *fakeNodeInfo        // a FakeSwarm: port 0 is a free port, registered
+}
+
+func (o *Options) validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case o.MaxMessageBuffer < 0:
+		return bad("MaxMessageBuffer", "%d must be >= 0", o.MaxMessageBuffer)
+	case o.LeaveTimeout < 0:
+		return bad("LeaveTimeout", "%v must be >= 0", o.LeaveTimeout)
+	case o.DepartedGrace < 0:
+		return bad("DepartedGrace", "%v must be >= 0", o.DepartedGrace)
+	case o.MaxKeys < 0:
+		return bad("MaxKeys", "%d must be >= 0", o.MaxKeys)
+	}
+	return nil
+}
+
+func join(o Options, self *NodeInfo, nodes []*NodeInfo, cleanupF func(), src joinSource) (*Swarm, error) {
 	if self == nil {
 		return nil, fmt.Errorf("%w: self NodeInfo is nil", ErrInvalidConfig)
 	}
-	if o.MaxMessageBuffer < 0 {
-		return nil, fmt.Errorf("%w: MaxMessageBuffer: %d must be >= 0", ErrInvalidConfig, o.MaxMessageBuffer)
-	}
-	if o.LeaveTimeout < 0 {
-		return nil, fmt.Errorf("%w: LeaveTimeout: %v must be >= 0", ErrInvalidConfig, o.LeaveTimeout)
-	}
-	if o.DepartedGrace < 0 {
-		return nil, fmt.Errorf("%w: DepartedGrace: %v must be >= 0", ErrInvalidConfig, o.DepartedGrace)
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
 	maxBuf := o.MaxMessageBuffer
 	if maxBuf == 0 {
 		maxBuf = DefaultMaxMessageBuffer
 	}
-	cfg := DefaultLANConfig(self.Name)
-	cfg.AllowPlaintext = true // the predecessor's default, kept for drop-in users
-	if cfg.Name == "" {
+	// The predecessor's defaults, written back into the caller's NodeInfo.
+	if self.Name == "" {
 		host, err := os.Hostname()
 		if err != nil {
 			return nil, fmt.Errorf("%w: self has no name and the hostname is unknown: %v", ErrInvalidConfig, err)
 		}
-		cfg.Name = host
+		self.Name = host
 	}
-	switch {
-	case self.Addr != nil:
-		cfg.BindAddr = self.Addr.String()
-	case o.FakeSwarm:
-		cfg.BindAddr = "127.0.0.1"
+	if self.Addr == nil {
+		self.Addr = net.IPv4zero
 	}
+	freePort := self.Port == 0 && src.fake != nil
+	if self.Port == 0 && !freePort {
+		self.Port = MemberlistDefaultPort
+	}
+	cfg := DefaultLANConfig(self.Name)
+	cfg.BindAddr = self.Addr.String()
 	cfg.BindPort = int(self.Port)
-	if cfg.BindPort == 0 && !o.FakeSwarm {
-		cfg.BindPort = int(o.SwarmPort)
-		if cfg.BindPort == 0 {
-			cfg.BindPort = DefaultPort
-		}
-	}
 	if o.LeaveTimeout > 0 {
 		cfg.LeaveTimeout = o.LeaveTimeout
 	}
 	// A value of MaxMessageBuffer bytes must fit a message and a state.
 	cfg.MaxMessageBytes = max(cfg.MaxMessageBytes, 2*maxBuf+(1<<16))
 	cfg.Logger = o.Logger
-	if o.Debug && cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	} else if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+		if o.Debug {
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
 	}
-	cfg.Discovery = d
+	cfg.Discovery = src.d
+	cfg.Label = o.Label
+	plaintext := len(o.SecretKeys) == 0
+	if plaintext {
+		allowPlaintext(&cfg)
+	} else {
+		cfg.SecretKeys = o.SecretKeys
+	}
 	if o.Tune != nil {
 		o.Tune(&cfg)
 	}
@@ -210,37 +285,121 @@ func join(o Options, self *NodeInfo, nodes []*NodeInfo, cleanupF func(), d disco
 	if err != nil {
 		return nil, err
 	}
-	s := NewSwarmOnNode(n, o)
-	s.cleanup = cleanupF
-	var addrs []string
-	for _, p := range nodes {
-		if p == nil || p.Name == cfg.Name || (p.Addr == nil) {
-			continue
-		}
-		addrs = append(addrs, net.JoinHostPort(p.Addr.String(), fmt.Sprint(p.Port)))
+	if plaintext && len(cfg.SecretKeys) == 0 {
+		n.logger().Warn("classic swarm gossips in plaintext: anyone who reaches its port can join and send values; set Options.SecretKeys")
 	}
-	if len(addrs) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.TCPTimeout)
-		if _, err := n.Join(ctx, addrs...); err != nil {
-			n.log.Warn("no peer answered; running alone until one joins", "peers", addrs, "err", err)
+	s, err := NewSwarmOnNode(n, o)
+	if err != nil {
+		_ = n.Close()
+		return nil, err
+	}
+	s.cleanup = cleanupF
+	if freePort {
+		self.Port = s.Local().Port
+	}
+	if src.fake != nil {
+		if err := src.fake.register(s); err != nil {
+			s.cleanup = nil // a failed Join leaves cleanupF to the caller
+			s.Leave()
+			return nil, err
 		}
-		cancel()
+		s.cleanup = joinCleanups(src.fake.unregister, cleanupF)
+	}
+	if err := s.joinPeers(self, nodes); err != nil {
+		s.cleanup = nil
+		if src.fake != nil {
+			s.cleanup = src.fake.unregister
+		}
+		s.Leave()
+		return nil, err
 	}
 	return s, nil
 }
 
+func joinCleanups(fs ...func()) func() {
+	return func() {
+		for _, f := range fs {
+			if f != nil {
+				f()
+			}
+		}
+	}
+}
+
+// joinPeers joins the peers of nodes other than self; see Join for what
+// happens when none answers.
+func (s *Swarm) joinPeers(self *NodeInfo, nodes []*NodeInfo) error {
+	n := s.node
+	var addrs []string
+	selfListed := false
+	for _, p := range nodes {
+		if p == nil {
+			continue
+		}
+		if p == self || p.Name == self.Name {
+			selfListed = true
+			continue
+		}
+		addrs = append(addrs, peerAddr(p))
+	}
+	if len(addrs) == 0 {
+		if len(nodes) > 0 && !selfListed {
+			return fmt.Errorf("%w: no peer to join in %v", ErrJoin, nodes)
+		}
+		return nil
+	}
+	ctx, cancel := n.joinContext(len(addrs))
+	defer cancel()
+	if _, err := n.Join(ctx, addrs...); err != nil {
+		if !selfListed {
+			return err
+		}
+		n.countDrop(dropJoinUnreached)
+		n.logger().Warn("no peer answered; running alone until one joins", "peers", addrs, "err", err)
+	}
+	return nil
+}
+
+// peerAddr is where a peer is dialled: a nil Addr is this host (what a nil
+// Addr binds, 0.0.0.0, means as a destination), a Port 0 the port a Port
+// 0 binds.
+func peerAddr(p *NodeInfo) string {
+	ip := p.Addr
+	if ip == nil {
+		ip = net.IPv4zero
+	}
+	port := p.Port
+	if port == 0 {
+		port = MemberlistDefaultPort
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(int(port)))
+}
+
+// allowPlaintext lets the classic API start without SecretKeys on a
+// non-loopback address, as its drop-in users expect, where the typed API
+// requires the explicit opt-in Config.AllowPlaintext. Join logs the one
+// warning.
+func allowPlaintext(cfg *Config) {
+	cfg.AllowPlaintext = true // the predecessor's default, kept for drop-in users
+}
+
 // NewSwarmOnNode returns a classic Swarm on an existing typed node, for a
-// program that migrates to the typed API step by step. Leave on the Swarm
-// leaves the node.
-func NewSwarmOnNode(n *Node, o Options) *Swarm {
+// program that migrates to the typed API step by step. A node carries at
+// most one classic Swarm: a second call fails with ErrSwarmExists. Leave
+// on the Swarm leaves the node.
+func NewSwarmOnNode(n *Node, o Options) (*Swarm, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	s := &Swarm{
-		node:    n,
-		reg:     o.Registry,
-		maxBuf:  o.MaxMessageBuffer,
-		grace:   o.DepartedGrace,
-		keys:    make(map[string]*Shared[*classicValue]),
-		msgSubs: make(map[chan *Message]struct{}),
-		cleanup: func() {},
+		node:      n,
+		cd:        n.wire(),
+		reg:       o.Registry,
+		maxBuf:    o.MaxMessageBuffer,
+		grace:     o.DepartedGrace,
+		msgSubs:   make(map[chan *Message]struct{}),
+		cleanup:   func() {},
+		sweepDone: make(chan struct{}),
 	}
 	if s.reg == nil {
 		s.reg = codec.NewRegistry()
@@ -251,199 +410,32 @@ func NewSwarmOnNode(n *Node, o Options) *Swarm {
 	if s.grace == 0 {
 		s.grace = DefaultDepartedGrace
 	}
-	n.handlersMu.Lock()
-	n.handlers[codec.KindBroadcast] = s.receiveBroadcast
+	s.keys.init(o.MaxKeys)
+	if err := n.handleKind(codec.KindBroadcast, s.receiveBroadcast); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSwarmExists, err)
+	}
 	// Every classic key a peer shares is registered on arrival, so it is
 	// merged at once instead of waiting in the bounded pending store until
 	// this node reads it (10,000 keys would overflow it).
-	n.autoRegister = func(name string) bool {
-		key, ok := strings.CutPrefix(name, classicPrefix)
-		if !ok {
-			return false
-		}
-		_, err := s.key(key)
-		return err == nil
+	if err := n.onArrival(s.arrival); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSwarmExists, err)
 	}
-	n.handlersMu.Unlock()
-	return s
+	go s.sweepLoop()
+	return s, nil
 }
 
 // Node returns the typed node under the classic API.
 func (s *Swarm) Node() *Node { return s.node }
 
-// Local returns the local node's name, address and port.
+// Local returns the local node's name, and the address and port peers
+// reach it at.
 func (s *Swarm) Local() *NodeInfo {
-	ln := &s.node.local
-	return &NodeInfo{Name: ln.Name, Addr: append(net.IP(nil), ln.Addr...), Port: ln.Port}
-}
-
-func (s *Swarm) key(key string) (*Shared[*classicValue], error) {
-	s.keysMu.RLock()
-	h := s.keys[key]
-	s.keysMu.RUnlock()
-	if h != nil {
-		return h, nil
+	ni := &NodeInfo{Name: s.node.Name()}
+	if ap, err := netip.ParseAddrPort(s.node.Addr()); err == nil {
+		ni.Addr = net.IP(ap.Addr().Unmap().AsSlice())
+		ni.Port = ap.Port()
 	}
-	s.keysMu.Lock()
-	defer s.keysMu.Unlock()
-	if h = s.keys[key]; h != nil {
-		return h, nil
-	}
-	n := s.node
-	h, err := Share(n, classicPrefix+key, func(self crdt.Replica) *classicValue {
-		return newClassicValue(self, n.codec, s.reg, n)
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.keys[key] = h
-	return h, nil
-}
-
-// ShareValue makes value this node's value for key, for every node's
-// Values(key). Repeated calls within one flush interval leave as one
-// delta. value's type must be built in or registered (Options.Registry).
-func (s *Swarm) ShareValue(key string, value interface{}) error {
-	if s.node.closed.Load() {
-		return ErrClosed
-	}
-	raw, err := s.node.codec.EncodeAny(s.reg, value)
-	if err != nil {
-		return fmt.Errorf("shoal/swarm: share %q: %w", key, err)
-	}
-	if len(raw) > s.maxBuf {
-		return fmt.Errorf("shoal/swarm: share %q: %d bytes exceed MaxMessageBuffer %d", key, len(raw), s.maxBuf)
-	}
-	h, err := s.key(key)
-	if err != nil {
-		return err
-	}
-	return h.e.update(func() { h.a.v.set(value, raw) })
-}
-
-// Values returns, for key, each node's name mapped to the last value that
-// node shared, this node's own included. A node that left or failed
-// disappears once memberlist declares it gone plus DepartedGrace.
-func (s *Swarm) Values(key string) map[string]interface{} {
-	out := make(map[string]interface{})
-	if s.node.closed.Load() {
-		return out
-	}
-	s.keysMu.RLock()
-	h := s.keys[key]
-	s.keysMu.RUnlock()
-	if h == nil {
-		var err error
-		if h, err = s.key(key); err != nil {
-			return out
-		}
-	}
-	now := s.node.now()
-	h.e.mu.Lock()
-	defer h.e.mu.Unlock()
-	if h.e.gone.Load() {
-		return out
-	}
-	cv := h.a.v
-	for i := 0; i < len(cv.Entries); i++ {
-		e := &cv.Entries[i]
-		if e.Node != s.node.cfg.Name {
-			if m, ok := s.node.members.get(e.Node); ok {
-				gone := m.State != MemberAlive && now.Sub(m.Since) >= s.grace
-				stale := m.Replica.Incarnation > e.Incarnation
-				if gone || stale {
-					cv.purge(e.Node, e.Incarnation)
-					i--
-					continue
-				}
-			}
-		}
-		v, err := cv.value(i)
-		if err != nil {
-			continue
-		}
-		out[e.Node] = v
-	}
-	return out
-}
-
-// Broadcast sends m to every live member now (not stored; not relayed).
-// Members receive it on the channel of Messages.
-func (s *Swarm) Broadcast(m interface{}) error {
-	n := s.node
-	if n.closed.Load() {
-		return ErrClosed
-	}
-	raw, err := n.codec.EncodeAny(s.reg, m)
-	if err != nil {
-		return fmt.Errorf("shoal/swarm: broadcast: %w", err)
-	}
-	if len(raw) > s.maxBuf {
-		return fmt.Errorf("shoal/swarm: broadcast: %d bytes exceed MaxMessageBuffer %d", len(raw), s.maxBuf)
-	}
-	msg, err := n.codec.EncodeEnvelope(&codec.Envelope{Kind: codec.KindBroadcast, Origin: n.self, Payload: raw})
-	if err != nil {
-		return fmt.Errorf("shoal/swarm: broadcast: %w", err)
-	}
-	var errs []error
-	for _, mem := range n.members.peers() {
-		if len(msg) <= n.maxPkt {
-			err = n.ml.SendBestEffort(mem, msg)
-		} else {
-			err = n.ml.SendReliable(mem, msg)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("to %s: %w", mem.Name, err))
-			continue
-		}
-		n.stats.sent(codec.KindBroadcast, len(msg))
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("shoal/swarm: broadcast: %w", errors.Join(errs...))
-	}
-	return nil
-}
-
-// Messages returns a channel of the values peers Broadcast, and a function
-// that cancels the subscription and closes the channel. A message that
-// finds the channel's buffer full is dropped (and counted in
-// Stats.Dropped): the gossip path never waits for the reader.
-func (s *Swarm) Messages(buffer int) (<-chan *Message, func()) {
-	if buffer < 1 {
-		buffer = 1
-	}
-	ch := make(chan *Message, buffer)
-	s.msgMu.Lock()
-	s.msgSubs[ch] = struct{}{}
-	s.msgMu.Unlock()
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			s.msgMu.Lock()
-			delete(s.msgSubs, ch)
-			s.msgMu.Unlock()
-			close(ch)
-		})
-	}
-}
-
-func (s *Swarm) receiveBroadcast(env *codec.Envelope) {
-	v, err := s.node.codec.DecodeAny(s.reg, env.Payload)
-	if err != nil {
-		s.node.stats.reject(rejectDecode)
-		s.node.warnLimited(rejectDecode, "dropped a broadcast that does not decode", "origin", env.Origin.String(), "err", err)
-		return
-	}
-	m := &Message{Source: env.Origin.Node, Value: v}
-	s.msgMu.Lock()
-	defer s.msgMu.Unlock()
-	for ch := range s.msgSubs {
-		select {
-		case ch <- m:
-		default:
-			s.node.stats.drop(dropSlowBroadcast)
-		}
-	}
+	return ni
 }
 
 // Leave announces the departure, shuts the node down within LeaveTimeout
@@ -452,8 +444,9 @@ func (s *Swarm) receiveBroadcast(env *codec.Envelope) {
 func (s *Swarm) Leave() {
 	s.leaveOnce.Do(func() {
 		if err := s.node.Leave(); err != nil {
-			s.node.log.Warn("leave", "err", err)
+			s.node.logger().Warn("leave", "err", err)
 		}
+		<-s.sweepDone
 		if s.cleanup != nil {
 			s.cleanup()
 		}

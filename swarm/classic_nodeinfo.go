@@ -127,9 +127,9 @@ func (e errNodeInfoClient) Self() *NodeInfo                   { return nil }
 func newNodeInfoClient(o Options) (NodeInfoClient, func(), error) {
 	switch {
 	case o.FakeSwarm:
-		return NewNodeInfoClientFake(o), func() {}, nil
+		return newFakeNodeInfo(o), func() {}, nil
 	case o.KubernetesOptions != nil:
-		k, err := NewNodeInfoClientKubernetes(o)
+		k, err := NewKubernetesNodeInfoClient(o)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -147,9 +147,7 @@ func discovererOf(nic NodeInfoClient) discovery.Discoverer {
 	case *kubernetesNodeInfo:
 		return c.k
 	case *fakeNodeInfo:
-		if c.reg != nil {
-			return c.reg
-		}
+		return c.reg
 	}
 	return nil
 }
@@ -159,28 +157,70 @@ type fakeNodeInfo struct {
 	reg  *discovery.FakeRegistry
 }
 
+// defaultFakeRegistry is where FakeSwarm nodes started without
+// Options.FakeRegistry meet, as the predecessor's fake nodes met through a
+// package-level list.
+var defaultFakeRegistry = discovery.NewFakeRegistry()
+
+// DefaultFakeRegistry returns the registry through which every FakeSwarm
+// node of this process started without Options.FakeRegistry finds the
+// others. A test that wants its fake nodes to meet only each other passes
+// its own (discovery.NewFakeRegistry) in Options.FakeRegistry.
+func DefaultFakeRegistry() *discovery.FakeRegistry { return defaultFakeRegistry }
+
 // NewNodeInfoClientFake returns the client of a FakeSwarm: this node is
-// FakeSwarmLocalNode on 127.0.0.1:SwarmPort (0: a free port), its peers
-// are those of Options.FakeRegistry.
+// FakeSwarmLocalNode on 127.0.0.1:SwarmPort (0: a free port, chosen at
+// Start), its peers are itself and the nodes in Options.FakeRegistry (nil:
+// DefaultFakeRegistry). Start adds the node to the registry once it
+// listens and Leave removes it.
 func NewNodeInfoClientFake(o Options) NodeInfoClient {
+	return newFakeNodeInfo(o)
+}
+
+func newFakeNodeInfo(o Options) *fakeNodeInfo {
 	name := o.FakeSwarmLocalNode
 	if name == "" {
 		name = fmt.Sprintf("fake-%d", time.Now().UnixNano())
 	}
-	return &fakeNodeInfo{self: NewFakeNodeInfo(name, net.IPv4(127, 0, 0, 1), o.SwarmPort), reg: o.FakeRegistry}
+	reg := o.FakeRegistry
+	if reg == nil {
+		reg = defaultFakeRegistry
+	}
+	return &fakeNodeInfo{self: NewFakeNodeInfo(name, net.IPv4(127, 0, 0, 1), o.SwarmPort), reg: reg}
 }
 
 func (f *fakeNodeInfo) Self() *NodeInfo { return f.self }
 
+// GetNodeInfo returns this node and every node in the registry.
 func (f *fakeNodeInfo) GetNodeInfo() ([]*NodeInfo, error) {
-	if f.reg == nil {
-		return []*NodeInfo{f.self}, nil
-	}
 	peers, err := f.reg.Peers(context.Background())
 	if err != nil {
 		return nil, err
 	}
-	return toNodeInfos(peers), nil
+	out := []*NodeInfo{f.self}
+	for _, p := range toNodeInfos(peers) {
+		if p.Name != f.self.Name {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// register adds the started node to the registry.
+func (f *fakeNodeInfo) register(s *Swarm) error { return RegisterFake(f.reg, s) }
+
+// unregister removes this node from the registry, unless another node has
+// registered under its name since.
+func (f *fakeNodeInfo) unregister() {
+	peers, err := f.reg.Peers(context.Background())
+	if err != nil {
+		return
+	}
+	for _, p := range peers {
+		if p.Name == f.self.Name && p.Addr.Port() == f.self.Port {
+			f.reg.Remove(p.Name)
+		}
+	}
 }
 
 func toNodeInfos(peers []discovery.Peer) []*NodeInfo {
@@ -209,8 +249,22 @@ type kubernetesNodeInfo struct {
 }
 
 // NewNodeInfoClientKubernetes returns the client that lists the swarm's
-// pods through the Kubernetes API (see package discovery).
-func NewNodeInfoClientKubernetes(o Options) (NodeInfoClient, error) {
+// pods through the Kubernetes API (see package discovery), with the
+// predecessor's signature. A configuration error (no KubernetesOptions,
+// not in a cluster although KubernetesInCluster) is returned by the
+// client's GetNodeInfo, and its Self returns nil; NewKubernetesNodeInfoClient
+// returns it at once.
+func NewNodeInfoClientKubernetes(o Options) NodeInfoClient {
+	c, err := NewKubernetesNodeInfoClient(o)
+	if err != nil {
+		return errNodeInfoClient{err}
+	}
+	return c
+}
+
+// NewKubernetesNodeInfoClient is NewNodeInfoClientKubernetes returning
+// its configuration error.
+func NewKubernetesNodeInfoClient(o Options) (NodeInfoClient, error) {
 	ko := o.KubernetesOptions
 	if ko == nil {
 		return nil, fmt.Errorf("%w: KubernetesOptions is nil", ErrInvalidConfig)

@@ -85,6 +85,15 @@ type Config struct {
 	// in ≈ 8 ms, against ≈ 600 ms for relayed gossip). 0 disables it.
 	DirectSendMaxMembers int
 
+	// TreeFanout enables the broadcast tree (Plumtree) past the fast path:
+	// each node links to this many random members (3: each node then has
+	// about 2 tree links and 4 repair links whatever the cluster size), and a flush's deltas
+	// travel the tree's eager links at once, announced by id on the lazy
+	// ones (see "Dissemination" in docs/DESIGN.md). memberlist's gossip of
+	// the origin's deltas stays as a safety net. 0 disables the tree:
+	// past DirectSendMaxMembers, deltas are relayed by gossip alone.
+	TreeFanout int
+
 	// MaxStateBytes caps the full state a node sends in one anti-entropy
 	// exchange (memberlist refuses more than 20 MiB). A state larger than
 	// this is cut at a value boundary, logged and counted in
@@ -141,8 +150,10 @@ type Config struct {
 	// read. Default crdt.DefaultMaxReplicas, 4,096.
 	MaxReplicas int
 
-	// LeaveTimeout bounds Leave: draining local deltas and announcing the
-	// leave.
+	// LeaveTimeout bounds Leave: its last flush may take half of it, the
+	// drain of this node's own deltas (gossip and large sends) up to three
+	// quarters, and memberlist's leave broadcast the rest. Values the last
+	// flush had no time for are counted in Stats.Drops["leave_timeout"].
 	LeaveTimeout time.Duration
 
 	// SecretKeys turns on encryption (AES-GCM); each key is 16, 24 or 32
@@ -267,36 +278,38 @@ type Config struct {
 // updates miss a node of 50 until anti-entropy), anti-entropy every 30 s,
 // and the fast path for clusters of up to 64 members flushed every 10 ms.
 func DefaultLANConfig(name string) Config {
-	return Config{
-		Name:                   name,
-		BindAddr:               "0.0.0.0",
-		BindPort:               DefaultPort,
-		GossipInterval:         200 * time.Millisecond,
-		GossipNodes:            3,
-		RetransmitMult:         6,
-		PushPullInterval:       30 * time.Second,
-		ProbeInterval:          time.Second,
-		ProbeTimeout:           500 * time.Millisecond,
-		SuspicionMult:          4,
-		TCPTimeout:             10 * time.Second,
-		FlushInterval:          10 * time.Millisecond,
-		DirectSendMaxMembers:   64,
-		MaxStateBytes:          16 << 20,
-		MaxPendingValues:       1024,
-		MaxMessageBytes:        32 << 20,
-		MaxCount:               crdt.DefaultMaxCount,
-		MaxCountStep:           crdt.DefaultMaxStep,
-		MaxReplicas:            crdt.DefaultMaxReplicas,
-		LeaveTimeout:           DefaultLeaveTimeout,
-		UDPBufferSize:          1400,
-		RediscoverInterval:     30 * time.Second,
-		DiscoveryFleetRate:     1,
-		MaxBroadcastQueueBytes: 2 << 20,
-		MaxPendingBytes:        16 << 20,
-		RetireAfter:            DefaultRetireAfter,
-		RetireHorizon:          DefaultRetireHorizon,
-		SnapshotInterval:       10 * time.Second,
+	c := Config{
+		Name:                 name,
+		BindAddr:             "0.0.0.0",
+		BindPort:             DefaultPort,
+		GossipInterval:       200 * time.Millisecond,
+		GossipNodes:          3,
+		RetransmitMult:       6,
+		PushPullInterval:     30 * time.Second,
+		ProbeInterval:        time.Second,
+		ProbeTimeout:         500 * time.Millisecond,
+		SuspicionMult:        4,
+		TCPTimeout:           10 * time.Second,
+		FlushInterval:        10 * time.Millisecond,
+		DirectSendMaxMembers: 64,
+		TreeFanout:           3,
+		MaxStateBytes:        16 << 20,
+		MaxPendingValues:     1024,
+		MaxMessageBytes:      32 << 20,
+		MaxCount:             crdt.DefaultMaxCount,
+		MaxCountStep:         crdt.DefaultMaxStep,
+		MaxReplicas:          crdt.DefaultMaxReplicas,
+		LeaveTimeout:         DefaultLeaveTimeout,
+		UDPBufferSize:        1400,
+		RediscoverInterval:   30 * time.Second,
+		DiscoveryFleetRate:   1,
+		MaxPendingBytes:      16 << 20,
+		RetireAfter:          DefaultRetireAfter,
+		RetireHorizon:        DefaultRetireHorizon,
+		SnapshotInterval:     10 * time.Second,
 	}
+	c.MaxBroadcastQueueBytes = 2 << 20
+	return c
 }
 
 // DefaultLocalConfig returns a configuration for nodes on one host
@@ -392,6 +405,9 @@ func (c *Config) validate() error {
 	}
 	if c.DirectSendMaxMembers < 0 {
 		return bad("DirectSendMaxMembers", "%d must be >= 0", c.DirectSendMaxMembers)
+	}
+	if c.TreeFanout < 0 || c.TreeFanout > 64 {
+		return bad("TreeFanout", "%d is out of range 0-64", c.TreeFanout)
 	}
 	if c.UDPBufferSize < 512 || c.UDPBufferSize > 65000 {
 		return bad("UDPBufferSize", "%d is out of range 512-65000", c.UDPBufferSize)

@@ -9,9 +9,11 @@ import (
 	"github.com/shoal-go/shoal/crdt"
 )
 
-// ErrTooManyKeys is returned by CounterMap.Add for a new key when the map
-// already holds its MaxKeys keys.
-var ErrTooManyKeys = errors.New("shoal/swarm: counter map is full")
+// ErrTooManyKeys is returned for a new key when a keyed store is at its
+// bound: by CounterMap.Add when the map already holds its MaxKeys keys,
+// and by Swarm.ShareValue when the node holds Options.MaxKeys classic
+// keys. The wrapping error names the store.
+var ErrTooManyKeys = errors.New("shoal/swarm: too many keys")
 
 // counterMapPage is how many keys Range copies per hold of the lock.
 const counterMapPage = 1024
@@ -70,7 +72,7 @@ func (m *CounterMap[K]) Add(k K, delta int64) error {
 	ok := m.s.a.v.AddAt(n.now(), k, delta)
 	e.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrTooManyKeys, e.name)
+		return fmt.Errorf("%w: counter map %q is full", ErrTooManyKeys, e.name)
 	}
 	e.localUpdate()
 	return nil

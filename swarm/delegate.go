@@ -50,7 +50,9 @@ func (d *delegate) NotifyMsg(buf []byte) {
 		n.stats.received(envs[i].Kind, len(envs[i].Payload))
 		// Deltas, gossiped or sent directly, are relayed as the change they
 		// caused; a node that learned nothing new relays nothing.
-		n.receive(&envs[i], envs[i].Kind == codec.KindDelta || envs[i].Kind == kindDirect)
+		// Past the fast path the broadcast tree relays; gossip carries only
+		// the origin's copy, as a safety net.
+		n.receive(&envs[i], (envs[i].Kind == codec.KindDelta && !n.treeActive()) || envs[i].Kind == kindDirect)
 	}
 }
 
@@ -87,13 +89,13 @@ func (n *Node) receive(env *codec.Envelope, forward bool) {
 	e := n.values[env.Name]
 	n.valuesMu.RUnlock()
 	if e == nil {
-		n.handlersMu.RLock()
-		auto := n.autoRegister
-		n.handlersMu.RUnlock()
-		if auto != nil && auto(env.Name) {
+		switch n.arrived(env.Name) {
+		case arrivalRegistered:
 			n.valuesMu.RLock()
 			e = n.values[env.Name]
 			n.valuesMu.RUnlock()
+		case arrivalRefused:
+			return
 		}
 	}
 	if e == nil {
@@ -173,77 +175,12 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return msgs
 }
 
-// LocalState is this node's side of anti-entropy: the full state of every
-// value, cut at MaxStateBytes.
-func (d *delegate) LocalState(join bool) []byte {
-	n := (*Node)(d)
-	if n.closed.Load() {
-		return nil
-	}
-	n.valuesMu.RLock()
-	entries := make([]*entry, 0, len(n.values))
-	for _, e := range n.values {
-		entries = append(entries, e)
-	}
-	n.valuesMu.RUnlock()
+// LocalState is this node's side of a push/pull: its digest (see
+// antientropy.go), and on a join also the full state of every value, cut at
+// MaxStateBytes.
+func (d *delegate) LocalState(join bool) []byte { return (*Node)(d).localState(join) }
 
-	envs := make([]codec.Envelope, 0, len(entries))
-	size := 0
-	for i, e := range entries {
-		if i%256 == 255 && n.closed.Load() {
-			return nil // memberlist does not wait for this goroutine at shutdown
-		}
-		e.mu.Lock()
-		if e.gone.Load() {
-			e.mu.Unlock()
-			continue
-		}
-		if e.prepare != nil {
-			e.prepare()
-		}
-		w := e.a.clone()
-		e.mu.Unlock()
-		payload, err := e.a.encode(n.codec, w)
-		if err != nil {
-			n.log.Error("encode state", "value", e.name, "err", err)
-			continue
-		}
-		if size+len(payload)+len(e.name)+64 > n.cfg.MaxStateBytes {
-			n.stats.stateOverflows.Add(1)
-			n.log.Error("anti-entropy state cut", "err", ErrStateTooLarge,
-				"limit", n.cfg.MaxStateBytes, "values", len(entries), "sent", len(envs))
-			break
-		}
-		size += len(payload) + len(e.name) + 64
-		envs = append(envs, codec.Envelope{Kind: codec.KindState, Name: e.name, Type: e.typeName, Origin: n.self, Payload: payload})
-	}
-	buf, err := n.codec.EncodeBatch(envs)
-	if err != nil {
-		n.log.Error("encode state", "err", err)
-		return nil
-	}
-	n.stats.pushPulls.Add(1)
-	n.stats.ppSent.Add(uint64(len(buf)))
-	n.stats.sent(codec.KindState, len(buf))
-	return buf
-}
-
-// MergeRemoteState merges a peer's full state. What it changes is not
-// relayed: every node runs its own anti-entropy.
-func (d *delegate) MergeRemoteState(buf []byte, join bool) {
-	n := (*Node)(d)
-	if n.closed.Load() || len(buf) == 0 {
-		return
-	}
-	n.stats.ppRecv.Add(uint64(len(buf)))
-	envs, err := n.codec.DecodeBatch(buf)
-	if err != nil {
-		n.stats.reject(rejectDecode)
-		n.warnLimited(rejectDecode, "dropped a peer's state that does not decode", "bytes", len(buf), "err", err)
-		return
-	}
-	for i := range envs {
-		n.stats.received(codec.KindState, len(envs[i].Payload))
-		n.receive(&envs[i], false)
-	}
-}
+// MergeRemoteState merges a peer's push/pull state and hands its digest to
+// the anti-entropy worker. What it changes is not relayed: every node runs
+// its own anti-entropy.
+func (d *delegate) MergeRemoteState(buf []byte, join bool) { (*Node)(d).mergeRemoteState(buf) }

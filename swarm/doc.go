@@ -5,7 +5,13 @@
 //
 // It also keeps the classic API of skipper's swarm package (Options, Start,
 // Join, NewSwarm, ShareValue, Values, Broadcast, Leave, NodeInfo, ...), so a
-// program written against it switches by changing its import path.
+// program written against it switches by changing its import path. Join
+// writes its defaults back into the caller's NodeInfo as skipper's did, so
+// nodes joined without addresses find each other. Fake swarms (for tests)
+// meet through DefaultFakeRegistry unless Options.FakeRegistry isolates
+// them. A node holds at most Options.MaxKeys classic keys; keys no live
+// node shares expire. The classic Swarm is built on the typed API and the
+// internal hooks of hooks.go; NewSwarmOnNode puts one on an existing node.
 //
 // # Usage
 //
@@ -37,13 +43,22 @@
 // messages. A local update is sent at the next flush (Config.FlushInterval,
 // 10 ms): while the cluster has at most Config.DirectSendMaxMembers members
 // each node sends its own deltas straight to every member (measured on
-// loopback: all of 50 nodes within tens of milliseconds), and always
-// through memberlist's gossip queue, where a newer delta of the same value
-// replaces the queued one (traffic grows with the number of changed values,
-// not updates) and every receiver relays the change it caused. Anti-entropy
-// (push/pull of full state every Config.PushPullInterval, and at every join)
-// repairs anything lost. An update is never lost while its node lives long
-// enough to flush it; Leave drains queued deltas first.
+// loopback: all of 50 nodes within tens of milliseconds); past that they
+// travel an epidemic broadcast tree (Plumtree, Config.TreeFanout) at flush
+// speed, one packet per node. They also go through memberlist's gossip
+// queue, where a newer delta of the same value replaces the queued one
+// (traffic grows with the number of changed values, not updates); with the
+// tree off, every receiver relays the change it caused. Anti-entropy (every
+// Config.PushPullInterval, and at every join) compares digests of the
+// values' states and sends only the values that differ, over the reliable
+// stream; it repairs anything lost. A flush is linear in the values it
+// carries (each delta is encoded once and packed greedily into packets);
+// deltas too large for a packet go over memberlist's reliable stream on
+// bounded workers, each send cut at Config.TCPTimeout, so a slow member
+// never holds up a flush. The gossip queue is bounded by
+// Config.MaxBroadcastQueueBytes, and a node alone queues nothing. An update
+// is never lost while its node lives long enough to flush it; Leave
+// flushes every value last (see Lifecycle).
 //
 // Replica identity is the node's name plus an incarnation chosen at each
 // start: a restarted node counts in a fresh slot, so nothing it counted
@@ -96,12 +111,13 @@
 //
 // With or without encryption, everything a peer sends is validated before
 // it is merged, against the value's current state: every count at most
-// Config.MaxCount, a delta raising a count by at most Config.MaxCountStep
-// and writing only its origin's slots (relays keep the origin), at most
+// Config.MaxCount, a delta coming from a member's announced replica,
+// raising a count by at most Config.MaxCountStep and writing only its
+// origin's slots (relays keep the origin), at most
 // Config.MaxReplicas replicas per value, classic entries only from live
 // members at the incarnation they announce. Each refusal is counted in
 // Stats.Rejected by reason ("slot_ceiling", "slot_step", "foreign_slot",
-// "too_many_replicas", "classic_not_member", "classic_incarnation", ...)
+// "origin_not_member", "too_many_replicas", "classic_not_member", "classic_incarnation", ...)
 // and logged at most every 10 s per reason. A node poisoned before these
 // checks drops its counts above the ceiling at its next anti-entropy
 // exchange (Stats.Drops["poisoned_count"]) and takes the true ones back
@@ -133,8 +149,13 @@
 //
 // # Lifecycle
 //
-// Leave announces the departure (peers see the node as left within about a
-// second), Close just stops. Both are idempotent, return when every
-// goroutine the node started has ended, and every later call returns
-// ErrClosed.
+// Leave sends the node's last updates and announces the departure (peers
+// see the node as left within about a second); it returns within about
+// Config.LeaveTimeout whatever is queued, counting in Stats.Drops what it
+// had no time to send. From the moment Leave starts, every update either
+// makes it into its last flush or returns ErrClosed: none is acknowledged
+// and then dropped. Close just stops, and never waits on the network beyond
+// a bound. Both are idempotent, close every subscription channel, return
+// when every goroutine the node started has ended, and every later call on
+// the node or its handles returns ErrClosed.
 package swarm

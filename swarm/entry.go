@@ -157,11 +157,18 @@ type entry struct {
 	subMu      sync.Mutex
 	subs       []chan struct{}
 	subsClosed bool // the node stopped: subscriptions get a closed channel
+
+	// gen counts changes (see changed); hash caches the state's digest
+	// hash, valid while hashGen == gen+1 (under mu).
+	gen     atomic.Uint64
+	hash    uint64
+	hashGen uint64
 }
 
 // changed wakes every subscriber without blocking: each channel has room
 // for one signal, so a burst of changes coalesces into one wake-up.
 func (e *entry) changed() {
+	e.gen.Add(1)
 	e.subMu.Lock()
 	for _, ch := range e.subs {
 		select {

@@ -70,3 +70,20 @@ func ExampleNewMap() {
 	fmt.Println(v, ok)
 	// Output: 100 true
 }
+
+// Fake swarms of one process meet without a registry, through
+// DefaultFakeRegistry, as the predecessor's did; a test that wants its
+// nodes to meet only each other passes Options.FakeRegistry.
+func ExampleDefaultFakeRegistry() {
+	a, _ := swarm.NewSwarm(&swarm.Options{FakeSwarm: true, FakeSwarmLocalNode: "example-a"})
+	defer a.Leave()
+	b, _ := swarm.NewSwarm(&swarm.Options{FakeSwarm: true, FakeSwarmLocalNode: "example-b"})
+	defer b.Leave()
+	_ = a.ShareValue("greeting", "hello from a")
+	deadline := time.Now().Add(30 * time.Second)
+	for len(b.Values("greeting")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Println(b.Values("greeting")["example-a"])
+	// Output: hello from a
+}

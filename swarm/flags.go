@@ -27,6 +27,7 @@ var configFlags = map[string]string{
 	"TCPTimeout":             "stream-timeout",
 	"FlushInterval":          "flush-interval",
 	"DirectSendMaxMembers":   "direct-send-max-members",
+	"TreeFanout":             "tree-fanout",
 	"MaxStateBytes":          "max-state-bytes",
 	"MaxPendingValues":       "max-pending-values",
 	"MaxMessageBytes":        "max-message-bytes",
@@ -81,6 +82,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.TCPTimeout, f("TCPTimeout"), c.TCPTimeout, "bound on stream operations (push/pull, joins, large values)")
 	fs.DurationVar(&c.FlushInterval, f("FlushInterval"), c.FlushInterval, "how long local updates are batched into one delta")
 	fs.IntVar(&c.DirectSendMaxMembers, f("DirectSendMaxMembers"), c.DirectSendMaxMembers, "fast path: send own deltas to every member while the cluster has at most this many (0 disables)")
+	fs.IntVar(&c.TreeFanout, f("TreeFanout"), c.TreeFanout, "broadcast tree past the fast path: random members each node links to (0: gossip only)")
 	fs.IntVar(&c.MaxStateBytes, f("MaxStateBytes"), c.MaxStateBytes, "largest full state sent in one anti-entropy exchange")
 	fs.IntVar(&c.MaxPendingValues, f("MaxPendingValues"), c.MaxPendingValues, "values kept for names not yet registered")
 	fs.IntVar(&c.MaxMessageBytes, f("MaxMessageBytes"), c.MaxMessageBytes, "largest message decoded")

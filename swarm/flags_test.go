@@ -25,7 +25,7 @@ func TestFlagsAndEnvRoundTripToConfig(t *testing.T) {
 		"gossip-interval": "150ms", "gossip-nodes": "4", "retransmit-factor": "5",
 		"pullpush-interval": "45s", "probe-interval": "2s", "probe-timeout": "700ms",
 		"suspicion-multiplier": "6", "stream-timeout": "12s", "flush-interval": "20ms",
-		"direct-send-max-members": "32", "max-state-bytes": "1048576",
+		"direct-send-max-members": "32", "tree-fanout": "4", "max-state-bytes": "1048576",
 		"max-pending-values": "99", "max-message-bytes": "2097152", "leave-timeout": "9s",
 		"secret-keys": keys, "allow-plaintext": "true", "cluster-label": "prod",
 		"compression-enabled": "true", "udp-buffer-size": "1200", "rediscover-interval": "15s",
@@ -40,7 +40,7 @@ func TestFlagsAndEnvRoundTripToConfig(t *testing.T) {
 	want.GossipInterval, want.GossipNodes, want.RetransmitMult = 150*time.Millisecond, 4, 5
 	want.PushPullInterval, want.ProbeInterval, want.ProbeTimeout = 45*time.Second, 2*time.Second, 700*time.Millisecond
 	want.SuspicionMult, want.TCPTimeout, want.FlushInterval = 6, 12*time.Second, 20*time.Millisecond
-	want.DirectSendMaxMembers, want.MaxStateBytes = 32, 1<<20
+	want.DirectSendMaxMembers, want.TreeFanout, want.MaxStateBytes = 32, 4, 1<<20
 	want.MaxPendingValues, want.MaxMessageBytes, want.LeaveTimeout = 99, 2<<20, 9*time.Second
 	want.SecretKeys, want.AllowPlaintext, want.Label = [][]byte{k1, k2}, true, "prod"
 	want.Compression, want.UDPBufferSize, want.RediscoverInterval = true, 1200, 15*time.Second

@@ -118,6 +118,9 @@ func (n *Node) send(entries []*entry, deadline time.Time) {
 	now := n.now()
 	alone := n.numMembers() <= 1
 	fast := !alone && n.fastPath()
+	// Past the fast path, the broadcast tree carries the deltas.
+	tree := !alone && !fast && n.tree != nil
+	var treeEnvs []codec.Envelope
 	var direct directBatch
 	var large [][]byte
 	for i, e := range entries {
@@ -156,7 +159,7 @@ func (n *Node) send(entries []*entry, deadline time.Time) {
 			n.log.Error("encode delta", "value", e.name, "err", err)
 			continue
 		}
-		if queued && !fast {
+		if queued && !fast && !tree {
 			continue
 		}
 		env := codec.Envelope{Kind: kindDirect, Name: e.name, Type: e.typeName, Origin: n.self, Payload: payload}
@@ -171,9 +174,17 @@ func (n *Node) send(entries []*entry, deadline time.Time) {
 			large = append(large, msg)
 			continue
 		}
+		if tree {
+			env.Kind = codec.KindDelta
+			treeEnvs = append(treeEnvs, env)
+			continue
+		}
 		if err := direct.add(n.codec, &env); err != nil {
 			n.log.Error("encode delta", "value", e.name, "err", err)
 		}
+	}
+	if len(treeEnvs) > 0 {
+		n.tree.broadcast(treeEnvs)
 	}
 	if len(direct.ends) == 0 && len(large) == 0 {
 		return

@@ -104,7 +104,7 @@ func TestNoAcknowledgedUpdateIsLostOnLeave(t *testing.T) {
 		cfg.LeaveTimeout = 3 * time.Second
 	}})
 	reader := c.Node(0)
-	for round := range 3 {
+	for round := range 5 {
 		name := fmt.Sprint("leaver-", round)
 		leaver, err := c.Add(name, round+1)
 		require.NoError(t, err)

@@ -125,8 +125,8 @@ func (c countingDiscoverer) Peers(ctx context.Context) ([]discovery.Peer, error)
 
 // The whole fleet's steady-state load on the API server is bounded by
 // DiscoveryFleetRate, whatever the number of members: 10 nodes that would
-// poll every 100 ms (100 lists per second between them) make about 2 per
-// second at DiscoveryFleetRate 2. The API server holds 1,000 pods of
+// poll every 2 s (5 lists per second between them, 100 in the window) make
+// about 1 per second at DiscoveryFleetRate 1. The API server holds 1,000 pods of
 // realistic size, 10 of them the serving nodes (the others Running but not
 // Ready, at addresses never contacted), so each call costs what a
 // 1,000-pod fleet's call costs. Only an upper bound is checked: a slow
@@ -159,7 +159,7 @@ func TestFleetDiscoveryLoadIsBounded(t *testing.T) {
 		cfg := swarm.DefaultLocalConfig(pods[i].Name)
 		cfg.BindAddr, cfg.BindPort = ips[i], port
 		cfg.Discovery = countingDiscoverer{k, &calls}
-		cfg.RediscoverInterval, cfg.DiscoveryFleetRate = 100*time.Millisecond, 2
+		cfg.RediscoverInterval, cfg.DiscoveryFleetRate = 2*time.Second, 1
 		n, err := swarm.New(cfg)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = n.Close() })
@@ -168,17 +168,19 @@ func TestFleetDiscoveryLoadIsBounded(t *testing.T) {
 	waitMembers(t, members, nodes) // re-discovery alone forms the cluster
 
 	// Steady state: every node sees the whole fleet, so each waits
-	// max(100 ms, 10/2 s) = 5 s between rounds.
-	time.Sleep(2 * time.Second) // let rounds scheduled before the cluster formed pass
+	// max(2 s, 10/1 s) = 10 s between rounds.
+	time.Sleep(3 * time.Second) // let rounds scheduled before the cluster formed pass
 	before := calls.Load()
 	start := time.Now()
-	const window = 10 * time.Second
+	const window = 20 * time.Second
 	time.Sleep(window)
 	got := calls.Load() - before
 	rate := float64(got) / time.Since(start).Seconds()
-	t.Logf("%d lists of 1,000 pods in %v: %.2f per second for the fleet (bound 2/s; %d/s without it)",
-		got, time.Since(start).Round(time.Millisecond), rate, nodes*10)
-	// Jitter (±20 %) and rounds straddling the window's edges allow a
-	// little over 2/s; polling at the interval would make ~1,000 calls.
-	require.LessOrEqual(t, got, int64(2*window/time.Second)+nodes, "the fleet polls faster than DiscoveryFleetRate")
+	t.Logf("%d lists of 1,000 pods in %v: %.2f per second for the fleet (bound 1/s; %d/s without it)",
+		got, time.Since(start).Round(time.Millisecond), rate, nodes/2)
+	// About 20 calls are expected. The bound leaves room for jitter, rounds
+	// straddling the window's edges, and a member or two that a loaded
+	// machine makes flap (a node that believes itself alone polls every
+	// RediscoverInterval, by design); polling at the interval makes ~100.
+	require.LessOrEqual(t, got, int64(60), "the fleet polls faster than DiscoveryFleetRate")
 }

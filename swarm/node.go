@@ -63,6 +63,8 @@ type Node struct {
 	// logLimit keeps a flood of bad input from flooding the log.
 	logLimit rateLimitedLog
 	members  *membership
+	ae       *antiEntropy
+	tree     *broadcastTree // nil when Config.TreeFanout is 0
 	retired  retireCounters
 	started  time.Time // when New ran, by the node's clock
 	maxPkt   int       // largest shoal message that fits one packet
@@ -80,12 +82,10 @@ type Node struct {
 	restoredMu sync.Mutex
 	restored   map[string]codec.Envelope
 
+	// handlers and arrival are the adapters' hooks (hooks.go).
 	handlersMu sync.RWMutex
 	handlers   map[codec.Kind]func(env *codec.Envelope)
-	// autoRegister, if set, may register a value for a name that arrives
-	// unregistered (the classic API registers every classic key), and
-	// reports whether it did.
-	autoRegister func(name string) bool
+	arrival    func(name string) arrival
 
 	dirtyMu sync.Mutex
 	dirty   []*entry
@@ -152,6 +152,14 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.started = n.now()
 	n.members = newMembership(n)
+	n.ae = newAntiEntropy(n)
+	if cfg.TreeFanout > 0 {
+		var err error
+		if n.tree, err = newBroadcastTree(n); err != nil {
+			n.cancel()
+			return nil, fmt.Errorf("shoal/swarm: broadcast tree: %w", err)
+		}
+	}
 	switch {
 	case cfg.Store != nil:
 		n.store = cfg.Store
@@ -240,10 +248,15 @@ func New(cfg Config) (*Node, error) {
 	n.local = *ml.LocalNode()
 	n.local.Addr = append(net.IP(nil), n.local.Addr...)
 	n.members.setLocal(&n.local)
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.flushLoop()
 	go n.expireLoop()
 	go n.retireLoop()
+	go n.ae.run()
+	if n.tree != nil {
+		n.wg.Add(1)
+		go n.tree.run()
+	}
 	n.streams.start()
 	if cfg.Discovery != nil {
 		n.wg.Add(1)
@@ -341,6 +354,10 @@ func (n *Node) Stats() Stats {
 	s.BroadcastQueueBytes = n.out.queuedBytes.Load()
 	s.PendingValues, s.PendingBytes = n.pending.usage()
 	s.Retirement = n.retired.snapshot()
+	if n.tree != nil {
+		s.Tree = n.tree.stats()
+	}
+	s.DigestExchanges, s.QuietExchanges = n.ae.exchanges.Load(), n.ae.quiet.Load()
 	return s
 }
 

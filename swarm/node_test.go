@@ -94,6 +94,7 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		"RetransmitMult":       func(c *swarm.Config) { c.RetransmitMult = 0 },
 		"ProbeTimeout":         func(c *swarm.Config) { c.ProbeTimeout = 2 * c.ProbeInterval },
 		"DirectSendMaxMembers": func(c *swarm.Config) { c.DirectSendMaxMembers = -1 },
+		"TreeFanout":           func(c *swarm.Config) { c.TreeFanout = -1 },
 		"MaxStateBytes":        func(c *swarm.Config) { c.MaxStateBytes = 21 << 20 },
 		"SecretKeys[0]":        func(c *swarm.Config) { c.SecretKeys = [][]byte{[]byte("short")} },
 		"FlushInterval":        func(c *swarm.Config) { c.FlushInterval = -time.Millisecond },

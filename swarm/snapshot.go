@@ -224,7 +224,9 @@ func (n *Node) saveSnapshot() error {
 		if err != nil {
 			return fmt.Errorf("shoal/swarm: snapshot %q: %w", e.name, err)
 		}
-		env = codec.Envelope{Kind: codec.KindState, Name: e.name, Type: e.typeName, Origin: n.self, Payload: payload}
+		// No Origin: the file's header names the writer once, and a full
+		// state is not bound to one replica.
+		env = codec.Envelope{Kind: codec.KindState, Name: e.name, Type: e.typeName, Payload: payload}
 		b, err := n.codec.EncodeEnvelope(&env)
 		if err != nil {
 			return fmt.Errorf("shoal/swarm: snapshot %q: %w", e.name, err)

@@ -68,17 +68,41 @@ type Stats struct {
 	// SnapshotErrors the writes that failed, SnapshotBytes the size of
 	// the last one.
 	Snapshots, SnapshotErrors, SnapshotBytes uint64
+	// Tree describes the broadcast tree (zero when Config.TreeFanout is 0).
+	Tree TreeStats
+	// DigestExchanges counts peers' anti-entropy summaries compared;
+	// QuietExchanges those that found every value equal.
+	DigestExchanges, QuietExchanges uint64
 }
 
-const maxKind = 8
+// TreeStats counts what the broadcast tree did (see "Dissemination" in
+// docs/DESIGN.md).
+type TreeStats struct {
+	// Eager and Lazy are the current numbers of tree and repair links.
+	Eager, Lazy int
+	// Broadcasts made here; Delivered: broadcasts received for the first
+	// time; Duplicates: received again (each prunes a link).
+	Broadcasts, Delivered, Duplicates uint64
+	// Grafts: broadcasts announced but not received in time, asked for;
+	// GraftGiveUps: given up to anti-entropy after every announcer failed
+	// to answer; Dropped: announcements, payloads or grafts given up to
+	// stay within the tree's bounds.
+	Grafts, GraftGiveUps, Dropped uint64
+	// Missing is the number of announced broadcasts not received yet.
+	Missing int
+}
+
+const maxKind = 16
 
 var kindNames = [maxKind]string{
 	codec.KindDelta:     "delta",
 	codec.KindState:     "state",
 	codec.KindBroadcast: "broadcast",
-	codec.KindClassic:   "classic",
 	kindDirect:          "direct",
 	kindLeave:           "leave",
+	kindDigest:          "digest",
+	kindDigestDetail:    "digest_detail",
+	kindTree:            "tree",
 }
 
 type counters struct {

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"strings"
@@ -31,15 +32,40 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 }
 
 // RegisterFlags registers c's fields on fs as flags named prefix+name
-// (limit, window, buckets, max-keys, expire-interval, lag), with c's
-// current values as defaults, as Config.RegisterFlags does.
+// (limit, window, buckets, max-keys, expire-interval, lag, reserve,
+// hash-secret), with c's current values as defaults, as
+// Config.RegisterFlags does. hash-secret is hex; prefer its SHOAL_*
+// environment variable to the command line, which other users of the
+// machine can read.
 func (c *KeyedConfig) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.IntVar(&c.Limit, prefix+"limit", c.Limit, "events the cluster admits per key per window")
 	fs.DurationVar(&c.Window, prefix+"window", c.Window, "length of the sliding window")
 	fs.IntVar(&c.Buckets, prefix+"buckets", c.Buckets, "buckets per window (0: the default)")
 	fs.IntVar(&c.MaxKeys, prefix+"max-keys", c.MaxKeys, "keys this node holds at most (0: the default)")
 	fs.DurationVar(&c.ExpireInterval, prefix+"expire-interval", c.ExpireInterval, "how often idle keys are freed (0: the default)")
-	fs.DurationVar(&c.Lag, prefix+"lag", c.Lag, "how far behind peers' counts are assumed to be (0: the default, negative: no extrapolation)")
+	fs.DurationVar(&c.Lag, prefix+"lag", c.Lag, "how far behind peers' counts are assumed to be (0: the default)")
+	fs.DurationVar(&c.Reserve, prefix+"reserve", c.Reserve, "how long a place a peer's event frees stays that peer's (0: 4·lag, negative: none)")
+	fs.Var((*hexFlag)(&c.HashSecret), prefix+"hash-secret", "hex secret keying the hash of every key (empty: derived from the gossip key)")
+}
+
+// hexFlag is a flag.Value for a secret given in hex; String never shows
+// it.
+type hexFlag []byte
+
+func (h *hexFlag) String() string {
+	if h == nil || len(*h) == 0 {
+		return ""
+	}
+	return "(set)"
+}
+
+func (h *hexFlag) Set(v string) error {
+	b, err := hex.DecodeString(v)
+	if err != nil {
+		return fmt.Errorf("not hex: %w", err)
+	}
+	*h = b
+	return nil
 }
 
 // nameFlag adds the flag's name to a validation error about a field

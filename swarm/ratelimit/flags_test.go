@@ -34,6 +34,8 @@ func TestConfigFlagsAndEnvRoundTrip(t *testing.T) {
 		"SHOAL_RATELIMIT_CLIENTS_BUCKETS":         "30",
 		"SHOAL_RATELIMIT_CLIENTS_EXPIRE_INTERVAL": "3s",
 		"SHOAL_RATELIMIT_CLIENTS_LAG":             "20ms",
+		"SHOAL_RATELIMIT_CLIENTS_RESERVE":         "50ms",
+		"SHOAL_RATELIMIT_CLIENTS_HASH_SECRET":     "c0ffee",
 	}
 	require.NoError(t, swarm.SetFromEnv(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }))
 	assert.Equal(t, 500, cfg.Limit)
@@ -44,7 +46,9 @@ func TestConfigFlagsAndEnvRoundTrip(t *testing.T) {
 	assert.Equal(t, 2*time.Second, cfg.RateSpan)
 	assert.Equal(t, 7*time.Millisecond, cfg.SyncInterval)
 	assert.Equal(t, ratelimit.KeyedConfig{Limit: 50, Window: time.Minute, Buckets: 30, MaxKeys: 1000,
-		ExpireInterval: 3 * time.Second, Lag: 20 * time.Millisecond}, keyed)
+		ExpireInterval: 3 * time.Second, Lag: 20 * time.Millisecond, Reserve: 50 * time.Millisecond,
+		HashSecret: []byte{0xc0, 0xff, 0xee}}, keyed)
+	require.Error(t, fs.Set("ratelimit.clients.hash-secret", "not hex"))
 
 	require.Error(t, fs.Set("ratelimit.api.partition", "sometimes"))
 

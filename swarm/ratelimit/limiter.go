@@ -25,7 +25,10 @@ const namePrefix = "ratelimit/"
 // Prefer Allow for a yes/no answer, Decide when the response carries
 // rate-limit headers, and Wait for a client that should block. The …N
 // variants take the instant as a parameter, like golang.org/x/time/rate.
-// A Limiter is safe for concurrent use; after Close it denies everything.
+// A Limiter is safe for concurrent use. After Close, or once its node has
+// stopped (Leave or Close), it denies everything, as a KeyedLimiter does:
+// Allow and Reserve fail, Decide reports RetryAfter InfDuration and Wait
+// returns ErrClosed.
 type Limiter struct {
 	cfg    Config
 	node   *swarm.Node
@@ -101,9 +104,9 @@ func (l *Limiter) Allow() bool { return l.AllowN(time.Now(), 1) }
 // so. It costs tens of nanoseconds and allocates nothing.
 func (l *Limiter) AllowN(now time.Time, n int) bool {
 	if n <= 0 {
-		return n == 0
+		return n == 0 && !l.stopped()
 	}
-	if l.closed.Load() {
+	if l.stopped() {
 		return false
 	}
 	l.mu.Lock()
@@ -126,7 +129,7 @@ func (l *Limiter) Decide() Decision { return l.DecideN(time.Now(), 1) }
 // allocates nothing.
 func (l *Limiter) DecideN(now time.Time, n int) Decision {
 	d := Decision{Limit: l.cfg.Limit}
-	if n < 0 || l.closed.Load() {
+	if n < 0 || l.stopped() {
 		d.RetryAfter = InfDuration
 		return d
 	}
@@ -173,8 +176,8 @@ type Reservation struct {
 // whether or not they happen. Peers learn of a reservation only when its
 // instant's bucket is sent, so reservations race with peers like Allow.
 func (l *Limiter) ReserveN(now time.Time, n int) Reservation {
-	if n <= 0 || l.closed.Load() {
-		return Reservation{OK: n == 0 && !l.closed.Load()}
+	if n <= 0 || l.stopped() {
+		return Reservation{OK: n == 0 && !l.stopped()}
 	}
 	ns := now.UnixNano()
 	l.mu.Lock()
@@ -217,7 +220,7 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 		}
 	}()
 	for {
-		if l.closed.Load() {
+		if l.stopped() {
 			return ErrClosed
 		}
 		if err := ctx.Err(); err != nil {
@@ -259,6 +262,11 @@ func (l *Limiter) Close() error {
 	l.release()
 	return nil
 }
+
+// stopped reports whether the limiter was closed or its node has stopped:
+// either way it denies, as a KeyedLimiter does, since its admissions
+// could no longer reach the cluster.
+func (l *Limiter) stopped() bool { return l.closed.Load() || l.node.Closed() }
 
 // addPending records n own admissions in the current bucket for the sync
 // goroutine; it reports whether the goroutine must be woken. Called with

@@ -50,14 +50,14 @@ func evaluate(res *Result, p Params, start, end time.Time, loaders []*loader) {
 		return
 	}
 	// Keyed: ratios over the keys offered at least 1.2 times their limit
-	// in some window; windows from the start of the run.
+	// in some window; windows after the first, as for the single limit.
 	var sum float64
 	n := 0
 	res.AdmittedRatioMin = 0
 	first := true
 	for _, k := range byKey {
 		k.sort()
-		st := k.stats(from+step, to, W, step, p.Limit, true)
+		st := k.stats(from+W, to, W, step, p.Limit, true)
 		if st.samples == 0 {
 			continue
 		}

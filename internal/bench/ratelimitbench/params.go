@@ -14,13 +14,28 @@ import (
 // Backends Run can measure.
 const (
 	BackendShoal = "shoal"
+	// BackendRedis is skipper's sliding-window log over Redis: two round
+	// trips per admitted request.
 	BackendRedis = "redis"
+	// BackendRedisLua is the same sliding-window log in one Lua script:
+	// one round trip per request, what a careful Redis user runs.
+	BackendRedisLua = "redis-lua"
+)
+
+// Key distributions of the keyed scenario.
+const (
+	// DistZipf draws each request's key from a Zipf distribution.
+	DistZipf = "zipf"
+	// DistEven offers every key in turn, each at the same steady pace, the
+	// nodes' requests for a key interleaved (round-robin).
+	DistEven = "even"
 )
 
 // Params describe one scenario. The zero value of a field means the
 // default named in its comment.
 type Params struct {
-	// Backend is BackendShoal (default) or BackendRedis.
+	// Backend is BackendShoal (default), BackendRedis, BackendRedisLua or
+	// BackendSkipperClassic.
 	Backend string
 	// Nodes is how many limiter instances share the limit (default 3).
 	Nodes int
@@ -52,12 +67,17 @@ type Params struct {
 // KeyedParams describe the keyed scenario: Keys active client keys, each
 // limited to Limit per Window, Rate requests per second per node spread
 // over the keys with a Zipf distribution (so some keys are overloaded and
-// most are not).
+// most are not), or every key offered Params.Offered times its limit in
+// turn (Dist DistEven).
 type KeyedParams struct {
 	Keys   int           // default 10,000
 	Limit  int           // per key, default 100
 	Window time.Duration // default 1 minute
-	Rate   float64       // requests per second per node, default 1000
+	// Rate is requests per second per node (default 1000 for DistZipf;
+	// for DistEven, Offered·Limit·Keys/Window spread over the nodes).
+	Rate float64
+	// Dist is DistZipf (default) or DistEven.
+	Dist string
 	// ZipfS is the Zipf exponent (default 1.1).
 	ZipfS float64
 	// MaxKeys bounds each node's keyed limiter (0: its default).
@@ -86,12 +106,15 @@ type Result struct {
 	// Worst the maximum over every window ending at an admission; Min the
 	// minimum over the sampled windows in which at least 1.2·L was
 	// offered. For the keyed scenario they are over the keys that were
-	// offered at least 1.2 times their limit in some window.
+	// offered at least 1.2 times their limit in some window, and the mean
+	// too is over the windows offered at least 1.2·L.
 	AdmittedRatioMean  float64 `json:"admitted_ratio_mean"`
 	AdmittedRatioWorst float64 `json:"admitted_ratio_worst"`
 	AdmittedRatioMin   float64 `json:"admitted_ratio_min"`
-	// AllowNsP50 and AllowNsP99 are the cost of one decision, from the
-	// mean of each batch of calls the load generator makes.
+	// AllowNsP50 and AllowNsP99 are the cost of one decision alone: the
+	// load generator draws a batch's keys first, then times only the
+	// calls (for Redis, the round trips), the same way for every backend;
+	// percentiles over the batches' means.
 	AllowNsP50 float64 `json:"allow_ns_p50"`
 	AllowNsP99 float64 `json:"allow_ns_p99"`
 
@@ -121,7 +144,7 @@ func (p Params) withDefaults() (Params, error) {
 	if p.Backend == "" {
 		p.Backend = BackendShoal
 	}
-	if p.Backend != BackendShoal && p.Backend != BackendRedis {
+	if p.Backend != BackendShoal && p.Backend != BackendRedis && p.Backend != BackendRedisLua && p.Backend != BackendSkipperClassic {
 		return p, fmt.Errorf("ratelimitbench: unknown backend %q", p.Backend)
 	}
 	if p.Nodes == 0 {
@@ -162,13 +185,19 @@ func (p Params) withDefaults() (Params, error) {
 		if kp.Window == 0 {
 			kp.Window = time.Minute
 		}
+		if kp.Dist == "" {
+			kp.Dist = DistZipf
+		}
 		if kp.Rate == 0 {
 			kp.Rate = 1000
+			if kp.Dist == DistEven {
+				kp.Rate = p.Offered * float64(kp.Limit) * float64(kp.Keys) / kp.Window.Seconds() / float64(p.Nodes)
+			}
 		}
 		if kp.ZipfS == 0 {
 			kp.ZipfS = 1.1
 		}
-		if kp.ZipfS <= 1 || kp.Keys < 1 || kp.Limit < 1 || kp.Rate <= 0 {
+		if kp.ZipfS <= 1 || kp.Keys < 1 || kp.Limit < 1 || kp.Rate <= 0 || (kp.Dist != DistZipf && kp.Dist != DistEven) {
 			return p, fmt.Errorf("ratelimitbench: invalid keyed params %+v", kp)
 		}
 		p.Keyed = &kp

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shoal-go/shoal/discovery"
 	"github.com/shoal-go/shoal/swarm"
 )
 
@@ -32,14 +33,22 @@ type event struct {
 
 // loader offers load to one instance until stopped.
 type loader struct {
-	inst   *instance
-	rate   float64 // requests per second
-	keys   *rand.Zipf
-	events []event
-	costs  []float64 // mean ns per decision of each batch
-	stall  time.Duration
-	stop   chan struct{}
-	done   chan struct{}
+	inst *instance
+	rate float64 // requests per second
+	// phase delays the first request: the nodes of an even keyed load
+	// take turns instead of offering at the same instant.
+	phase time.Duration
+	keys  *rand.Zipf
+	// even, when set, offers key next, next+1, … (mod the key count).
+	even       bool
+	next, nkey int
+	batchKeys  []int
+	batchOK    []bool
+	events     []event
+	costs      []float64 // mean ns per decision of each batch
+	stall      time.Duration
+	stop       chan struct{}
+	done       chan struct{}
 }
 
 // Run runs one scenario and returns what it measured. progress (may be
@@ -56,7 +65,7 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 	res := Result{Backend: p.Backend, Params: p}
 	var mk func(i int, name string) (*instance, error)
 	switch p.Backend {
-	case BackendRedis:
+	case BackendRedis, BackendRedisLua:
 		bin, err := exec.LookPath(p.RedisServer)
 		if err != nil {
 			res.Skipped = fmt.Sprintf("redis baseline skipped: %s not found (apt-get install -y redis-server)", p.RedisServer)
@@ -68,7 +77,15 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 			return res, err
 		}
 		defer srv.stop()
-		mk = func(i int, name string) (*instance, error) { return newRedisInstance(srv.addr, name, p) }
+		mk = func(i int, name string) (*instance, error) {
+			if p.Backend == BackendRedisLua {
+				return newRedisLuaInstance(srv.addr, name, p)
+			}
+			return newRedisInstance(srv.addr, name, p)
+		}
+	case BackendSkipperClassic:
+		reg := discovery.NewFakeRegistry()
+		mk = func(i int, name string) (*instance, error) { return newSkipperClassicInstance(name, reg, p) }
 	default:
 		var seed string
 		mk = func(i int, name string) (*instance, error) {
@@ -93,7 +110,7 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 		}
 		insts = append(insts, in)
 	}
-	if p.Backend == BackendShoal {
+	if p.Backend != BackendRedis && p.Backend != BackendRedisLua {
 		if err := waitMembers(ctx, insts, p.Nodes); err != nil {
 			return res, err
 		}
@@ -112,7 +129,16 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 		if k := p.Keyed; k != nil {
 			rate = k.Rate
 			l.rate = rate
-			l.keys = rand.NewZipf(rand.New(rand.NewPCG(uint64(i), 7)), k.ZipfS, 1, uint64(k.Keys-1))
+			switch k.Dist {
+			case DistEven:
+				// Node i starts at key i·Keys/N and a 1/N turn later, so
+				// each key's requests come from the nodes in turn.
+				l.even, l.nkey = true, k.Keys
+				l.next = i * k.Keys / p.Nodes
+				l.phase = time.Duration(float64(time.Second) / rate * float64(i) / float64(p.Nodes))
+			default:
+				l.keys = rand.NewZipf(rand.New(rand.NewPCG(uint64(i), 7)), k.ZipfS, 1, uint64(k.Keys-1))
+			}
 		}
 		loaders = append(loaders, l)
 		go l.run(end)
@@ -138,7 +164,7 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 	}
 	elapsed := time.Since(start)
 	res.CPUPerNode = (cpuTime() - cpu0).Seconds() / elapsed.Seconds() / float64(p.Nodes)
-	if p.Backend == BackendShoal {
+	if p.Backend != BackendRedis {
 		res.WireBytesPerSecPerNode = float64(wireBytes(insts)-bytes0) / elapsed.Seconds() / float64(p.Nodes)
 	}
 	if churnErr != nil {
@@ -185,12 +211,14 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 }
 
 // run paces the load: every 2 ms it offers the requests due by then, in
-// one batch stamped with one instant, and records each decision.
+// one batch stamped with one instant, and records each decision. Only
+// the decisions are timed: the batch's keys are drawn before, the events
+// recorded after.
 func (l *loader) run(end time.Time) {
 	defer close(l.done)
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
-	begin := time.Now()
+	begin := time.Now().Add(l.phase)
 	last := begin
 	sent := 0
 	for {
@@ -210,15 +238,28 @@ func (l *loader) run(end time.Time) {
 			continue
 		}
 		ns := now.UnixNano()
+		keys, oks := l.batchKeys[:0], l.batchOK[:0]
 		for range due {
 			key := 0
-			if l.keys != nil {
+			switch {
+			case l.keys != nil:
 				key = int(l.keys.Uint64())
+			case l.even:
+				key = l.next
+				l.next = (l.next + 1) % l.nkey
 			}
-			ok := l.inst.allow(now, key)
-			l.events = append(l.events, event{t: ns, key: int32(key), allowed: ok})
+			keys = append(keys, key)
 		}
-		l.costs = append(l.costs, float64(time.Since(now).Nanoseconds())/float64(due))
+		oks = slices.Grow(oks, len(keys))[:len(keys)]
+		t0 := time.Now()
+		for j, key := range keys {
+			oks[j] = l.inst.allow(now, key)
+		}
+		l.costs = append(l.costs, float64(time.Since(t0).Nanoseconds())/float64(due))
+		for j, key := range keys {
+			l.events = append(l.events, event{t: ns, key: int32(key), allowed: oks[j]})
+		}
+		l.batchKeys, l.batchOK = keys, oks
 		sent += due
 	}
 }

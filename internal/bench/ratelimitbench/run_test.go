@@ -51,6 +51,35 @@ func TestRunShortRedis(t *testing.T) {
 	assert.InDelta(t, 1.0, res.AdmittedRatioMean, 0.2)
 }
 
+// The one-round-trip Lua baseline is as exact as the two-round-trip one.
+func TestRunShortRedisLua(t *testing.T) {
+	res, err := Run(context.Background(), Params{Backend: BackendRedisLua, Nodes: 3, Limit: 200, Window: time.Second, Duration: 3 * time.Second}, testWriter{t})
+	require.NoError(t, err)
+	if res.Skipped != "" {
+		t.Skip(res.Skipped)
+	}
+	assert.Positive(t, res.AllowNsP50)
+	assert.Positive(t, res.Admitted)
+	if stalled(t, res) {
+		return
+	}
+	assert.InDelta(t, 1.0, res.AdmittedRatioMean, 0.2)
+	assert.LessOrEqual(t, res.AdmittedRatioWorst, 1.0, "one script per request: no race")
+}
+
+// An even keyed load offers every key in turn, the nodes taking turns.
+func TestRunShortKeyedEven(t *testing.T) {
+	res, err := Run(context.Background(), Params{Nodes: 3, Duration: 3 * time.Second, Offered: 4,
+		Keyed: &KeyedParams{Keys: 1, Limit: 5, Window: time.Second, Dist: DistEven}}, testWriter{t})
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.KeysOverloaded)
+	assert.InDelta(t, 60, res.Offered, 3, "4·5 per second for 3 s")
+	if stalled(t, res) {
+		return
+	}
+	assert.LessOrEqual(t, res.AdmittedRatioWorst, 1.2)
+}
+
 func TestRunRedisMissingIsSkipped(t *testing.T) {
 	res, err := Run(context.Background(), Params{Backend: BackendRedis, RedisServer: "no-such-redis-server", Duration: time.Second}, nil)
 	require.NoError(t, err)
@@ -92,7 +121,7 @@ func TestScenarios(t *testing.T) {
 		p    Params
 	}
 	var list []scenario
-	for _, backend := range []string{BackendShoal, BackendRedis} {
+	for _, backend := range []string{BackendShoal, BackendRedis, BackendRedisLua} {
 		for _, w := range []time.Duration{10 * time.Second, time.Second} {
 			for _, n := range []int{3, 10} {
 				for _, skew := range []float64{0, 0.8} {

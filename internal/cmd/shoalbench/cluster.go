@@ -55,7 +55,8 @@ func presetConfig(preset, name string) (swarm.Config, error) {
 		c = swarm.DefaultLANConfig(name)
 		c.BindAddr, c.BindPort = "127.0.0.1", 0
 		if preset == "lan" {
-			c.DirectSendMaxMembers = 0
+			c.DirectSendMaxMembers = 0 // gossip only: no fast path,
+			c.TreeFanout = 0           // no broadcast tree
 		}
 		if preset == "scale" {
 			// Probes and anti-entropy are what cost CPU at 500 nodes in

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shoal-go/shoal/swarm"
@@ -53,6 +55,14 @@ type convergenceResult struct {
 	NodeP50MS        millis  `json:"node_p50_ms"`
 	NodeP99MS        millis  `json:"node_p99_ms"`
 	BytesPerNodePerS float64 `json:"bytes_per_node_per_s"`
+	// BytesPerUpdatePerNode is every byte the nodes wrote while the
+	// updates were made (memberlist's probes included), divided by
+	// updates × nodes: the message complexity of one update.
+	BytesPerUpdatePerNode float64 `json:"bytes_per_update_per_node"`
+	// TreeGrafts and TreeDuplicates sum the broadcast tree's grafts and
+	// duplicate receipts over the nodes (shoal past the fast path).
+	TreeGrafts     uint64 `json:"tree_grafts"`
+	TreeDuplicates uint64 `json:"tree_duplicates"`
 	// Converged is true only if every update reached every node.
 	Converged bool `json:"converged"`
 	// LatenciesMS holds every update's latency (+Inf for missed ones), for
@@ -65,13 +75,13 @@ type convergenceResult struct {
 }
 
 func (r convergenceResult) columns() []string {
-	return []string{"system", "preset", "nodes", "transport", "drop", "updates", "missed", "p50 ms", "p99 ms", "max ms", "per node p50", "per node p99", "bytes/node/s", "converged"}
+	return []string{"system", "preset", "nodes", "transport", "drop", "updates", "missed", "p50 ms", "p99 ms", "max ms", "per node p50", "per node p99", "bytes/node/s", "bytes/update/node", "converged"}
 }
 
 func (r convergenceResult) cells() []string {
 	return []string{r.System, r.Preset, fmt.Sprint(r.Nodes), r.Transport, fmt.Sprintf("%.0f%%", 100*r.Drop),
 		fmt.Sprint(r.Updates), fmt.Sprint(r.Missed), r.P50MS.String(), r.P99MS.String(), r.MaxMS.String(),
-		r.NodeP50MS.String(), r.NodeP99MS.String(), humanBytes(r.BytesPerNodePerS), fmt.Sprint(r.Converged)}
+		r.NodeP50MS.String(), r.NodeP99MS.String(), humanBytes(r.BytesPerNodePerS), humanBytes(r.BytesPerUpdatePerNode), fmt.Sprint(r.Converged)}
 }
 
 func runConvergenceCmd(ctx context.Context, args []string, out, errOut io.Writer) error {
@@ -90,6 +100,8 @@ func runConvergenceCmd(ctx context.Context, args []string, out, errOut io.Writer
 	fs.DurationVar(&p.RefTimeout, "reftimeout", 5*time.Second, "the same for the memberlist reference (which has no repair)")
 	noRef := fs.Bool("noref", false, "skip the memberlist relay reference")
 	svg := fs.String("svg", "", "also write the latency CDF as an SVG plot to this file")
+	sizes := fs.String("sizes", "", "comma-separated cluster sizes to run in turn instead of -nodes (for -nsvg)")
+	nsvg := fs.String("nsvg", "", "also write p99 against the number of nodes as an SVG plot to this file")
 	asJSON := fs.Bool("json", false, "print one JSON object per result on stdout")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -97,14 +109,28 @@ func runConvergenceCmd(ctx context.Context, args []string, out, errOut io.Writer
 	p.Reference = !*noRef
 	prog := newProgress(errOut)
 	pr := &printer{w: out, json: *asJSON}
-	results, err := runConvergence(ctx, p, prog)
-	for _, r := range results {
-		if err := pr.add(r); err != nil {
+	ns, err := parseSizes(*sizes, p.Nodes)
+	if err != nil {
+		return err
+	}
+	var results []convergenceResult
+	for _, n := range ns {
+		p.Nodes = n
+		rs, err := runConvergence(ctx, p, prog)
+		for _, r := range rs {
+			if err := pr.add(r); err != nil {
+				return err
+			}
+		}
+		results = append(results, rs...)
+		if err != nil {
 			return err
 		}
 	}
-	if err != nil {
-		return err
+	if *nsvg != "" {
+		if err := writeFile(*nsvg, p99ByNodesPlot(results)); err != nil {
+			return err
+		}
 	}
 	if *svg != "" {
 		if err := writeFile(*svg, convergencePlot(results)); err != nil {
@@ -207,6 +233,12 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 		res.NodeLatenciesMS = arr.nodeLatencies(res.NodeLatenciesMS, origin, sent)
 	}
 	res.BytesPerNodePerS = float64(c.wireBytes()-bytes0) / float64(p.Nodes) / time.Since(t0).Seconds()
+	res.BytesPerUpdatePerNode = float64(c.wireBytes()-bytes0) / float64(p.Updates*p.Nodes)
+	for _, nd := range c.nodes {
+		st := nd.Stats().Tree
+		res.TreeGrafts += st.Grafts
+		res.TreeDuplicates += st.Duplicates
+	}
 	res.summarize()
 	prog.done("%s: p50 %s, p99 %s, missed %d, converged %v", what, res.P50MS.withUnit(), res.P99MS.withUnit(), res.Missed, res.Converged)
 	return res, nil
@@ -245,6 +277,7 @@ func convergeReference(ctx context.Context, p convergenceParams, prog *progress)
 		res.NodeLatenciesMS = arr.nodeLatencies(res.NodeLatenciesMS, origin, sent)
 	}
 	res.BytesPerNodePerS = float64(rc.wireBytes()-bytes0) / float64(p.Nodes) / time.Since(t0).Seconds()
+	res.BytesPerUpdatePerNode = float64(rc.wireBytes()-bytes0) / float64(p.Updates*p.Nodes)
 	res.summarize()
 	prog.done("%s: p50 %s, p99 %s, missed %d, converged %v", what, res.P50MS.withUnit(), res.P99MS.withUnit(), res.Missed, res.Converged)
 	return res, nil
@@ -292,4 +325,20 @@ func randomGap(d time.Duration) time.Duration {
 		return 0
 	}
 	return time.Duration(rand.Int64N(int64(d)))
+}
+
+// parseSizes parses -sizes ("64,100,200"); empty means just -nodes.
+func parseSizes(s string, nodes int) ([]int, error) {
+	if s == "" {
+		return []int{nodes}, nil
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 2 {
+			return nil, fmt.Errorf("%w: -sizes %q: %q is not a size of at least 2", errBadFlag, s, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

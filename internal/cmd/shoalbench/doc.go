@@ -55,11 +55,27 @@
 // Times Leave on a node of an N-node loopback cluster holding V values
 // changed and not yet flushed, and counts what its last flush left.
 //
-//	ratelimit [-backend shoal|redis|both] -nodes N -limit L -window W -duration D
-//	          [-offered X] [-skew S] [-churn] [-keyed] [-svg FILE]
+//	ratelimit [-backend shoal|redis|redis-lua|both|all] -nodes N -limit L -window W -duration D
+//	          [-offered X] [-skew S] [-churn] [-keyed] [-keys N] [-key-limit L]
+//	          [-key-window W] [-key-rate R] [-key-dist zipf|even] [-zipf-s S]
+//	          [-svg FILE]
 //
 // Runs internal/bench/ratelimitbench; -svg plots the admitted events per
 // sliding window over time against the limit.
+//
+//	soak [-nodes 10] [-duration 30m] [-warmup D] [-restart 1m] [-burst 30s] [-burst-values 5000]
+//	     [-rate 50] [-sample 5s] [-preset local] [-bounds heap=5,goroutines=5,queue=5,slots=5]
+//
+// Runs N nodes with continuous counter, map and keyed-limiter traffic
+// (-rate operations of each kind per node per second), a rolling restart
+// of every node each -restart, and a burst of -burst-values changed
+// counters from one node each -burst. Every -sample, while every node is
+// up, it records the process's live heap and goroutines, the mean
+// anti-entropy state per exchange, the summed gossip queue depth and the
+// counter slots node 0 holds; after -warmup it fits a line to each and
+// reports the slope as a change in % of the mean over the run. The run
+// fails (exit 2) when a metric in -bounds changes by more than its bound
+// (0 or absent: reported only). CI runs -duration 2m.
 //
 //	report [-quick] [-out DIR]
 //

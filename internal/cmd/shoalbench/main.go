@@ -18,9 +18,11 @@ scenarios:
   convergence  time until every node reads an update (and memberlist's relay reference)
   traffic      bytes and messages per node per second against the update rate
   scale        membership and convergence of hundreds of simulated nodes
+  antientropy  digest anti-entropy: a quiet exchange's bytes and a joiner's catch-up
   burst        time until thousands of values changed in one flush reach every node
   leave        how long Leave takes with many values changed and not yet flushed
   ratelimit    cluster rate-limit accuracy (internal/bench/ratelimitbench)
+  classiclimit skipper's cluster limiter on the classic API next to shoal's limiter
   soak         10 nodes under traffic, rolling restarts and bursts: growth of heap, goroutines, state, queue, slots
   report       run the standard set and write docs/BENCHMARKS.md
 
@@ -54,12 +56,16 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return runTrafficCmd(ctx, rest, out, errOut)
 	case "scale":
 		return runScaleCmd(ctx, rest, out, errOut)
+	case "antientropy":
+		return runAntiEntropyCmd(ctx, rest, out, errOut)
 	case "burst":
 		return runBurstCmd(ctx, rest, out, errOut)
 	case "leave":
 		return runLeaveCmd(ctx, rest, out, errOut)
 	case "ratelimit":
 		return runRatelimitCmd(ctx, rest, out, errOut)
+	case "classiclimit":
+		return runClassicLimitCmd(ctx, rest, out, errOut)
 	case "soak":
 		return runSoakCmd(ctx, rest, out, errOut)
 	case "report":

@@ -290,3 +290,43 @@ func TestPlotTicksAndSVG(t *testing.T) {
 		t.Errorf("empty plot: %v", err)
 	}
 }
+
+func TestScaleKillJSON(t *testing.T) {
+	t.Parallel()
+	rs := runJSON(t, "scale", "-nodes", "8", "-updates", "2", "-preset", "local", "-kill", "0.25")
+	r := rs[0]
+	if r["converged"] != true || num(t, r, "killed") != 2 || num(t, r, "detect_s") <= 0 {
+		t.Errorf("result = %v, want 2 killed, detected, and the updates converged on the other 6", r)
+	}
+}
+
+func TestAntiEntropyJSON(t *testing.T) {
+	t.Parallel()
+	rs := runJSON(t, "antientropy", "-values", "300", "-replicas", "3", "-pushpull", "300ms")
+	r := rs[0]
+	if r["scenario"] != "antientropy" || num(t, r, "quiet_state_bytes") != 0 || num(t, r, "catch_up_s") <= 0 {
+		t.Errorf("result = %v, want quiet exchanges without states and a joiner that caught up", r)
+	}
+	if q := num(t, r, "quiet_exchange_bytes"); q <= 0 || q >= num(t, r, "state_bytes") {
+		t.Errorf("a quiet exchange of %v bytes for %v bytes of state", q, num(t, r, "state_bytes"))
+	}
+}
+
+func TestConvergenceSizesPlot(t *testing.T) {
+	t.Parallel()
+	svg := filepath.Join(t.TempDir(), "p99.svg")
+	rs := runJSON(t, "convergence", "-sizes", "3,4", "-updates", "2", "-preset", "local", "-noref", "-nsvg", svg)
+	if len(rs) != 2 || num(t, rs[0], "nodes") != 3 || num(t, rs[1], "nodes") != 4 {
+		t.Fatalf("results = %v, want one row for 3 and one for 4 nodes", rs)
+	}
+	if _, ok := rs[0]["bytes_per_update_per_node"]; !ok {
+		t.Errorf("no bytes_per_update_per_node in %v", rs[0])
+	}
+	b, err := os.ReadFile(svg)
+	if err != nil || !bytes.Contains(b, []byte("<svg")) {
+		t.Errorf("p99 plot: %v, %q", err, b)
+	}
+	if _, err := parseSizes("3,x", 0); err == nil {
+		t.Error("parseSizes accepted 3,x")
+	}
+}

@@ -15,6 +15,7 @@ type reportPlan struct {
 	Traffic     []trafficParams
 	Scale       []scaleParams
 	Ratelimit   []ratelimitbench.Params
+	AntiEntropy []antiEntropyParams
 }
 
 // fullPlan is the report's standard set, sized for a 2-core machine
@@ -35,6 +36,19 @@ func fullPlan() reportPlan {
 			Nodes: 50, Updates: 100, Preset: preset, Net: lossy, Timeout: 60 * time.Second, RefTimeout: 5 * time.Second, Reference: true,
 		})
 	}
+	// Past the fast path (64): the broadcast tree, on the simulated
+	// network with 1 ms ± 1 ms one-way delay; the p99-by-nodes plot.
+	wan := network{Transport: "sim", Delay: time.Millisecond, Jitter: time.Millisecond, Seed: 1}
+	for _, n := range []int{64, 100, 200, 500} {
+		p.Convergence = append(p.Convergence, convergenceParams{
+			Nodes: n, Updates: 30, Preset: "fast", Net: wan, Timeout: 60 * time.Second, RefTimeout: 5 * time.Second, Reference: true,
+		})
+	}
+	lossy500 := wan
+	lossy500.Drop = 0.05
+	p.Convergence = append(p.Convergence, convergenceParams{
+		Nodes: 500, Updates: 30, Preset: "fast", Net: lossy500, Timeout: 60 * time.Second, RefTimeout: 5 * time.Second, Reference: true,
+	})
 	for _, rate := range []float64{0, 100, 1000, 10000} {
 		p.Traffic = append(p.Traffic, trafficParams{Nodes: 10, Rate: rate, Keys: 1, Duration: 10 * time.Second, Writers: "one", Preset: "fast", Net: loop})
 	}
@@ -44,7 +58,13 @@ func fullPlan() reportPlan {
 		trafficParams{Nodes: 50, Rate: 10000, Keys: 1, Duration: 10 * time.Second, Writers: "one", Preset: "fast", Net: loop},
 		trafficParams{Nodes: 50, Rate: 10000, Keys: 1, Duration: 10 * time.Second, Writers: "one", Preset: "lan", Net: loop},
 	)
-	p.Scale = []scaleParams{{Nodes: 500, Updates: 5, Preset: "scale", Net: network{Transport: "sim", Seed: 1}, Timeout: 60 * time.Second}}
+	p.Scale = []scaleParams{
+		{Nodes: 500, Updates: 5, Preset: "scale", Net: network{Transport: "sim", Seed: 1}, Timeout: 60 * time.Second},
+		// 10 % killed at once, 5 % loss: updates must reach every live node.
+		{Nodes: 200, Updates: 10, Preset: "scale", Net: network{Transport: "sim", Drop: 0.05, Seed: 1}, Timeout: 60 * time.Second, Kill: 0.1},
+		{Nodes: 500, Updates: 10, Preset: "scale", Net: network{Transport: "sim", Seed: 1}, Timeout: 60 * time.Second, Kill: 0.1},
+	}
+	p.AntiEntropy = []antiEntropyParams{{Nodes: 2, Values: 100_000, Replicas: 10, PushPull: 5 * time.Second, Timeout: 120 * time.Second}}
 	base := ratelimitbench.Params{Nodes: 10, Limit: 1000, Window: 10 * time.Second, Duration: 60 * time.Second, Offered: 2}
 	shoal, redis := base, base
 	shoal.Backend, redis.Backend = ratelimitbench.BackendShoal, ratelimitbench.BackendRedis
@@ -52,7 +72,24 @@ func fullPlan() reportPlan {
 	skewed.Skew = 0.8
 	short := shoal
 	short.Window, short.Duration = time.Second, 30*time.Second
-	p.Ratelimit = []ratelimitbench.Params{shoal, redis, skewed, short}
+	lua := base
+	lua.Backend = ratelimitbench.BackendRedisLua
+	p.Ratelimit = []ratelimitbench.Params{shoal, redis, lua, skewed, short}
+	// Issue 14's keyed scenarios, each next to both Redis baselines.
+	for _, k := range []ratelimitbench.Params{
+		{Nodes: 1, Duration: 40 * time.Second, Offered: 4, Keyed: &ratelimitbench.KeyedParams{Keys: 1, Limit: 5, Window: 10 * time.Second, Dist: ratelimitbench.DistEven}},
+		{Nodes: 3, Duration: 40 * time.Second, Offered: 4, Keyed: &ratelimitbench.KeyedParams{Keys: 1, Limit: 5, Window: 10 * time.Second, Dist: ratelimitbench.DistEven}},
+		{Nodes: 3, Duration: 40 * time.Second, Offered: 2, Keyed: &ratelimitbench.KeyedParams{Keys: 300, Limit: 20, Window: 10 * time.Second, Dist: ratelimitbench.DistEven}},
+		{Nodes: 10, Duration: 120 * time.Second, Offered: 2, Keyed: &ratelimitbench.KeyedParams{}},
+	} {
+		for _, b := range []string{ratelimitbench.BackendShoal, ratelimitbench.BackendRedis, ratelimitbench.BackendRedisLua} {
+			q := k
+			q.Backend = b
+			kp := *k.Keyed
+			q.Keyed = &kp
+			p.Ratelimit = append(p.Ratelimit, q)
+		}
+	}
 	return p
 }
 
@@ -72,6 +109,7 @@ func quickPlan() reportPlan {
 		p.Traffic = append(p.Traffic, trafficParams{Nodes: 3, Rate: rate, Keys: 1, Duration: time.Second, Writers: "one", Preset: "fast", Net: loop})
 	}
 	p.Scale = []scaleParams{{Nodes: 20, Updates: 1, Preset: "scale", Net: network{Transport: "sim", Seed: 1}, Timeout: 30 * time.Second}}
+	p.AntiEntropy = []antiEntropyParams{{Nodes: 2, Values: 500, Replicas: 3, PushPull: 300 * time.Millisecond, Timeout: 30 * time.Second}}
 	p.Ratelimit = []ratelimitbench.Params{{Backend: ratelimitbench.BackendShoal, Nodes: 3, Limit: 100, Window: time.Second, Duration: 2 * time.Second, Offered: 2}}
 	return p
 }
@@ -115,7 +153,11 @@ func (p trafficParams) command() string {
 }
 
 func (p scaleParams) command() string {
-	return fmt.Sprintf("scale -nodes %d -updates %d -preset %s%s", p.Nodes, p.Updates, p.Preset, p.Net.flags())
+	s := fmt.Sprintf("scale -nodes %d -updates %d -preset %s%s", p.Nodes, p.Updates, p.Preset, p.Net.flags())
+	if p.Kill > 0 {
+		s += fmt.Sprintf(" -kill %g", p.Kill)
+	}
+	return s
 }
 
 func ratelimitCommand(p ratelimitbench.Params) string {
@@ -127,8 +169,26 @@ func ratelimitCommand(p ratelimitbench.Params) string {
 	if p.Churn {
 		s += " -churn"
 	}
-	if p.Keyed != nil {
+	if k := p.Keyed; k != nil {
 		s += " -keyed"
+		if k.Keys != 0 {
+			s += fmt.Sprintf(" -keys %d", k.Keys)
+		}
+		if k.Limit != 0 {
+			s += fmt.Sprintf(" -key-limit %d", k.Limit)
+		}
+		if k.Window != 0 {
+			s += fmt.Sprintf(" -key-window %v", k.Window)
+		}
+		if k.Rate != 0 {
+			s += fmt.Sprintf(" -key-rate %g", k.Rate)
+		}
+		if k.Dist != "" {
+			s += " -key-dist " + k.Dist
+		}
+		if k.ZipfS != 0 {
+			s += fmt.Sprintf(" -zipf-s %g", k.ZipfS)
+		}
 	}
 	return s
 }
@@ -164,4 +224,8 @@ func mdTable(rows []result) string {
 		b.WriteString("| " + strings.Join(r.cells(), " | ") + " |\n")
 	}
 	return b.String()
+}
+
+func (p antiEntropyParams) command() string {
+	return fmt.Sprintf("antientropy -nodes %d -values %d -replicas %d -pushpull %v", p.Nodes, p.Values, p.Replicas, p.PushPull)
 }

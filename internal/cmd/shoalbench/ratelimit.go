@@ -34,9 +34,13 @@ func (r ratelimitResult) cells() []string {
 	if r.Backend == ratelimitbench.BackendShoal {
 		bytes = humanBytes(r.WireBytesPerSecPerNode)
 	}
+	note := fmt.Sprintf("max stall %.0f ms", r.MaxStallMs)
+	if r.KeysOverloaded > 0 {
+		note = fmt.Sprintf("%d keys ≥ 1.2·L; ", r.KeysOverloaded) + note
+	}
 	return []string{r.Backend, r.Label, fmt.Sprint(p.Nodes), fmt.Sprintf("%d/%v", p.Limit, p.Window), fmt.Sprintf("%.1f×", p.Offered),
 		fmt.Sprintf("%.3f", r.AdmittedRatioMean), fmt.Sprintf("%.3f", r.AdmittedRatioWorst), fmt.Sprintf("%.3f", r.AdmittedRatioMin),
-		fmt.Sprintf("%.0f", r.AllowNsP50), bytes, fmt.Sprintf("%.1f%%", 100*r.CPUPerNode), fmt.Sprintf("max stall %.0f ms", r.MaxStallMs)}
+		fmt.Sprintf("%.0f", r.AllowNsP50), bytes, fmt.Sprintf("%.1f%%", 100*r.CPUPerNode), note}
 }
 
 // ratelimitLabel describes a run's load.
@@ -48,8 +52,11 @@ func ratelimitLabel(p ratelimitbench.Params) string {
 	if p.Churn {
 		load += ", churn"
 	}
-	if p.Keyed != nil {
-		load = fmt.Sprintf("keyed, %d keys", p.Keyed.Keys)
+	if k := p.Keyed; k != nil {
+		load = fmt.Sprintf("keyed, %d keys %s, %d/%v each", k.Keys, k.Dist, k.Limit, k.Window)
+		if k.Dist == ratelimitbench.DistZipf {
+			load = fmt.Sprintf("keyed, %d keys zipf %g, %d/%v each, %g req/s/node", k.Keys, k.ZipfS, k.Limit, k.Window, k.Rate)
+		}
 	}
 	return fmt.Sprintf("%s, W=%v, %v", load, p.Window, p.Duration)
 }
@@ -58,7 +65,7 @@ func runRatelimitCmd(ctx context.Context, args []string, out, errOut io.Writer) 
 	fs := flag.NewFlagSet("ratelimit", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	p := ratelimitbench.Params{}
-	backend := fs.String("backend", "shoal", "shoal, redis (a local redis-server started by the benchmark) or both")
+	backend := fs.String("backend", "shoal", "shoal, redis (a local redis-server started by the benchmark; two round trips per request), redis-lua (one Lua script per request), both (shoal and redis) or all")
 	fs.IntVar(&p.Nodes, "nodes", 3, "limiter instances sharing the limit")
 	fs.IntVar(&p.Limit, "limit", 1000, "events per window, cluster-wide")
 	fs.DurationVar(&p.Window, "window", 10*time.Second, "sliding window")
@@ -66,23 +73,32 @@ func runRatelimitCmd(ctx context.Context, args []string, out, errOut io.Writer) 
 	fs.Float64Var(&p.Offered, "offered", 2, "offered load as a multiple of the limit")
 	fs.Float64Var(&p.Skew, "skew", 0, "share of the load offered to one node (0: even)")
 	fs.BoolVar(&p.Churn, "churn", false, "kill one node at a third of the run and add one at half")
-	keyed := fs.Bool("keyed", false, "run the keyed limiter scenario (10,000 keys, 100 per minute each, 1,000 req/s per node)")
+	keyed := fs.Bool("keyed", false, "run the keyed limiter scenario (default: 10,000 keys, Zipf 1.1, 100 per minute each, 1,000 req/s per node)")
+	kp := ratelimitbench.KeyedParams{}
+	fs.IntVar(&kp.Keys, "keys", 0, "keyed: number of keys (default 10,000)")
+	fs.IntVar(&kp.Limit, "key-limit", 0, "keyed: limit per key per window (default 100)")
+	fs.DurationVar(&kp.Window, "key-window", 0, "keyed: window (default 1m)")
+	fs.Float64Var(&kp.Rate, "key-rate", 0, "keyed: requests per second per node (default 1,000 for zipf; for even, -offered times each key's limit)")
+	fs.StringVar(&kp.Dist, "key-dist", "", "keyed: zipf (default) or even (every key in turn, the nodes taking turns)")
+	fs.Float64Var(&kp.ZipfS, "zipf-s", 0, "keyed: Zipf exponent (default 1.1)")
 	svg := fs.String("svg", "", "also write admitted-per-window over time against the limit as an SVG plot")
 	asJSON := fs.Bool("json", false, "print one JSON object per result on stdout")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	if *keyed {
-		p.Keyed = &ratelimitbench.KeyedParams{}
+	if *keyed || kp != (ratelimitbench.KeyedParams{}) {
+		p.Keyed = &kp
 	}
 	var backends []string
 	switch *backend {
-	case "shoal", "redis":
+	case ratelimitbench.BackendShoal, ratelimitbench.BackendRedis, ratelimitbench.BackendRedisLua:
 		backends = []string{*backend}
 	case "both":
 		backends = []string{ratelimitbench.BackendShoal, ratelimitbench.BackendRedis}
+	case "all":
+		backends = []string{ratelimitbench.BackendShoal, ratelimitbench.BackendRedis, ratelimitbench.BackendRedisLua}
 	default:
-		return fmt.Errorf("%w: -backend %q (want shoal, redis or both)", errBadFlag, *backend)
+		return fmt.Errorf("%w: -backend %q (want shoal, redis, redis-lua, both or all)", errBadFlag, *backend)
 	}
 	pr := &printer{w: out, json: *asJSON}
 	var results []ratelimitResult

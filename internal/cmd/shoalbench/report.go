@@ -18,6 +18,7 @@ type reportResults struct {
 	Traffic     []trafficResult
 	Scale       []scaleResult
 	Ratelimit   []ratelimitResult
+	AntiEntropy []antiEntropyResult
 	Failures    []string
 	Started     time.Time
 	Took        time.Duration
@@ -116,6 +117,19 @@ func runPlan(ctx context.Context, plan reportPlan, pr *printer, prog *progress) 
 		add(r)
 	}
 	_ = pr.flush()
+	for _, p := range plan.AntiEntropy {
+		if ctx.Err() != nil {
+			return res
+		}
+		r, err := runAntiEntropy(ctx, p, prog)
+		if err != nil {
+			fail(p.command(), err)
+			continue
+		}
+		res.AntiEntropy = append(res.AntiEntropy, r)
+		add(r)
+	}
+	_ = pr.flush()
 	res.Took = time.Since(res.Started)
 	return res
 }
@@ -157,7 +171,7 @@ func writeReport(dir, cmd string, res reportResults) error {
 		w("## Convergence\n\n")
 		w("Node k mod N adds 1 to a shared counter (`swarm.NewCounter`); the latency of an update is the time from the `Add` on its origin until the *last* node reads the new value (every node watches with `Shared.Subscribe`). Updates are made one at a time, each after a random pause of up to one gossip interval. `bytes/node/s` is everything the nodes wrote to the network during the run (`Stats().WireBytesSent`: probes, gossip, direct sends, anti-entropy). An update still missing somewhere after the timeout counts as never arrived, and `converged` is then false. The goals are about the last node (`p50`, `p99`, `max`); the `per node` columns are over every (update, receiving node) pair — how long one node waits — for comparison with measurements that count each node's arrival separately.\n\n")
 		w("Next to each shoal row, **memberlist-relay** is the reference measured in the same run: plain memberlist nodes with the same timings, whose delegate relays an opaque 64-byte broadcast through a `TransmitLimitedQueue` (each node re-queues a message the first time it receives it) — memberlist's own gossip, with no fast path and no anti-entropy.\n\n")
-		w("Presets: **lan** = `swarm.DefaultLANConfig` timings (gossip every 200 ms) with the fast path off, gossip only; **fast** = the same with the fast path on (`DirectSendMaxMembers` 64), which is `DefaultLANConfig` as shipped; **local** = `swarm.DefaultLocalConfig` (gossip every 50 ms, fast path on). **sim** rows run on the in-process fault-injecting network (`swarmtest.NewNetwork`); its faults are switched on once the cluster has formed.\n\n")
+		w("Presets: **lan** = `swarm.DefaultLANConfig` timings (gossip every 200 ms) with the fast path and the broadcast tree off, gossip only; **fast** = `DefaultLANConfig` as shipped: the fast path up to 64 members (`DirectSendMaxMembers`), the broadcast tree past it (`TreeFanout` 3); **local** = `swarm.DefaultLocalConfig` (gossip every 50 ms, fast path on). **sim** rows run on the in-process fault-injecting network (`swarmtest.NewNetwork`); its faults are switched on once the cluster has formed.\n\n")
 		var rows []result
 		for _, r := range res.Convergence {
 			rows = append(rows, r)
@@ -183,10 +197,22 @@ func writeReport(dir, cmd string, res reportResults) error {
 			}
 		}
 		if len(sim) > 0 {
-			if err := writeFile(filepath.Join(img, "convergence-sim.svg"), convergencePlotTitled(sim, "Convergence on the simulated network with packet loss")); err != nil {
+			if err := writeFile(filepath.Join(img, "convergence-sim.svg"), convergencePlotTitled(sim, "Convergence on the simulated network")); err != nil {
 				return err
 			}
-			w("![convergence CDF, simulated network with loss](img/convergence-sim.svg)\n\n")
+			w("![convergence CDF, simulated network](img/convergence-sim.svg)\n\n")
+		}
+		var byNodes []convergenceResult
+		for _, r := range sim {
+			if r.Drop == 0 && r.JitterMS == 1 {
+				byNodes = append(byNodes, r)
+			}
+		}
+		if len(byNodes) > 1 {
+			if err := writeFile(filepath.Join(img, "p99-by-nodes.svg"), p99ByNodesPlot(byNodes)); err != nil {
+				return err
+			}
+			w("p99 (last node) against the cluster size on the simulated network with 1 ms ± 1 ms one-way delay: up to 64 members the fast path, past it the broadcast tree (`bytes/update/node` is everything the nodes wrote while the updates were made, divided by updates × nodes).\n\n![p99 by cluster size](img/p99-by-nodes.svg)\n\n")
 		}
 	}
 	if len(res.Traffic) > 0 {
@@ -200,16 +226,25 @@ func writeReport(dir, cmd string, res reportResults) error {
 	}
 	if len(res.Scale) > 0 {
 		w("## Scale\n\n")
-		w("Hundreds of nodes in one process on the simulated network. Preset **scale** is `DefaultLANConfig` with slower failure detection (probe every 2 s) and anti-entropy every 10 s (memberlist stretches it with the cluster size: ×5 at 500 nodes), so two cores keep up. Node i joins node (i−1)/4 and two random earlier nodes, four joins at a time. `full membership s` runs from the first join until every node counts every node alive; then updates are made one at a time by nodes spread over the cluster (the fast path is off above 64 members, so this is relayed gossip). Joins on the simulated network take milliseconds each, so many joiners miss the gossip announcing a node that joined a moment before them and learn of it only at the next anti-entropy exchange: that, not gossip, sets the time to full membership here (the convergence scenarios instead re-join such nodes to every peer, as a discovery source would, since they measure updates).\n\n")
+		w("Hundreds of nodes in one process on the simulated network. Preset **scale** is `DefaultLANConfig` with slower failure detection (probe every 2 s) and anti-entropy every 10 s (memberlist stretches it with the cluster size: ×5 at 500 nodes), so two cores keep up. Node i joins node (i−1)/4 and two random earlier nodes, four joins at a time. `full membership s` runs from the first join until every node counts every node alive; then updates are made one at a time by nodes spread over the cluster (above 64 members the fast path is off and the broadcast tree carries them; `killed` nodes were closed at once after full membership, `detect s` is until every live node saw them gone, and the updates must then reach every live node). Joins on the simulated network take milliseconds each, so many joiners miss the gossip announcing a node that joined a moment before them and learn of it only at the next anti-entropy exchange: that, not gossip, sets the time to full membership here (the convergence scenarios instead re-join such nodes to every peer, as a discovery source would, since they measure updates).\n\n")
 		var rows []result
 		for _, r := range res.Scale {
 			rows = append(rows, r)
 		}
 		w("%s\n", mdTable(rows))
 	}
+	if len(res.AntiEntropy) > 0 {
+		w("## Anti-entropy\n\n")
+		w("`nodes` loopback nodes hold `values` grow-only counters with `replicas` slots each, the same on every node; `state` is one node's full state encoded. A quiet exchange is what one node sends per push/pull (shoal's part, a digest of bucketed state hashes) while all agree; `states sent when quiet` must be 0. Then a joiner that registered every value empty joins: `join` is how long `Join` took (its push/pull carries the full states that fit `MaxStateBytes`), `joiner catch-up` until it held every value's state.\n\n")
+		var rows []result
+		for _, r := range res.AntiEntropy {
+			rows = append(rows, r)
+		}
+		w("%s\n", mdTable(rows))
+	}
 	if len(res.Ratelimit) > 0 {
 		w("## Rate limit\n\n")
-		w("`internal/bench/ratelimitbench`: N limiter instances (shoal nodes on loopback, or clients of a local redis-server running a sliding-window log in a MULTI — the baseline) share one limit; a paced load of `offered` × the limit is offered; every admission is timed, and `admitted/L` is the cluster's admitted count in a sliding window divided by the limit (mean over windows, worst window, and minimum over windows that were offered at least 1.2·L). `allow ns p50` is the cost of one decision. `cpu/node` is the process's CPU time per node as a share of one core, load generation included; `max stall` is the longest the load generator was starved of CPU.\n\n")
+		w("`internal/bench/ratelimitbench`: N limiter instances (shoal nodes on loopback, or clients of a local redis-server running a sliding-window log: `redis` in two round trips per request as skipper does, `redis-lua` in one Lua script per request) share one limit; a paced load of `offered` × the limit is offered; every admission is timed, and `admitted/L` is the cluster's admitted count in a sliding window divided by the limit (mean over windows, worst window, and minimum over windows that were offered at least 1.2·L; keyed runs: over the keys offered at least 1.2·L, windows after the first). `allow ns p50` is the cost of one decision alone, the same way for every backend: the load generator draws a batch's keys first and times only the calls (for Redis, the round trips); the figure includes the cold caches of a call that follows a 2 ms sleep, so `go test -bench` figures in the package doc are lower. `cpu/node` is the process's CPU time per node as a share of one core, load generation included; `max stall` is the longest the load generator was starved of CPU.\n\n")
 		var rows []result
 		for _, r := range res.Ratelimit {
 			rows = append(rows, r)

@@ -18,6 +18,10 @@ type scaleParams struct {
 	Preset  string
 	Net     network
 	Timeout time.Duration
+	// Kill is the share of nodes closed at once after full membership;
+	// updates are measured among the others once they all see the
+	// failures.
+	Kill float64
 }
 
 // scaleResult is one scale row.
@@ -33,6 +37,10 @@ type scaleResult struct {
 	StartS      float64 `json:"start_s"`
 	JoinS       float64 `json:"join_s"`
 	MembershipS float64 `json:"membership_s"`
+	// Killed nodes were closed at once after full membership; DetectS is
+	// the time until every live node saw them gone.
+	Killed  int     `json:"killed"`
+	DetectS float64 `json:"detect_s"`
 	// Updates were made one after another by nodes spread over the
 	// cluster; the latencies are until the last node read each.
 	Updates          int     `json:"updates"`
@@ -45,12 +53,13 @@ type scaleResult struct {
 }
 
 func (r scaleResult) columns() []string {
-	return []string{"preset", "nodes", "transport", "drop", "start s", "joins s", "full membership s", "updates", "p50 ms", "max ms", "bytes/node/s", "converged"}
+	return []string{"preset", "nodes", "transport", "drop", "start s", "joins s", "full membership s", "killed", "detect s", "updates", "p50 ms", "max ms", "bytes/node/s", "converged"}
 }
 
 func (r scaleResult) cells() []string {
 	return []string{r.Preset, fmt.Sprint(r.Nodes), r.Transport, fmt.Sprintf("%.0f%%", 100*r.Drop),
 		fmt.Sprintf("%.2f", r.StartS), fmt.Sprintf("%.2f", r.JoinS), fmt.Sprintf("%.1f", r.MembershipS),
+		fmt.Sprint(r.Killed), fmt.Sprintf("%.1f", r.DetectS),
 		fmt.Sprint(r.Updates), r.P50MS.String(), r.MaxMS.String(), humanBytes(r.BytesPerNodePerS), fmt.Sprint(r.Converged)}
 }
 
@@ -67,6 +76,7 @@ func runScaleCmd(ctx context.Context, args []string, out, errOut io.Writer) erro
 	fs.DurationVar(&p.Net.Jitter, "jitter", 0, "extra random packet delay in [0, jitter) (sim only)")
 	fs.Int64Var(&p.Net.Seed, "seed", 1, "seed of the simulated network's faults")
 	fs.DurationVar(&p.Timeout, "timeout", 60*time.Second, "wait per update before it counts as missed")
+	fs.Float64Var(&p.Kill, "kill", 0, "share of nodes killed at once after full membership (updates then reach the rest)")
 	asJSON := fs.Bool("json", false, "print one JSON object per result on stdout")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -88,6 +98,8 @@ func (p scaleParams) validate() error {
 		return fmt.Errorf("%w: -nodes %d (want at least 2)", errBadFlag, p.Nodes)
 	case p.Updates < 1:
 		return fmt.Errorf("%w: -updates %d", errBadFlag, p.Updates)
+	case p.Kill < 0 || p.Kill >= 1:
+		return fmt.Errorf("%w: -kill %v (want [0, 1))", errBadFlag, p.Kill)
 	case p.Timeout <= 0:
 		return fmt.Errorf("%w: -timeout %v", errBadFlag, p.Timeout)
 	}
@@ -154,8 +166,22 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 	res.MembershipS = time.Since(t1).Seconds()
 	prog.done("%s: full membership after %.1f s (joins %.1f s)", what, res.MembershipS, res.JoinS)
 
-	arr := newArrivals(p.Nodes, p.Nodes)
-	counters := make([]*swarm.Counter, p.Nodes)
+	live := p.Nodes
+	if res.Killed = int(p.Kill * float64(p.Nodes)); res.Killed > 0 {
+		live -= res.Killed
+		t3 := time.Now()
+		for _, nd := range c.nodes[live:] {
+			_ = nd.Close()
+		}
+		c.nodes = c.nodes[:live]
+		if err := waitFull(ctx, live, 5*time.Minute, func(i int) int { return c.nodes[i].Stats().Members }, nil, prog, what+" detecting kills"); err != nil {
+			return res, err
+		}
+		res.DetectS = time.Since(t3).Seconds()
+		prog.done("%s: %d killed, detected by every live node after %.1f s", what, res.Killed, res.DetectS)
+	}
+	arr := newArrivals(live, live)
+	counters := make([]*swarm.Counter, live)
 	for i, nd := range c.nodes {
 		var err error
 		if counters[i], err = swarm.NewCounter(nd, "scale"); err != nil {
@@ -163,11 +189,11 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		}
 	}
 	defer watchCounters(counters, c.replicas(), arr)()
-	slots := make(originTracker, p.Nodes)
+	slots := make(originTracker, live)
 	bytes0, t2 := c.wireBytes(), time.Now()
 	var lat []float64
 	for k := range p.Updates {
-		origin := (k * 7919) % p.Nodes // spread the origins over the cluster
+		origin := (k * 7919) % live // spread the origins over the cluster
 		target := slots.next(origin)
 		arr.arm(origin, target)
 		sent := time.Now()
@@ -183,7 +209,7 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		}
 		lat = append(lat, latencyOf(sent, last, ok))
 	}
-	res.BytesPerNodePerS = float64(c.wireBytes()-bytes0) / float64(p.Nodes) / time.Since(t2).Seconds()
+	res.BytesPerNodePerS = float64(c.wireBytes()-bytes0) / float64(live) / time.Since(t2).Seconds()
 	r := convergenceResult{LatenciesMS: lat, Updates: p.Updates}
 	r.summarize()
 	res.P50MS, res.MaxMS, res.Converged = r.P50MS, r.MaxMS, r.Converged

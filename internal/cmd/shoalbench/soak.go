@@ -55,6 +55,7 @@ type soakRow struct {
 	Bound   float64 `json:"bound_pct"`  // 0: not enforced
 	Within  bool    `json:"within"`
 	Samples int     `json:"samples"`
+	Events  string  `json:"events"` // restarts and bursts done
 	Command string  `json:"command"`
 }
 
@@ -119,7 +120,7 @@ func runSoakCmd(ctx context.Context, args []string, out, errOut io.Writer) error
 		return err
 	}
 	if !*asJSON {
-		fmt.Fprintf(out, "\n%s\n", rows[0].Command)
+		fmt.Fprintf(out, "\n%s after warm-up; %s\n%s\n", strconv.Itoa(rows[0].Samples)+" samples", rows[0].Events, rows[0].Command)
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("soak: growth past its bound: %s", strings.Join(failed, "; "))
@@ -271,8 +272,8 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	var restarting atomic.Bool
 	var restartErr atomic.Value
+	var restarts, restartNanos, bursts, slowJoins atomic.Int64
 	start := time.Now()
 	wg.Add(1)
 	go func() { defer wg.Done(); soakTraffic(ctx, p, nodes) }()
@@ -285,6 +286,7 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 					for _, c := range s.burst {
 						_ = c.Add(1)
 					}
+					bursts.Add(1)
 				})
 			})
 		}()
@@ -294,24 +296,31 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 		go func() {
 			defer wg.Done()
 			every(ctx, p.Restart, func(int) {
-				restarting.Store(true)
-				defer restarting.Store(false)
 				for i, s := range nodes {
 					if ctx.Err() != nil {
 						return
 					}
-					prog.update("soak: rolling restart, %s", s.name)
+					began := time.Now()
 					s.stop()
+					stopped := time.Now()
 					if err := s.start(p); err != nil {
 						restartErr.Store(err)
 						cancel()
 						return
 					}
-					if err := soakJoin(ctx, nodes, i); err != nil && ctx.Err() == nil {
-						restartErr.Store(err)
-						cancel()
-						return
+					if err := soakJoin(ctx, nodes, i); err != nil {
+						if ctx.Err() != nil {
+							return
+						}
+						// Overloaded, not broken: the node keeps gossiping
+						// with the members it reached and is sampled as it
+						// is; the report counts the slow joins.
+						slowJoins.Add(1)
+						prog.update("soak: %s: %v", s.name, err)
 					}
+					restarts.Add(1)
+					restartNanos.Add(int64(time.Since(began)))
+					prog.update("soak: restarted %s in %v (leave %v)", s.name, time.Since(began).Round(time.Millisecond), stopped.Sub(began).Round(time.Millisecond))
 				}
 			})
 		}()
@@ -329,9 +338,6 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 			}
 			return nil, ctx.Err()
 		case <-sample.C:
-		}
-		if restarting.Load() {
-			continue // a node is down or joining: not the steady state
 		}
 		t := time.Since(start).Seconds()
 		runtime.GC()
@@ -351,7 +357,7 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 		}
 		nodes[0].with(func(s *soakNode) { slots = float64(counterSlots(s)) })
 		if up < len(nodes) {
-			continue // a restart began since the check above
+			continue // a node is restarting: not a state to compare
 		}
 		add := func(m string, v float64) { samples[m] = append(samples[m], point{t, v}) }
 		add("heap", float64(ms.HeapAlloc))
@@ -372,9 +378,18 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 	if err, ok := restartErr.Load().(error); ok {
 		return nil, fmt.Errorf("soak: restart: %w", err)
 	}
+	events := fmt.Sprintf("%d restarts", restarts.Load())
+	if n := restarts.Load(); n > 0 {
+		events += fmt.Sprintf(" (mean %v)", (time.Duration(restartNanos.Load()) / time.Duration(n)).Round(time.Millisecond))
+	}
+	events += fmt.Sprintf(", %d bursts of %d values", bursts.Load(), p.BurstValues)
+	if n := slowJoins.Load(); n > 0 {
+		events += fmt.Sprintf(", %d restarted nodes saw not every member within 60 s", n)
+	}
 	rows := make([]soakRow, 0, len(soakMetrics))
 	for _, m := range soakMetrics {
 		r := trend(samples[m], p.Warmup.Seconds())
+		r.Events = events
 		r.Metric, r.Command = m, "go run ./internal/cmd/shoalbench "+p.command()
 		r.Bound = p.Bounds[m]
 		r.Within = r.Bound == 0 || (r.Samples >= 3 && abs(r.Change) <= r.Bound)

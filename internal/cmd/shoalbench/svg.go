@@ -275,3 +275,34 @@ func netSuffix(r convergenceResult) string {
 	}
 	return ""
 }
+
+// p99ByNodesPlot draws each system's p99 (last node) against the cluster
+// size: the curve must not jump where the fast path hands over to the
+// broadcast tree.
+func p99ByNodesPlot(results []convergenceResult) []byte {
+	p := plot{
+		Title:  "Convergence p99 (last node) by cluster size",
+		XLabel: "nodes (log scale)",
+		YLabel: "p99 ms",
+		LogX:   true,
+	}
+	bySystem := map[string]*series{}
+	var order []string
+	for _, r := range results {
+		name := fmt.Sprintf("%s %s%s", shortSystem(r.System), r.Preset, netSuffix(r))
+		s := bySystem[name]
+		if s == nil {
+			s = &series{Name: name, Dashed: r.System != "shoal"}
+			bySystem[name] = s
+			order = append(order, name)
+		}
+		if finite(float64(r.P99MS)) {
+			s.X = append(s.X, float64(r.Nodes))
+			s.Y = append(s.Y, float64(r.P99MS))
+		}
+	}
+	for _, name := range order {
+		p.Series = append(p.Series, *bySystem[name])
+	}
+	return p.svg()
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"errors"
+	"math"
+	"testing"
+)
+
+// A short soak runs end to end through restarts and bursts, and reports
+// every metric.
+func TestSoakJSON(t *testing.T) {
+	t.Parallel()
+	rs := runJSON(t, "soak", "-nodes", "3", "-duration", "12s", "-warmup", "2s", "-restart", "4s",
+		"-burst", "3s", "-burst-values", "50", "-rate", "20", "-sample", "1s", "-bounds", "goroutines=0")
+	if len(rs) != len(soakMetrics) {
+		t.Fatalf("got %d rows, want one per metric: %v", len(rs), rs)
+	}
+	for i, r := range rs {
+		if r["metric"] != soakMetrics[i] || r["within"] != true {
+			t.Errorf("row %d = %v, want %s within (no bounds enforced)", i, r, soakMetrics[i])
+		}
+	}
+	if num(t, rs[0], "samples") < 3 || num(t, rs[4], "mean") < 51 {
+		t.Errorf("heap %v, slots %v: want samples, and the 51 counters' slots", rs[0], rs[4])
+	}
+}
+
+func TestSoakTrend(t *testing.T) {
+	var ps []point
+	for i := range 11 {
+		ps = append(ps, point{t: float64(i * 10), v: 100 + float64(i)}) // +1 per 10 s
+	}
+	r := trend(ps, 20) // from t=20: values 102..110, mean 106, span 80 s
+	if r.Samples != 9 || r.First != 102 || r.Last != 110 || math.Abs(r.PerMin-6) > 1e-9 {
+		t.Fatalf("trend = %+v", r)
+	}
+	if want := 8.0 / 106 * 100; math.Abs(r.Change-want) > 1e-9 {
+		t.Fatalf("change = %v, want %v", r.Change, want)
+	}
+	flat := trend([]point{{0, 5}, {1, 5}, {2, 5}}, 0)
+	if flat.Change != 0 || flat.PerMin != 0 {
+		t.Fatalf("flat trend = %+v", flat)
+	}
+}
+
+func TestSoakBounds(t *testing.T) {
+	b, err := parseBounds("heap=5, slots=0,queue=12.5")
+	if err != nil || len(b) != 2 || b["heap"] != 5 || b["queue"] != 12.5 {
+		t.Fatalf("parseBounds = %v, %v", b, err)
+	}
+	for _, bad := range []string{"heap", "nope=5", "heap=-1", "heap=x"} {
+		if _, err := parseBounds(bad); !errors.Is(err, errBadFlag) {
+			t.Errorf("parseBounds(%q) = %v, want errBadFlag", bad, err)
+		}
+	}
+}

@@ -1,0 +1,341 @@
+package swarm
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/shoal-go/shoal/codec"
+	"github.com/shoal-go/shoal/swarm/internal/plumtree"
+)
+
+// kindTree carries one message of the broadcast tree (swarm/internal/
+// plumtree): a batch of an origin's deltas pushed along the tree, a batch
+// of announcements, a graft or a prune. Origin is the sending node.
+const kindTree codec.Kind = 11
+
+const (
+	rejectTree    = "tree"            // a tree message that does not decode or that no correct peer sends
+	dropTreeLarge = "tree_large_full" // a tree message too large for a packet, with the stream queue full
+	// maxTreeLarge bounds the tree messages waiting for the reliable
+	// stream (a flush's single delta larger than a packet, or a graft's
+	// answer carrying one).
+	maxTreeLarge = 256
+)
+
+// treeWire is the payload of a kindTree envelope.
+type treeWire struct {
+	_             struct{} `cbor:",toarray"`
+	Kind          uint8
+	Origin        string
+	Seq           uint64
+	Round         uint32
+	Payload       []byte
+	Announcements []treeAnnouncement
+}
+
+type treeAnnouncement struct {
+	_      struct{} `cbor:",toarray"`
+	Origin string
+	Seq    uint64
+	Round  uint32
+}
+
+// broadcastTree runs the Plumtree state machine for a node: memberlist's
+// callbacks step it under mu (no I/O, no waiting) and wake the tree's
+// goroutine, which sends what the machine produced, runs its timers and
+// refreshes its partial view on membership events.
+type broadcastTree struct {
+	n    *Node
+	wake chan struct{}
+
+	mu        sync.Mutex
+	t         *plumtree.Tree
+	large     []largeTreeMsg // too large for a packet: sent by run
+	view      []plumtree.Peer
+	viewDirty bool
+	downs     []plumtree.Peer
+	rnd       *rand.Rand
+}
+
+func newBroadcastTree(n *Node) (*broadcastTree, error) {
+	t, err := plumtree.New(plumtree.DefaultConfig(plumtree.Peer(n.cfg.Name), n.self.String()))
+	if err != nil {
+		return nil, err
+	}
+	b := &broadcastTree{n: n, t: t, wake: make(chan struct{}, 1), viewDirty: true,
+		rnd: rand.New(rand.NewPCG(n.self.Incarnation, uint64(len(n.cfg.Name))))}
+	n.handlers[kindTree] = b.onEnvelope
+	n.members.addHook(b.onMember)
+	return b, nil
+}
+
+// active reports whether deltas travel the tree: past the fast path, with
+// the tree enabled.
+func (n *Node) treeActive() bool {
+	return n.tree != nil && !n.fastPath()
+}
+
+func (b *broadcastTree) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// onMember marks the view for refresh; a departed member leaves the tree
+// at once. It runs in memberlist's event callback: no I/O.
+func (b *broadcastTree) onMember(ev MemberEvent) {
+	b.mu.Lock()
+	b.viewDirty = true
+	if ev.Member.State != MemberAlive {
+		b.downs = append(b.downs, plumtree.Peer(ev.Member.Name))
+	}
+	b.mu.Unlock()
+	b.signal()
+}
+
+// broadcast sends a flush's deltas down the tree, packed into batches that
+// fit a packet (each envelope encoded once).
+func (b *broadcastTree) broadcast(envs []codec.Envelope) {
+	n := b.n
+	limit := n.maxPkt - 96 - 2*len(n.self.String())
+	var batch []codec.Envelope
+	size := 0
+	send := func() {
+		if len(batch) == 0 {
+			return
+		}
+		buf, err := n.codec.EncodeBatch(batch)
+		batch, size = batch[:0], 0
+		if err != nil {
+			n.log.Error("encode tree batch", "err", err)
+			return
+		}
+		b.mu.Lock()
+		b.t.Broadcast(time.Now(), buf)
+		out := b.t.Ready()
+		b.mu.Unlock()
+		b.send(out)
+	}
+	for _, env := range envs {
+		sz := len(env.Payload) + len(env.Name) + len(env.Type) + len(env.Origin.Node) + 32
+		if size+sz > limit {
+			send()
+		}
+		batch = append(batch, env)
+		size += sz
+	}
+	send()
+	b.signal() // the machine's timers may have moved
+}
+
+// onEnvelope steps the machine with a peer's tree message and merges the
+// deltas it delivers (a NotifyMsg handler: decoding and merging only).
+func (b *broadcastTree) onEnvelope(env *codec.Envelope) {
+	n := b.n
+	var w treeWire
+	if err := n.codec.Unmarshal(env.Payload, &w); err != nil {
+		n.stats.reject(rejectTree)
+		n.warnLimited(rejectTree, "dropped a tree message that does not decode", "origin", env.Origin.String(), "err", err)
+		return
+	}
+	m := plumtree.Message{
+		Kind: plumtree.Kind(w.Kind), From: plumtree.Peer(env.Origin.Node),
+		ID: plumtree.ID{Origin: w.Origin, Seq: w.Seq}, Round: w.Round,
+		Payload: append([]byte(nil), w.Payload...),
+	}
+	if len(w.Announcements) > 0 {
+		m.Announcements = make([]plumtree.Announcement, len(w.Announcements))
+		for i, a := range w.Announcements {
+			m.Announcements[i] = plumtree.Announcement{ID: plumtree.ID{Origin: a.Origin, Seq: a.Seq}, Round: a.Round}
+		}
+	}
+	b.mu.Lock()
+	payload, deliver, err := b.t.Step(time.Now(), m)
+	out := b.t.Ready()
+	b.mu.Unlock()
+	// Forwarding at once, from the callback, saves a goroutine hop per
+	// tree level; a packet send does not wait (larger messages are left
+	// to the tree's goroutine).
+	b.send(out)
+	b.signal()
+	if err != nil {
+		n.stats.reject(rejectTree)
+		n.warnLimited(rejectTree, "dropped a tree message", "origin", env.Origin.String(), "err", err)
+		return
+	}
+	if !deliver {
+		return
+	}
+	envs, err := n.codec.DecodeBatch(payload)
+	if err != nil {
+		n.stats.reject(rejectDecode)
+		n.warnLimited(rejectDecode, "dropped a tree broadcast that does not decode", "origin", w.Origin, "err", err)
+		return
+	}
+	for i := range envs {
+		if envs[i].Kind != codec.KindDelta {
+			n.stats.reject(rejectTree)
+			continue
+		}
+		n.stats.received(codec.KindDelta, len(envs[i].Payload))
+		// The tree forwards the broadcast itself; no gossip relay.
+		n.receive(&envs[i], false)
+	}
+}
+
+// run sends the machine's messages, runs its timers and refreshes its view.
+func (b *broadcastTree) run() {
+	defer b.n.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		select {
+		case <-b.n.stop:
+			return
+		case <-b.wake:
+		case <-timer.C:
+		}
+		now := time.Now()
+		b.mu.Lock()
+		if b.viewDirty {
+			b.refreshLocked()
+		}
+		b.t.Tick(now)
+		out := b.t.Ready()
+		large := b.large
+		b.large = nil
+		next, ok := b.t.Next()
+		b.mu.Unlock()
+		b.send(out)
+		b.sendLarge(large)
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		if ok {
+			timer.Reset(max(time.Until(next), time.Millisecond))
+		} else {
+			timer.Reset(time.Hour)
+		}
+	}
+}
+
+// refreshLocked drops departed peers and re-samples the view: live peers
+// of the current view stay, new random members fill it up to TreeFanout.
+func (b *broadcastTree) refreshLocked() {
+	b.viewDirty = false
+	for _, p := range b.downs {
+		b.t.PeerDown(p)
+	}
+	b.downs = b.downs[:0]
+	nodes := b.n.members.peers()
+	members := make([]plumtree.Peer, len(nodes))
+	for i, nd := range nodes {
+		members[i] = plumtree.Peer(nd.Name)
+	}
+	b.view = plumtree.SampleView(b.view, members, b.n.cfg.TreeFanout, b.rnd.IntN)
+	b.t.SetView(b.view)
+}
+
+// largeTreeMsg is an encoded tree message for the reliable stream.
+type largeTreeMsg struct {
+	to  string
+	buf []byte
+}
+
+// send encodes tree messages and sends those that fit a packet, best
+// effort, without waiting; larger ones are queued for run, which sends
+// them over the reliable stream. Messages carrying the same broadcast are
+// encoded once.
+func (b *broadcastTree) send(msgs []plumtree.Message) {
+	n := b.n
+	var last *plumtree.Message
+	var buf []byte
+	for i := range msgs {
+		m := &msgs[i]
+		to, ok := n.members.node(string(m.To))
+		if !ok {
+			continue
+		}
+		if last == nil || !sameEncoding(last, m) {
+			var err error
+			if buf, err = b.encode(m); err != nil {
+				n.log.Error("encode tree message", "err", err)
+				last = nil
+				continue
+			}
+			last = m
+		}
+		if len(buf) > n.maxPkt {
+			b.mu.Lock()
+			full := len(b.large) >= maxTreeLarge
+			if !full {
+				b.large = append(b.large, largeTreeMsg{to: string(m.To), buf: buf})
+			}
+			b.mu.Unlock()
+			if full {
+				n.stats.drop(dropTreeLarge) // anti-entropy repairs it
+				continue
+			}
+			b.signal()
+			continue
+		}
+		if err := n.ml.SendBestEffort(to, buf); err != nil {
+			n.log.Debug("tree send", "to", m.To, "err", err)
+			continue
+		}
+		n.stats.sent(kindTree, len(buf))
+	}
+}
+
+// sameEncoding reports whether two messages encode alike: only the
+// receiver differs (a broadcast pushed to several peers).
+func sameEncoding(a, b *plumtree.Message) bool {
+	return a.Kind == plumtree.Gossip && b.Kind == plumtree.Gossip && a.ID == b.ID && a.Round == b.Round
+}
+
+func (b *broadcastTree) encode(m *plumtree.Message) ([]byte, error) {
+	w := treeWire{Kind: uint8(m.Kind), Origin: m.ID.Origin, Seq: m.ID.Seq, Round: m.Round, Payload: m.Payload}
+	for _, a := range m.Announcements {
+		w.Announcements = append(w.Announcements, treeAnnouncement{Origin: a.ID.Origin, Seq: a.ID.Seq, Round: a.Round})
+	}
+	payload, err := b.n.codec.Marshal(&w)
+	if err != nil {
+		return nil, err
+	}
+	return b.n.codec.EncodeEnvelope(&codec.Envelope{Kind: kindTree, Origin: b.n.self, Payload: payload})
+}
+
+// sendLarge sends messages too large for a packet over the reliable
+// stream (run's goroutine: it may wait up to TCPTimeout per message).
+func (b *broadcastTree) sendLarge(msgs []largeTreeMsg) {
+	n := b.n
+	for _, m := range msgs {
+		to, ok := n.members.node(m.to)
+		if !ok {
+			continue
+		}
+		if err := n.ml.SendReliable(to, m.buf); err != nil {
+			n.log.Warn("tree send over the stream", "to", m.to, "bytes", len(m.buf), "err", err)
+			continue
+		}
+		n.stats.sent(kindTree, len(m.buf))
+	}
+}
+
+func (b *broadcastTree) stats() TreeStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := b.t.Stats()
+	return TreeStats{
+		Eager: len(b.t.Eager()), Lazy: len(b.t.Lazy()),
+		Broadcasts: st.Broadcasts, Delivered: st.Delivered, Duplicates: st.Duplicates,
+		Grafts: st.GraftsSent, GraftGiveUps: st.GraftGiveUps,
+		Dropped: st.MissingDropped + st.CacheEvictions + st.GraftsMissed,
+		Missing: b.t.Missing(),
+	}
+}

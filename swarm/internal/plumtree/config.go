@@ -1,0 +1,106 @@
+package plumtree
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrInvalidConfig is returned by New for a configuration it cannot run
+// with; the error names the field.
+var ErrInvalidConfig = errors.New("shoal/plumtree: invalid config")
+
+// ErrInvalidMessage is returned by Step for a message that cannot be from
+// a correct peer (no sender, unknown kind, no id where one is needed).
+var ErrInvalidMessage = errors.New("shoal/plumtree: invalid message")
+
+// Config configures a Tree. Every field must be set (DefaultConfig fills
+// the durations and bounds; Self and Origin are the caller's).
+type Config struct {
+	// Self is this node's name as peers address it.
+	Self Peer
+	// Origin names this node's own broadcasts (IDs); it must differ
+	// between runs of the same node (shoal uses the replica:
+	// name and incarnation).
+	Origin string
+	// GraftTimeout is how long an announced id may stay missing before
+	// the node grafts the announcer (the paper's timeout1). It should
+	// exceed the eager path's usual delay, or lost races cause grafts.
+	GraftTimeout time.Duration
+	// GraftRetry is how long a graft may go unanswered before the next
+	// announcer is grafted (the paper's timeout2).
+	GraftRetry time.Duration
+	// LazyInterval batches announcements: IHaves leave at most this long
+	// after the first id they carry was received.
+	LazyInterval time.Duration
+	// Retention is how long a received id is remembered (and so not
+	// delivered twice).
+	Retention time.Duration
+	// MaxCacheBytes bounds the payloads kept to answer grafts.
+	MaxCacheBytes int
+	// MaxRecords bounds the ids remembered (received within Retention).
+	MaxRecords int
+	// MaxMissing bounds the announced ids waiting for their broadcast.
+	MaxMissing int
+	// MaxAnnouncements bounds the ids in one IHave message; more leave
+	// in several messages.
+	MaxAnnouncements int
+	// LazyFanout, when positive, announces each broadcast to at most this
+	// many lazy peers (a different subset per broadcast) instead of all of
+	// them: announcements are most of the tree's traffic once the eager
+	// links form a tree, and a few announcers per node are enough to
+	// repair a lost push.
+	LazyFanout int
+	// HelloInterval is how often a node tells its view it is their
+	// neighbour (Hello).
+	HelloInterval time.Duration
+}
+
+// DefaultConfig returns a Config with every bound and duration set, for a
+// LAN: grafts after 50 ms, announcements batched for 20 ms, ids kept for a
+// minute, 8 MiB of payloads.
+func DefaultConfig(self Peer, origin string) Config {
+	return Config{
+		Self:             self,
+		Origin:           origin,
+		GraftTimeout:     50 * time.Millisecond,
+		GraftRetry:       50 * time.Millisecond,
+		LazyInterval:     20 * time.Millisecond,
+		Retention:        time.Minute,
+		MaxCacheBytes:    8 << 20,
+		MaxRecords:       1 << 17,
+		MaxMissing:       1 << 14,
+		MaxAnnouncements: 64,
+		HelloInterval:    2 * time.Second,
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Self == "":
+		return fmt.Errorf("%w: Self is empty", ErrInvalidConfig)
+	case c.Origin == "":
+		return fmt.Errorf("%w: Origin is empty", ErrInvalidConfig)
+	case c.GraftTimeout <= 0:
+		return fmt.Errorf("%w: GraftTimeout %v must be positive", ErrInvalidConfig, c.GraftTimeout)
+	case c.GraftRetry <= 0:
+		return fmt.Errorf("%w: GraftRetry %v must be positive", ErrInvalidConfig, c.GraftRetry)
+	case c.LazyInterval <= 0:
+		return fmt.Errorf("%w: LazyInterval %v must be positive", ErrInvalidConfig, c.LazyInterval)
+	case c.Retention <= 0:
+		return fmt.Errorf("%w: Retention %v must be positive", ErrInvalidConfig, c.Retention)
+	case c.MaxCacheBytes < 0:
+		return fmt.Errorf("%w: MaxCacheBytes %d must not be negative", ErrInvalidConfig, c.MaxCacheBytes)
+	case c.MaxRecords <= 0:
+		return fmt.Errorf("%w: MaxRecords %d must be positive", ErrInvalidConfig, c.MaxRecords)
+	case c.MaxMissing <= 0:
+		return fmt.Errorf("%w: MaxMissing %d must be positive", ErrInvalidConfig, c.MaxMissing)
+	case c.MaxAnnouncements <= 0:
+		return fmt.Errorf("%w: MaxAnnouncements %d must be positive", ErrInvalidConfig, c.MaxAnnouncements)
+	case c.LazyFanout < 0:
+		return fmt.Errorf("%w: LazyFanout %d must not be negative", ErrInvalidConfig, c.LazyFanout)
+	case c.HelloInterval <= 0:
+		return fmt.Errorf("%w: HelloInterval %v must be positive", ErrInvalidConfig, c.HelloInterval)
+	}
+	return nil
+}

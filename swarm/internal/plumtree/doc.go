@@ -1,0 +1,30 @@
+// Package plumtree is the epidemic broadcast tree of Leitão, Pereira and
+// Rodrigues ("Epidemic Broadcast Trees", SRDS 2007) as a pure state
+// machine: messages and the current time go in, messages to send and
+// payloads to deliver come out. It owns no goroutine, no socket and no
+// clock, as etcd's raft does not; the caller (package swarm) sends what
+// Ready returns and calls Tick at the deadline Next returns.
+//
+// # The protocol
+//
+// Every node splits its neighbours into eager and lazy peers. A new
+// broadcast is pushed whole (Gossip) to the eager peers, and announced by
+// id (IHave, batched per LazyInterval) to the lazy ones. The first copy a
+// node receives makes its sender an eager peer and is forwarded the same
+// way; a second copy makes its sender lazy and is answered with Prune. The
+// eager links thus shrink to a spanning tree, over which a broadcast costs
+// one message per node, while the lazy links keep a redundant graph for
+// repair: an id announced but not received within GraftTimeout is asked
+// for (Graft) from the node that announced it, which also makes that link
+// eager again, so a lost message or a failed tree node heals the tree.
+//
+// Neighbours come from the caller's peer sampling (SetPeers): shoal passes
+// a partial view of Fanout random members of memberlist's membership,
+// refreshed on membership events (see SampleView).
+//
+// # Bounds
+//
+// The received set is kept for Retention, payloads (for Grafts) up to
+// MaxCacheBytes, oldest first out; announcements of missing ids up to
+// MaxMissing. Every drop is counted in Stats.
+package plumtree
