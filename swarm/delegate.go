@@ -135,6 +135,11 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 	}
 	now := n.now()
 	e.mu.Lock()
+	if e.gone.Load() {
+		e.mu.Unlock()
+		n.pending.put(env) // unshared since it was looked up: as for any unregistered name
+		return nil
+	}
 	healed := 0
 	if origin.IsZero() {
 		healed = e.a.sanitize(n.cfg.bounds())
