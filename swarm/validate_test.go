@@ -24,7 +24,7 @@ import (
 
 const (
 	kindDirect  codec.Kind = 5 // swarm's fast-path delta (node.go)
-	userMsgType            = 8 // memberlist's user message: the bytes reach NotifyMsg
+	userMsgType byte       = 8 // memberlist's user message: the bytes reach NotifyMsg
 )
 
 var mallory = crdt.Replica{Node: "mallory", Incarnation: 1}
