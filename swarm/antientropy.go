@@ -30,11 +30,16 @@ const (
 	// anti-entropy worker; more are dropped (the next exchange retries).
 	aeMaxQueuedBytes = 16 << 20
 	aeQueueLen       = 64
+	// aeRetries and aeRetryDelay bound the wait for a peer to appear in
+	// the member table.
+	aeRetries    = 20
+	aeRetryDelay = 50 * time.Millisecond
 )
 
 const (
-	dropAntiEntropyBusy = "anti_entropy_busy" // a digest or detail the busy worker could not take
-	rejectDigest        = "digest"            // a summary or detail that is not well formed
+	dropAntiEntropyBusy    = "anti_entropy_busy"    // a digest or detail the busy worker could not take
+	dropAntiEntropyUnknown = "anti_entropy_unknown" // a digest or detail from a peer that never became a member
+	rejectDigest           = "digest"               // a summary or detail that is not well formed
 )
 
 // digestMsg is the payload of a kindDigest envelope.
@@ -60,6 +65,7 @@ type detailMsg struct {
 // aeJob is work for the anti-entropy worker: a peer's summary to compare
 // (sum set) or its detail to answer (detail set).
 type aeJob struct {
+	tries    int
 	peer     string
 	exchange uint64
 	buckets  int
@@ -90,6 +96,9 @@ type antiEntropy struct {
 	compared map[string]time.Time
 	// settling counts details left unanswered for that reason.
 	settling atomic.Uint64
+	// waiting holds jobs from peers not in the member table yet (worker
+	// goroutine only).
+	waiting []aeJob
 }
 
 type answerState struct {
@@ -105,19 +114,45 @@ func newAntiEntropy(n *Node) *antiEntropy {
 
 func (ae *antiEntropy) run() {
 	defer ae.n.wg.Done()
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
 	for {
+		var j aeJob
 		select {
 		case <-ae.n.stop:
 			return
-		case j := <-ae.jobs:
+		case j = <-ae.jobs:
 			ae.queued.Add(-int64(j.bytes))
-			if j.sum != nil {
-				ae.compare(j)
-			} else {
-				ae.answer(j)
+		case <-retry.C:
+			if len(ae.waiting) == 0 {
+				continue
 			}
+			j = ae.waiting[0]
+			ae.waiting = ae.waiting[1:]
+		}
+		if _, known := ae.n.members.node(j.peer); !known {
+			ae.wait(j)
+		} else if j.sum != nil {
+			ae.compare(j)
+		} else {
+			ae.answer(j)
+		}
+		if len(ae.waiting) > 0 {
+			retry.Reset(aeRetryDelay)
 		}
 	}
+}
+
+// wait keeps a job whose peer this node does not know yet, to retry: a
+// joiner's detail can arrive before the push/pull that carried its digest
+// has added it to the member table. After aeRetries tries it is dropped
+// (the next exchange starts over).
+func (ae *antiEntropy) wait(j aeJob) {
+	if j.tries++; j.tries > aeRetries || len(ae.waiting) >= aeQueueLen {
+		ae.n.stats.drop(dropAntiEntropyUnknown)
+		return
+	}
+	ae.waiting = append(ae.waiting, j)
 }
 
 // enqueue hands j to the worker without blocking; it drops j (counted)

@@ -70,10 +70,22 @@ func newBroadcastTree(n *Node) (*broadcastTree, error) {
 	return b, nil
 }
 
-// active reports whether deltas travel the tree: past the fast path, with
-// the tree enabled.
+// treeActive reports whether deltas travel the tree: past the fast path,
+// with the tree enabled. It counts members in the member table, not in
+// memberlist: memberlist's callbacks may run before New has stored it.
 func (n *Node) treeActive() bool {
-	return n.tree != nil && !n.fastPath()
+	if n.tree == nil {
+		return false
+	}
+	max := n.cfg.DirectSendMaxMembers
+	return max == 0 || n.members.live() > max
+}
+
+// live returns the number of live members, this node included.
+func (m *membership) live() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.nodes)
 }
 
 func (b *broadcastTree) signal() {

@@ -66,6 +66,9 @@ func (n *Node) expireTombstones() {
 			}
 			x := e.a.(currentValue).current().(expirer)
 			dropped, more = x.ExpireSome(now, expireStep)
+			if dropped > 0 {
+				e.gen.Add(1) // the state's digest hash is stale
+			}
 			e.mu.Unlock()
 			n.stats.tombstonesExpired.Add(uint64(dropped))
 		}

@@ -244,9 +244,8 @@ func (m *membership) subscribe(buffer int) (<-chan MemberEvent, func()) {
 }
 
 // addHook registers fn to run (synchronously, outside the lock) on every
-// event; fn must not block. For the package's own adapters.
-//
-//lint:ignore U1000 kept for the package's adapters; none uses it today
+// event; fn must not block. For the package's own adapters (the
+// broadcast tree).
 func (m *membership) addHook(fn func(MemberEvent)) {
 	m.mu.Lock()
 	m.hooks = append(m.hooks, fn)

@@ -114,6 +114,7 @@ func runConvergenceCmd(ctx context.Context, args []string, out, errOut io.Writer
 		return err
 	}
 	var results []convergenceResult
+	var runErr error
 	for _, n := range ns {
 		p.Nodes = n
 		rs, err := runConvergence(ctx, p, prog)
@@ -124,13 +125,18 @@ func runConvergenceCmd(ctx context.Context, args []string, out, errOut io.Writer
 		}
 		results = append(results, rs...)
 		if err != nil {
-			return err
+			runErr = err
+			break
 		}
 	}
-	if *nsvg != "" {
+	// The sizes that ran are plotted even when a larger one failed.
+	if *nsvg != "" && len(results) > 0 {
 		if err := writeFile(*nsvg, p99ByNodesPlot(results)); err != nil {
 			return err
 		}
+	}
+	if runErr != nil {
+		return runErr
 	}
 	if *svg != "" {
 		if err := writeFile(*svg, convergencePlot(results)); err != nil {
