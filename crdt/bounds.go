@@ -28,6 +28,10 @@ type Bounds struct {
 	// replicas in an OR-set's causal context) a value may hold after the
 	// merge. 0 means no limit.
 	MaxReplicas int
+	// MaxTime is the latest wall-clock time (unix nanoseconds) a message
+	// may carry, in a retirement record; 0 means no limit. swarm sets it
+	// to now plus crdt.DefaultMaxSkew.
+	MaxTime int64
 }
 
 // DefaultMaxCount is swarm's default Bounds.MaxCount: 2^50 (1.1·10^15),
@@ -71,6 +75,9 @@ var (
 	// ErrForeignWrite is returned when a message bound to an origin writes
 	// another replica's part of the state.
 	ErrForeignWrite = errors.New("write to another replica's slot")
+	// ErrFutureTime is returned when a message carries a wall-clock time
+	// past Bounds.MaxTime.
+	ErrFutureTime = errors.New("time too far in the future")
 )
 
 // Bounded is the optional interface through which swarm checks a peer's

@@ -190,6 +190,11 @@ func TestORSetCheckAndSanitize(t *testing.T) {
 		wantBound(t, tc.name, local.Check(tc.other, tc.origin, tight), tc.want)
 	}
 
+	future := tight
+	future.MaxTime = t0.UnixNano()
+	wantBound(t, "retirement mark in the future", local.Check(&ORSet[string]{Gone: []ContextRetirement{{Replica: rb, At: t0.UnixNano() + 1}}}, Replica{}, future), ErrFutureTime)
+	wantBound(t, "retirement mark now", local.Check(&ORSet[string]{Gone: []ContextRetirement{{Replica: rb, At: t0.UnixNano()}}}, Replica{}, future), nil)
+
 	// A context at MaxUint64 for a: it removed a's "x", and a's adds were
 	// impossible.
 	healthy := local.Clone()

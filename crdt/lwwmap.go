@@ -9,14 +9,17 @@ import (
 )
 
 // LWWEntry is one key of an LWWMap: its value, the timestamp of the write
-// that set it, and whether that write was a delete (a tombstone, whose
-// Value is the zero V).
+// that set it, whether that write was a delete (a tombstone, whose Value
+// is the zero V), and the write's time to live (zero: none). An entry
+// with a TTL is dead from TS.Wall+TTL on (see SetTTLAt); every replica
+// computes that instant from the entry alone.
 type LWWEntry[K cmp.Ordered, V any] struct {
 	_       struct{} `cbor:",toarray"`
 	Key     K
 	Value   V
 	TS      Timestamp
 	Deleted bool
+	TTL     time.Duration
 }
 
 // LWWMap is a map in which each key is a last-writer-wins register:
@@ -63,10 +66,12 @@ type LWWMap[K cmp.Ordered, V any] struct {
 }
 
 // lwwItem is an entry in a local state's tree. queued records that the
-// tombstone heap holds an item for the key, so each key is queued once.
+// expiry heap holds an item for the key, due at at; an item in the heap
+// with another time is stale and skipped when it comes due.
 type lwwItem[K cmp.Ordered, V any] struct {
 	LWWEntry[K, V]
 	queued bool
+	at     int64
 }
 
 // lwwDegree is the B-tree's degree: nodes of up to 63 entries, a few cache
@@ -96,10 +101,10 @@ func (m *LWWMap[K, V]) index() {
 	m.tree = btree.NewG(lwwDegree, lessItem[K, V])
 	m.live = 0
 	for _, e := range m.E {
-		m.tree.ReplaceOrInsert(lwwItem[K, V]{LWWEntry: e, queued: e.Deleted})
-		if e.Deleted {
-			m.queueTombstone(e.Key, e.TS)
-		} else {
+		it := lwwItem[K, V]{LWWEntry: e}
+		m.requeue(&it)
+		m.tree.ReplaceOrInsert(it)
+		if !e.Deleted {
 			m.live++
 		}
 	}
@@ -130,17 +135,17 @@ func (m *LWWMap[K, V]) put(old lwwItem[K, V], found bool, e LWWEntry[K, V]) {
 	if !e.Deleted {
 		m.live++
 	}
-	it := lwwItem[K, V]{LWWEntry: e, queued: found && old.queued}
-	if e.Deleted && !it.queued {
-		m.queueTombstone(e.Key, e.TS)
-		it.queued = true
+	it := lwwItem[K, V]{LWWEntry: e}
+	if found {
+		it.queued, it.at = old.queued, old.at
 	}
+	m.requeue(&it)
 	m.tree.ReplaceOrInsert(it)
 }
 
 // SetAt sets k to v at wall time now.
 func (m *LWWMap[K, V]) SetAt(now time.Time, k K, v V) {
-	m.write(now, k, v, false)
+	m.write(now, k, v, false, 0)
 }
 
 // DeleteAt deletes k at wall time now, leaving a tombstone that wins over
@@ -148,17 +153,17 @@ func (m *LWWMap[K, V]) SetAt(now time.Time, k K, v V) {
 // not there still records the tombstone, for that reason.
 func (m *LWWMap[K, V]) DeleteAt(now time.Time, k K) {
 	var zero V
-	m.write(now, k, zero, true)
+	m.write(now, k, zero, true, 0)
 }
 
-func (m *LWWMap[K, V]) write(now time.Time, k K, v V, deleted bool) {
+func (m *LWWMap[K, V]) write(now time.Time, k K, v V, deleted bool, ttl time.Duration) {
 	m.index()
 	// One traversal in the common case: insert with a timestamp from the
 	// clock, which is after every entry the map holds (it observed them
 	// all), and fix the rare cases from the entry it replaced.
-	e := LWWEntry[K, V]{Key: k, Value: v, TS: m.clock.Now(now), Deleted: deleted}
-	old, found := m.tree.ReplaceOrInsert(lwwItem[K, V]{LWWEntry: e, queued: deleted})
-	rewrite, queued := false, deleted
+	e := LWWEntry[K, V]{Key: k, Value: v, TS: m.clock.Now(now), Deleted: deleted, TTL: max(ttl, 0)}
+	old, found := m.tree.ReplaceOrInsert(lwwItem[K, V]{LWWEntry: e})
+	rewrite := false
 	if found && !e.TS.After(old.TS) {
 		// The entry is ahead of the clock (a wire state made local):
 		// order the write just after it, as nextTimestamp does.
@@ -166,21 +171,19 @@ func (m *LWWMap[K, V]) write(now time.Time, k K, v V, deleted bool) {
 		e.TS.Replica = m.clock.self
 		rewrite = true
 	}
-	if found && old.queued {
-		queued = true // the queue already holds an item for k
-		rewrite = rewrite || !deleted
+	it := lwwItem[K, V]{LWWEntry: e}
+	if found {
+		it.queued, it.at = old.queued, old.at
 	}
-	if rewrite {
-		m.tree.ReplaceOrInsert(lwwItem[K, V]{LWWEntry: e, queued: queued})
+	m.requeue(&it)
+	if rewrite || it.queued {
+		m.tree.ReplaceOrInsert(it)
 	}
 	if found && !old.Deleted {
 		m.live--
 	}
 	if !deleted {
 		m.live++
-	}
-	if deleted && !(found && old.queued) {
-		m.queueTombstone(k, e.TS)
 	}
 	m.dirty = append(m.dirty, k)
 	if len(m.dirty) > 2*m.tree.Len()+64 {
@@ -195,7 +198,9 @@ func sortedUnique[K cmp.Ordered](keys []K) []K {
 	return slices.CompactFunc(keys, func(a, b K) bool { return cmp.Compare(a, b) == 0 })
 }
 
-// Get returns the value of k; ok is false if k is absent or deleted.
+// Get returns the value of k; ok is false if k is absent or deleted. Get
+// does not know the time, so an entry past its TTL that expiry has not
+// dropped yet is still returned: use GetAt.
 func (m *LWWMap[K, V]) Get(k K) (v V, ok bool) {
 	if it, found := m.get(k); found && !it.Deleted {
 		return it.Value, true
@@ -203,7 +208,8 @@ func (m *LWWMap[K, V]) Get(k K) (v V, ok bool) {
 	return v, false
 }
 
-// Len returns the number of live (not deleted) keys.
+// Len returns the number of live (not deleted) keys, counting entries past
+// their TTL that expiry has not dropped yet: use LenAt.
 func (m *LWWMap[K, V]) Len() int { return m.live }
 
 // Tombstones returns the number of deleted keys still remembered.

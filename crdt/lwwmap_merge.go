@@ -123,6 +123,8 @@ func (m *LWWMap[K, V]) Validate() error {
 		switch {
 		case e.TS.Replica.IsZero():
 			err = fmt.Errorf("lwwmap: %w: entry %d has no writer", ErrInvalidState, i)
+		case e.TTL < 0:
+			err = fmt.Errorf("lwwmap: %w: entry %d (%v) has a negative TTL", ErrInvalidState, i, e.Key)
 		case prev != nil && cmp.Compare(prev.Key, e.Key) >= 0:
 			err = fmt.Errorf("lwwmap: %w: entry %d (%v) is not after %v", ErrInvalidState, i, e.Key, prev.Key)
 		}

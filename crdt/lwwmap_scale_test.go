@@ -16,10 +16,6 @@ import (
 // canonical wire form must agree with the model after every step.
 func TestLWWMapInsertHeavyModel(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		type write struct {
-			e     LWWEntry[int, int]
-			local bool
-		}
 		ttl := time.Duration(rapid.IntRange(1, 50).Draw(rt, "ttl"))
 		m := NewLWWMap[int, int](Replica{"a", 1}, LWWOptions{TombstoneTTL: ttl})
 		peer := NewLWWMap[int, int](Replica{"b", 1}, LWWOptions{TombstoneTTL: ttl})

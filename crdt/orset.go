@@ -472,6 +472,11 @@ func (s *ORSet[T]) Check(other *ORSet[T], origin Replica, b Bounds) error {
 		return nil
 	}
 	bound := !origin.IsZero()
+	for _, g := range other.Gone {
+		if b.MaxTime != 0 && g.At > b.MaxTime {
+			return outOfBounds(ErrFutureTime, "retirement mark of %s at %d, after %d", g.Replica, g.At, b.MaxTime)
+		}
+	}
 	for _, e := range other.E {
 		if bound && e.Dot.Replica != origin {
 			return outOfBounds(ErrForeignWrite, "entry %v tagged %s:%d in a message from %s", e.Elem, e.Dot.Replica, e.Dot.Counter, origin)

@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -185,6 +186,9 @@ func (n *Node) items() []digest.Item {
 			return nil // memberlist does not wait for its callbacks at shutdown
 		}
 		h, err := n.stateHash(e)
+		if errors.Is(err, ErrUnshared) {
+			continue // unshared since the list was taken
+		}
 		if err != nil {
 			n.log.Error("hash state", "value", e.name, "err", err)
 			continue
@@ -199,6 +203,10 @@ func (n *Node) items() []digest.Item {
 func (n *Node) stateHash(e *entry) (uint64, error) {
 	gen := e.gen.Load()
 	e.mu.Lock()
+	if e.gone.Load() {
+		e.mu.Unlock()
+		return 0, ErrUnshared
+	}
 	if e.hashGen == gen+1 {
 		h := e.hash
 		e.mu.Unlock()
@@ -404,6 +412,10 @@ func (n *Node) stateEnvelope(name string) (codec.Envelope, bool, error) {
 		return codec.Envelope{}, false, nil
 	}
 	e.mu.Lock()
+	if e.gone.Load() {
+		e.mu.Unlock()
+		return codec.Envelope{}, false, nil // unshared since it was looked up
+	}
 	if e.prepare != nil {
 		e.prepare()
 	}

@@ -60,8 +60,8 @@ func (c *Counter) fold() {
 // ErrClosed.
 func (c *Counter) Add(delta int64) error {
 	e := c.s.e
-	if e.node.closed.Load() {
-		return ErrClosed
+	if err := e.usable(); err != nil {
+		return err
 	}
 	for {
 		p := c.pending.Load()

@@ -65,6 +65,10 @@ func (m *CounterMap[K]) Add(k K, delta int64) error {
 		return ErrClosed
 	}
 	e.mu.Lock()
+	if e.gone.Load() {
+		e.mu.Unlock()
+		return ErrUnshared
+	}
 	ok := m.s.a.v.AddAt(n.now(), k, delta)
 	e.mu.Unlock()
 	if !ok {
@@ -83,6 +87,10 @@ func (m *CounterMap[K]) Value(k K) (int64, error) {
 		return 0, ErrClosed
 	}
 	e.mu.Lock()
+	if e.gone.Load() {
+		e.mu.Unlock()
+		return 0, ErrUnshared
+	}
 	v, _ := m.s.a.v.ValueAt(n.now(), k)
 	e.mu.Unlock()
 	return v, nil
@@ -115,6 +123,10 @@ func (m *CounterMap[K]) Range(fn func(k K, v int64) bool) error {
 			return ErrClosed
 		}
 		e.mu.Lock()
+		if e.gone.Load() {
+			e.mu.Unlock()
+			return ErrUnshared
+		}
 		var next int
 		keys, vals, next = m.s.a.v.AppendLive(n.now(), pos, counterMapPage, keys[:0], vals[:0])
 		done := next >= m.s.a.v.Len()

@@ -37,7 +37,10 @@ func parseMeta(b []byte) (incarnation uint64, ok bool) {
 // NotifyMsg receives a packet or stream message: one envelope or a batch.
 func (d *delegate) NotifyMsg(buf []byte) {
 	n := (*Node)(d)
-	if n.closed.Load() || len(buf) == 0 {
+	// A message that arrives while New is still starting the node (a
+	// restarted node's peers still send to its address) is dropped:
+	// anti-entropy at the join carries what it held.
+	if n.live.Load() == nil || n.closed.Load() || len(buf) == 0 {
 		return
 	}
 	envs, err := n.decodeMessage(buf)
@@ -132,11 +135,16 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 	}
 	now := n.now()
 	e.mu.Lock()
+	if e.gone.Load() {
+		e.mu.Unlock()
+		n.pending.put(env) // unshared since it was looked up: as for any unregistered name
+		return nil
+	}
 	healed := 0
 	if origin.IsZero() {
-		healed = e.a.sanitize(n.cfg.bounds())
+		healed = e.a.sanitize(n.cfg.bounds(now))
 	}
-	if err := e.a.check(w, origin, n.cfg.bounds()); err != nil {
+	if err := e.a.check(w, origin, n.cfg.bounds(now)); err != nil {
 		e.mu.Unlock()
 		n.noteHealed(e, healed)
 		return fmt.Errorf("%q from %s: %w", e.name, env.Origin, err)

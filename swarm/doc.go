@@ -132,6 +132,21 @@
 // memberlist's health score and whether the node is ready or degraded,
 // for readiness probes and alerts.
 //
+// # Entry TTLs and Unshare
+//
+// Map.SetTTL writes an entry that dies at its write's timestamp plus the
+// TTL it carries on the wire: every node computes the same instant from
+// the entry alone and reads the key as absent from then on by its own
+// clock (so nodes agree up to their clock skew); the expiry loop then
+// turns it into a tombstone, which keeps older writes out for the map's
+// TombstoneTTL. Node.Unshare(name) stops sharing a value on this node and
+// frees it: its handles answer ErrUnshared (which wraps ErrClosed), its
+// subscribers' channels close, it leaves the outbox, anti-entropy and
+// the snapshot. It tells no peer: peers keep their copy until they
+// Unshare too, and what they keep sending for the name waits in this
+// node's bounded store for unregistered names; a later Share of the name
+// starts fresh from that store.
+//
 // # Lifecycle
 //
 // Leave sends the node's last updates and announces the departure (peers

@@ -38,10 +38,16 @@ type adapter interface {
 	// retire runs the value's replica retirement, if it has one (see
 	// crdt.Retirer), and reports whether the value changed.
 	retire(now time.Time, plan crdt.RetirePlan) bool
+	// release drops the CRDT state (Node.Unshare); see unshare.go.
+	release()
 }
 
 type valueAdapter[T crdt.Value[T]] struct {
 	v T
+	// proto is an empty state with v's configuration, made once at
+	// registration: decode builds from it without the entry's lock, so
+	// it must not read v, which Unshare releases under the lock.
+	proto T
 	// refused, if set, is told how many entries a merge refused (see
 	// lww.go): the engine counts and logs them.
 	refused func(n uint64)
@@ -105,10 +111,10 @@ func (a *valueAdapter[T]) encode(c *codec.Codec, w wire) ([]byte, error) {
 	return c.Marshal(w.(T))
 }
 
-// decode is called without the entry lock: Empty only reads the
-// configuration, which never changes after construction.
+// decode is called without the entry lock: it starts from proto, whose
+// configuration never changes after construction.
 func (a *valueAdapter[T]) decode(c *codec.Codec, payload []byte) (wire, error) {
-	t := a.v.Empty()
+	t := a.proto.Empty()
 	if err := c.Unmarshal(payload, t); err != nil {
 		return nil, err
 	}
@@ -144,6 +150,9 @@ type entry struct {
 	// dirty is set by a local update and cleared by the flusher; while set
 	// the entry is on the node's dirty list once.
 	dirty atomic.Bool
+	// gone is set, under mu, by Node.Unshare: a, prepare and handle are
+	// released, and every path checks it (under mu) before touching a.
+	gone atomic.Bool
 
 	subMu      sync.Mutex
 	subs       []chan struct{}
@@ -212,6 +221,10 @@ func (e *entry) closeSubs() {
 // Leave's last flush takes on this entry (and is sent) or is refused.
 func (e *entry) update(fn func()) error {
 	e.mu.Lock()
+	if e.gone.Load() {
+		e.mu.Unlock()
+		return ErrUnshared
+	}
 	if e.node.closing.Load() {
 		e.mu.Unlock()
 		return ErrClosed

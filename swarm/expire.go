@@ -52,7 +52,6 @@ func (n *Node) expireTombstones() {
 	n.valuesMu.RUnlock()
 	now := n.now()
 	for _, e := range due {
-		x := e.a.(currentValue).current().(expirer)
 		for more := true; more; {
 			select {
 			case <-n.stop:
@@ -61,6 +60,11 @@ func (n *Node) expireTombstones() {
 			}
 			var dropped int
 			e.mu.Lock()
+			if e.gone.Load() {
+				e.mu.Unlock()
+				break // unshared: its state is released
+			}
+			x := e.a.(currentValue).current().(expirer)
 			dropped, more = x.ExpireSome(now, expireStep)
 			if dropped > 0 {
 				e.gen.Add(1) // the state's digest hash is stale

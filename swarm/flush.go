@@ -133,6 +133,10 @@ func (n *Node) send(entries []*entry, deadline time.Time) {
 			break
 		}
 		e.mu.Lock()
+		if e.gone.Load() {
+			e.mu.Unlock()
+			continue // unshared after it was taken from the dirty list
+		}
 		if e.prepare != nil {
 			e.prepare()
 		}

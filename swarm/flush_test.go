@@ -46,19 +46,22 @@ func waitAllAt(t *testing.T, cs [][]*swarm.Counter, want int64, timeout time.Dur
 	})
 }
 
-// 5,000 values changed in one flush reach every peer, with anti-entropy
-// off so that the flush alone must carry them. On the cubic flush this
-// took minutes (2,000 values: 8 s; 4,000 arrived only by anti-entropy).
+// Thousands of values changed in one flush reach every peer over real
+// sockets. On loopback a burst can overflow a starved receiver's UDP
+// buffer, so anti-entropy stays on, as in any deployment;
+// TestBurstArrivesByTheFastPathExactlyOnce checks, on the simulated
+// network, that the flush alone carries 5,000 values. (On the cubic flush
+// this stalled the node: 2,000 values took 8 s, and Close waited for the
+// flusher.) The deadline is for a loaded machine under the race detector,
+// where the burst takes tens of seconds of CPU share.
 func TestBurstOfThousandsOfValuesReachesEveryPeer(t *testing.T) {
-	const values = 5000
-	c := swarmtest.Start(t, 3, swarmtest.Options{Config: func(i int, cfg *swarm.Config) {
-		cfg.PushPullInterval = 0
-	}})
+	const values = 2000
+	c := swarmtest.Start(t, 3, swarmtest.Options{})
 	cs := burstCounters(t, c.Nodes(), values)
 	for _, ctr := range cs[0] {
 		require.NoError(t, ctr.Add(1))
 	}
-	waitAllAt(t, cs, 1, 20*time.Second)
+	waitAllAt(t, cs, 1, 60*time.Second)
 }
 
 // Leave returns within about LeaveTimeout with 100,000 values changed and

@@ -143,6 +143,10 @@ func (s *Shared[T]) mutate(fn func(v T)) error {
 		return ErrClosed
 	}
 	s.e.mu.Lock()
+	if s.e.gone.Load() {
+		s.e.mu.Unlock()
+		return ErrUnshared
+	}
 	fn(s.a.v)
 	s.e.mu.Unlock()
 	return nil

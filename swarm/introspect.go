@@ -115,6 +115,10 @@ func (e *entry) describe(now time.Time) ValueInfo {
 	info := ValueInfo{Name: e.name, Type: e.typeName}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.gone.Load() {
+		info.Value = notDescribable
+		return info
+	}
 	if e.prepare != nil {
 		e.prepare()
 	}

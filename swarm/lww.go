@@ -32,29 +32,49 @@ func (m *Map[K, V]) Set(k K, v V) error {
 	return m.s.Update(func(mp *crdt.LWWMap[K, V], now time.Time) { mp.SetAt(now, k, v) })
 }
 
+// SetTTL sets key k to v for ttl: from the write's timestamp plus ttl on,
+// every node reads k as absent (Get, Len, All), each by its own clock, so
+// nodes agree up to their clock skew; the node's expiry loop then turns
+// the entry into a tombstone, which keeps older writes out for the map's
+// TombstoneTTL. A later Set or SetTTL wins as usual. A ttl of zero or
+// less sets k without expiry, as Set does.
+//
+// Wire: the TTL travels as a fifth element of every LWW entry, so nodes
+// built before TTLs existed cannot decode this build's LWW maps (nor it
+// their snapshots); upgrade every node before relying on LWW maps during
+// a rolling upgrade. See docs/DESIGN.md, "Entry TTLs and Unshare".
+func (m *Map[K, V]) SetTTL(k K, v V, ttl time.Duration) error {
+	return m.s.Update(func(mp *crdt.LWWMap[K, V], now time.Time) { mp.SetTTLAt(now, k, v, ttl) })
+}
+
 // Delete deletes key k (a tombstone that wins over older writes).
 func (m *Map[K, V]) Delete(k K) error {
 	return m.s.Update(func(mp *crdt.LWWMap[K, V], now time.Time) { mp.DeleteAt(now, k) })
 }
 
-// Get returns the value of k.
+// Get returns the value of k; ok is false if k is absent, deleted or past
+// its TTL.
 func (m *Map[K, V]) Get(k K) (v V, ok bool, err error) {
-	err = m.s.Read(func(mp *crdt.LWWMap[K, V]) { v, ok = mp.Get(k) })
+	now := m.s.e.node.now()
+	err = m.s.Read(func(mp *crdt.LWWMap[K, V]) { v, ok = mp.GetAt(now, k) })
 	return v, ok, err
 }
 
-// Len returns the number of live keys.
+// Len returns the number of live keys (entries past their TTL excluded).
 func (m *Map[K, V]) Len() (int, error) {
 	var n int
-	err := m.s.Read(func(mp *crdt.LWWMap[K, V]) { n = mp.Len() })
+	now := m.s.e.node.now()
+	err := m.s.Read(func(mp *crdt.LWWMap[K, V]) { n = mp.LenAt(now) })
 	return n, err
 }
 
-// All returns a copy of the live entries.
+// All returns a copy of the live entries (entries past their TTL
+// excluded).
 func (m *Map[K, V]) All() (map[K]V, error) {
 	out := make(map[K]V)
+	now := m.s.e.node.now()
 	err := m.s.Read(func(mp *crdt.LWWMap[K, V]) {
-		mp.Range(func(k K, v V, _ crdt.Timestamp) bool { out[k] = v; return true })
+		mp.RangeAt(now, func(k K, v V, _ crdt.Timestamp) bool { out[k] = v; return true })
 	})
 	return out, err
 }

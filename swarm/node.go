@@ -50,12 +50,16 @@ var (
 // helpers NewCounter, NewMap, NewRegister, NewWindow), connect it with
 // Join, and end it with Leave or Close. A Node is safe for concurrent use.
 type Node struct {
-	cfg     Config
-	self    crdt.Replica
-	log     *slog.Logger
-	codec   *codec.Codec
-	now     func() time.Time
-	ml      *memberlist.Memberlist
+	cfg   Config
+	self  crdt.Replica
+	log   *slog.Logger
+	codec *codec.Codec
+	now   func() time.Time
+	ml    *memberlist.Memberlist
+	// live holds ml once New has set it: memberlist's goroutines call
+	// the delegate (and the queue's NumNodes) from Create on, before New
+	// returns, and must not read ml unsynchronised.
+	live    atomic.Pointer[memberlist.Memberlist]
 	keyring *memberlist.Keyring
 	queue   *memberlist.TransmitLimitedQueue
 	out     *outbox
@@ -245,6 +249,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("shoal/swarm: start memberlist: %w", err)
 	}
 	n.ml = ml
+	n.live.Store(ml)
 	n.local = *ml.LocalNode()
 	n.local.Addr = append(net.IP(nil), n.local.Addr...)
 	n.members.setLocal(&n.local)
@@ -270,10 +275,11 @@ func New(cfg Config) (*Node, error) {
 }
 
 func (n *Node) numMembers() int {
-	if n.ml == nil {
+	ml := n.live.Load()
+	if ml == nil {
 		return 1
 	}
-	return n.ml.NumMembers()
+	return ml.NumMembers()
 }
 
 // Replica returns this run's replica identity: the node's name and

@@ -112,6 +112,9 @@ func (o *outbox) add(now time.Time, e *entry, origin crdt.Replica, w wire, paylo
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if e.gone.Load() {
+		return true, nil // unshared (Node.Unshare dropped its slots): do not bring one back
+	}
 	k := outKey{e.name, origin}
 	s := o.slots[k]
 	if s == nil {

@@ -21,7 +21,7 @@ func TestOutboxSealsOldAccumulation(t *testing.T) {
 	q := &memberlist.TransmitLimitedQueue{RetransmitMult: 6, NumNodes: func() int { return 4 }}
 	o := newOutbox(q, crdt.Replica{Node: "me", Incarnation: 1}, 1400, 1<<20, func() bool { return false }, cd, &counters{})
 	o.maxAge = time.Second
-	e := &entry{name: "hits", typeName: typeNameOf[*crdt.GCounter](), a: &valueAdapter[*crdt.GCounter]{v: crdt.NewGCounter(crdt.Replica{Node: "me", Incarnation: 1})}}
+	e := &entry{name: "hits", typeName: typeNameOf[*crdt.GCounter](), a: &valueAdapter[*crdt.GCounter]{v: crdt.NewGCounter(crdt.Replica{Node: "me", Incarnation: 1}), proto: &crdt.GCounter{}}}
 	origin := crdt.Replica{Node: "o", Incarnation: 1}
 	delta := func(node string) wire {
 		c := crdt.NewGCounter(crdt.Replica{Node: node, Incarnation: 1})

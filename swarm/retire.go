@@ -85,6 +85,10 @@ func (n *Node) retireOnce() {
 			return
 		}
 		e.mu.Lock()
+		if e.gone.Load() {
+			e.mu.Unlock()
+			continue
+		}
 		if e.prepare != nil {
 			e.prepare()
 		}

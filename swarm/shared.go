@@ -57,7 +57,8 @@ func ShareConfig[T crdt.Value[T]](n *Node, name string, config any, newValue fun
 		return nil, fmt.Errorf("%w: ShareConfig %q: config of type %T is not comparable", ErrInvalidConfig, name, config)
 	}
 	e, err := n.register(name, typeNameOf[T](), config, func() adapter {
-		return &valueAdapter[T]{v: newValue(n.self), refused: func(c uint64) { n.skewRefused(name, c) }}
+		v := newValue(n.self)
+		return &valueAdapter[T]{v: v, proto: v.Empty(), refused: func(c uint64) { n.skewRefused(name, c) }}
 	})
 	if err != nil {
 		return nil, err
@@ -137,6 +138,10 @@ func (s *Shared[T]) Read(fn func(v T)) error {
 		return ErrClosed
 	}
 	s.e.mu.Lock()
+	if s.e.gone.Load() {
+		s.e.mu.Unlock()
+		return ErrUnshared
+	}
 	if s.e.prepare != nil {
 		s.e.prepare()
 	}
@@ -172,6 +177,9 @@ func (s *Shared[T]) Claim() (release func(), err error) {
 	e := s.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.gone.Load() {
+		return nil, ErrUnshared
+	}
 	if e.claimed {
 		return nil, fmt.Errorf("%w: %q", ErrClaimed, e.name)
 	}

@@ -211,6 +211,10 @@ func (n *Node) saveSnapshot() error {
 	var env codec.Envelope
 	for _, e := range entries {
 		e.mu.Lock()
+		if e.gone.Load() {
+			e.mu.Unlock()
+			continue // unshared: not written
+		}
 		if e.prepare != nil {
 			e.prepare()
 		}

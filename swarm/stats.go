@@ -54,7 +54,8 @@ type Stats struct {
 	// DiscoveryErrors counts failed re-discovery rounds.
 	DiscoveryErrors uint64
 	// TombstonesExpired counts LWW map tombstones the node dropped after
-	// their TombstoneTTL.
+	// their TombstoneTTL, and entries past their TTL (Map.SetTTL) it
+	// turned into tombstones.
 	TombstonesExpired uint64
 	// PendingValues is the number of values held for unregistered names,
 	// and PendingBytes what they cost (bounded by Config.MaxPendingBytes).

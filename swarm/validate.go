@@ -3,6 +3,7 @@ package swarm
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/shoal-go/shoal/codec"
 	"github.com/shoal-go/shoal/crdt"
@@ -13,6 +14,7 @@ import (
 const (
 	rejectCountCeiling     = "slot_ceiling"        // a count above Config.MaxCount
 	rejectCountStep        = "slot_step"           // a delta raising a count by more than Config.MaxCountStep
+	rejectFutureTime       = "future_time"         // a retirement record stamped beyond the skew cap
 	rejectTooManyReplicas  = "too_many_replicas"   // a merge that would pass Config.MaxReplicas
 	rejectForeignSlot      = "foreign_slot"        // a delta writing another replica's slot
 	rejectOriginNotMember  = "origin_not_member"   // a delta whose origin is no member's announced replica
@@ -37,9 +39,11 @@ var (
 	errClassicIncarnation = errors.New("classic entry at an incarnation its node did not announce")
 )
 
-// bounds returns the merge-time bounds of the configuration.
-func (c *Config) bounds() crdt.Bounds {
-	return crdt.Bounds{MaxCount: c.MaxCount, MaxStep: c.MaxCountStep, MaxReplicas: c.MaxReplicas}
+// bounds returns the merge-time bounds of the configuration at now: no
+// wall-clock time in a message may be more than crdt.DefaultMaxSkew ahead.
+func (c *Config) bounds(now time.Time) crdt.Bounds {
+	return crdt.Bounds{MaxCount: c.MaxCount, MaxStep: c.MaxCountStep, MaxReplicas: c.MaxReplicas,
+		MaxTime: now.Add(crdt.DefaultMaxSkew).UnixNano()}
 }
 
 // rejectReason names the rule err broke, for Stats.Rejected.
@@ -49,6 +53,8 @@ func rejectReason(err error) string {
 		return rejectCountCeiling
 	case errors.Is(err, crdt.ErrCountStep):
 		return rejectCountStep
+	case errors.Is(err, crdt.ErrFutureTime):
+		return rejectFutureTime
 	case errors.Is(err, crdt.ErrTooManyReplicas):
 		return rejectTooManyReplicas
 	case errors.Is(err, crdt.ErrForeignWrite):

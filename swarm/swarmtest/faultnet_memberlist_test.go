@@ -127,16 +127,6 @@ func faultAllSee(nodes []*memberlist.Memberlist, want int) bool {
 	return true
 }
 
-// faultMembershipSummary describes how many members each node sees, for failure
-// messages.
-func faultMembershipSummary(nodes []*memberlist.Memberlist) string {
-	counts := make(map[int]int)
-	for _, m := range nodes {
-		counts[m.NumMembers()]++
-	}
-	return fmt.Sprintf("members seen -> node count: %v", counts)
-}
-
 // Membership of 50 nodes under 30 % loss and 20 ms jitter measures
 // memberlist's own failure detection against a wall clock, so it is a
 // benchmark, not a test: go run ./internal/cmd/shoalbench scale -nodes 50

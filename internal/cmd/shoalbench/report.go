@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -133,6 +135,9 @@ func runPlan(ctx context.Context, plan reportPlan, pr *printer, prog *progress) 
 	res.Took = time.Since(res.Started)
 	return res
 }
+
+// keptMarker starts the part of BENCHMARKS.md that the report keeps.
+const keptMarker = "<!-- measured separately: shoalbench report keeps everything from this line on -->"
 
 // writeReport writes dir/BENCHMARKS.md and its plots in dir/img.
 func writeReport(dir, cmd string, res reportResults) error {
@@ -278,7 +283,16 @@ func writeReport(dir, cmd string, res reportResults) error {
 		w("%s\n", r.Command)
 	}
 	w("```\n\nAdd `-json` for one JSON object per result, and `-svg FILE` (convergence, ratelimit) for a plot.\n")
-	return writeFile(filepath.Join(dir, "BENCHMARKS.md"), []byte(b.String()))
+	path := filepath.Join(dir, "BENCHMARKS.md")
+	// Rows measured by other commands (burst, soak, discovery, ...) live
+	// after keptMarker; a regenerated report keeps them.
+	if old, err := os.ReadFile(path); err == nil {
+		if i := bytes.Index(old, []byte(keptMarker)); i >= 0 {
+			b.WriteString("\n")
+			b.Write(old[i:])
+		}
+	}
+	return writeFile(path, []byte(b.String()))
 }
 
 // convergencePlotTitled is convergencePlot with a title of its own.

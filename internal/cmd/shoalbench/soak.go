@@ -355,9 +355,13 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 				up++
 			})
 		}
-		nodes[0].with(func(s *soakNode) { slots = float64(counterSlots(s)) })
-		if up < len(nodes) {
-			continue // a node is restarting: not a state to compare
+		joined := false
+		nodes[0].with(func(s *soakNode) {
+			slots = float64(counterSlots(s))
+			joined = s.node.Stats().Members == len(nodes)
+		})
+		if up < len(nodes) || !joined {
+			continue // a node is restarting, or node 0 has not heard everyone: not a state to compare
 		}
 		add := func(m string, v float64) { samples[m] = append(samples[m], point{t, v}) }
 		add("heap", float64(ms.HeapAlloc))
