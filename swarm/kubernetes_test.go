@@ -160,6 +160,10 @@ func TestFleetDiscoveryLoadIsBounded(t *testing.T) {
 		cfg.BindAddr, cfg.BindPort = ips[i], port
 		cfg.Discovery = countingDiscoverer{k, &calls}
 		cfg.RediscoverInterval, cfg.DiscoveryFleetRate = 2*time.Second, 1
+		// A re-discovery round is bounded by TCPTimeout (2 s in the local
+		// preset); ten nodes listing 10 MB of pods at once at start can
+		// take longer than that, and each timeout backs the next round off.
+		cfg.TCPTimeout = 15 * time.Second
 		n, err := swarm.New(cfg)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = n.Close() })
