@@ -9,8 +9,8 @@ import "strconv"
 // ones.
 type Kind uint8
 
-// The kinds shoal uses. Values 7 to 255 are free for future use
-// (swarm uses 5 and 6 internally).
+// The kinds shoal uses. Values 5 to 255 are free for other packages;
+// swarm uses 5, 6 and 9 to 12 internally.
 const (
 	// KindDelta carries a delta state: the changes of one replica since
 	// its previous delta.

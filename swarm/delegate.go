@@ -55,6 +55,8 @@ func (d *delegate) NotifyMsg(buf []byte) {
 		// caused; a node that learned nothing new relays nothing.
 		// Past the fast path the broadcast tree relays; gossip carries only
 		// the origin's copy, as a safety net.
+		// A burst came over the stream from its origin to every member:
+		// nothing to relay.
 		n.receive(&envs[i], (envs[i].Kind == codec.KindDelta && !n.treeActive()) || envs[i].Kind == kindDirect)
 	}
 }
@@ -75,7 +77,7 @@ func (n *Node) decodeMessage(buf []byte) ([]codec.Envelope, error) {
 // receive merges one envelope. forward relays what it changed by gossip.
 func (n *Node) receive(env *codec.Envelope, forward bool) {
 	switch env.Kind {
-	case codec.KindDelta, codec.KindState, kindDirect:
+	case codec.KindDelta, codec.KindState, kindDirect, kindBurst:
 	case kindLeave:
 		n.members.leaving(env.Origin)
 		return

@@ -52,7 +52,9 @@
 // Config.PushPullInterval, and at every join) compares digests of the
 // values' states and sends only the values that differ, over the reliable
 // stream; it repairs anything lost. A flush is linear in the values it
-// carries (each delta is encoded once and packed greedily into packets);
+// carries (each delta is encoded once and packed greedily into packets; a
+// flush of more than 16 packets' worth goes to each member as one stream
+// message instead, and is neither queued for gossip nor relayed);
 // deltas too large for a packet go over memberlist's reliable stream on
 // bounded workers, each send cut at Config.TCPTimeout, so a slow member
 // never holds up a flush. The gossip queue is bounded by

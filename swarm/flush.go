@@ -105,56 +105,70 @@ func (n *Node) flushAll(deadline time.Time) {
 	n.send(all, deadline)
 }
 
+// A flush whose direct deltas would fill more than burstPackets packets is
+// a burst: on the fast path it goes to each member as one reliable stream
+// message (cut into parts of at most burstPartBytes) instead of hundreds of
+// UDP packets. Measured with shoalbench burst (10 nodes, 5,000 values in
+// one flush, docs/BENCHMARKS.md): as packets, a receiver that falls behind
+// loses some to a full socket buffer, memberlist allocates 64 KiB for each
+// one it reads, and every receiver relays every delta by gossip, so that
+// the cluster's CPU per burst was 630 ms on an idle machine. A stream is
+// delivered or fails at the sender, so receivers relay nothing and the
+// origin queues no gossip copy; a failed send is counted
+// (Drops["stream_send_failed"]) and left to anti-entropy. Below the
+// threshold, packets cost one round trip less than a stream's handshake.
+const (
+	burstPackets   = 16
+	burstPartBytes = 1 << 20
+)
+
+// kindBurst marks a delta sent by its origin to every member in a burst,
+// over the reliable stream. Receivers merge it and do not relay it.
+const kindBurst codec.Kind = 12
+
+// flushItem is one value's delta taken by a flush, encoded once.
+type flushItem struct {
+	e       *entry
+	d       wire
+	payload []byte
+}
+
 // send takes the local delta of each entry and sends it: queued for gossip
 // (the outbox), and on the fast path packed into packets sent straight to
-// every member. Each delta is encoded once; a delta too large for a packet
-// goes to the stream sender, which sends it off this goroutine. The work
-// is linear in the number of entries. It stops early, counting what it
-// leaves, when the node stops or deadline (if set) passes.
+// every member, or in a burst over the stream instead (see burstPackets).
+// Each delta is encoded once; a delta too large for a packet goes to the
+// stream sender, which sends it off this goroutine. The work is linear in
+// the number of entries. It stops early, counting what it leaves, when the
+// node stops or deadline (if set) passes.
 func (n *Node) send(entries []*entry, deadline time.Time) {
 	if len(entries) == 0 {
 		return
 	}
-	now := n.now()
 	alone := n.numMembers() <= 1
-	fast := !alone && n.fastPath()
+	items, size := n.takeDeltas(entries, deadline, alone)
+	if len(items) == 0 {
+		return
+	}
+	// Subscribers hear of a flushed change once it is queued and sent.
+	defer func() {
+		for _, it := range items {
+			it.e.changed()
+		}
+	}()
+	fast := n.fastPath()
+	if fast && size > burstPackets*n.maxPkt {
+		n.sendBurst(items)
+		return
+	}
+	now := n.now()
 	// Past the fast path, the broadcast tree carries the deltas.
-	tree := !alone && !fast && n.tree != nil
+	tree := !fast && n.tree != nil
 	var treeEnvs []codec.Envelope
 	var direct directBatch
 	var large [][]byte
-	for i, e := range entries {
-		if i%flushCheckEvery == flushCheckEvery-1 && n.expired(deadline) {
-			reason := dropLeaveTimeout
-			if deadline.IsZero() {
-				reason = dropFlushStopped
-			}
-			n.stats.dropN(reason, len(entries)-i)
-			break
-		}
-		e.mu.Lock()
-		if e.gone.Load() {
-			e.mu.Unlock()
-			continue // unshared after it was taken from the dirty list
-		}
-		if e.prepare != nil {
-			e.prepare()
-		}
-		d, ok := e.a.takeDelta()
-		e.mu.Unlock()
-		if !ok {
-			continue
-		}
-		e.changed()
-		if alone {
-			continue // no one to tell; a joiner gets the full state
-		}
-		payload, err := e.a.encode(n.codec, d)
-		if err != nil {
-			n.log.Error("encode delta", "value", e.name, "err", err)
-			continue
-		}
-		queued, err := n.out.add(now, e, n.self, d, payload)
+	for _, it := range items {
+		e := it.e
+		queued, err := n.out.add(now, e, n.self, it.d, it.payload)
 		if err != nil {
 			n.log.Error("encode delta", "value", e.name, "err", err)
 			continue
@@ -162,7 +176,7 @@ func (n *Node) send(entries []*entry, deadline time.Time) {
 		if queued && !fast && !tree {
 			continue
 		}
-		env := codec.Envelope{Kind: kindDirect, Name: e.name, Type: e.typeName, Origin: n.self, Payload: payload}
+		env := codec.Envelope{Kind: kindDirect, Name: e.name, Type: e.typeName, Origin: n.self, Payload: it.payload}
 		if !queued {
 			// Too large for a packet: it goes to every member over the
 			// reliable stream, whatever the cluster size.
@@ -196,9 +210,79 @@ func (n *Node) send(entries []*entry, deadline time.Time) {
 	}
 	peers := n.members.peers()
 	for _, msg := range append(large, oversized...) {
-		n.streams.send(msg, peers)
+		n.streams.send([][]byte{msg}, peers)
 	}
 	n.sendPackets(packets, peers, deadline)
+}
+
+// takeDeltas takes and encodes the local delta of each entry, and returns
+// them with their encoded size; the caller signals their subscribers. It
+// stops early, counting what it leaves, when the node stops or deadline
+// (if set) passes. A node alone takes the deltas (they are in its state; a
+// joiner gets the full state), encodes nothing and returns none.
+func (n *Node) takeDeltas(entries []*entry, deadline time.Time, alone bool) ([]flushItem, int) {
+	var items []flushItem
+	if !alone {
+		items = make([]flushItem, 0, len(entries))
+	}
+	size := 0
+	for i, e := range entries {
+		if i%flushCheckEvery == flushCheckEvery-1 && n.expired(deadline) {
+			reason := dropLeaveTimeout
+			if deadline.IsZero() {
+				reason = dropFlushStopped
+			}
+			n.stats.dropN(reason, len(entries)-i)
+			break
+		}
+		e.mu.Lock()
+		if e.gone.Load() {
+			e.mu.Unlock()
+			continue // unshared after it was taken from the dirty list
+		}
+		if e.prepare != nil {
+			e.prepare()
+		}
+		d, ok := e.a.takeDelta()
+		e.mu.Unlock()
+		if !ok {
+			continue
+		}
+		if alone {
+			e.changed() // no one to tell; a joiner gets the full state
+			continue
+		}
+		payload, err := e.a.encode(n.codec, d)
+		if err != nil {
+			e.changed()
+			n.log.Error("encode delta", "value", e.name, "err", err)
+			continue
+		}
+		items = append(items, flushItem{e: e, d: d, payload: payload})
+		size += len(payload) + len(e.name) + len(e.typeName) + 16
+	}
+	return items, size
+}
+
+// sendBurst sends items to every member over the reliable stream, as
+// kindBurst envelopes batched into parts of at most burstPartBytes (an
+// envelope larger than that is a part of its own). Nothing is queued for
+// gossip: see burstPackets.
+func (n *Node) sendBurst(items []flushItem) {
+	limit := min(burstPartBytes, n.cfg.MaxMessageBytes)
+	var batch directBatch
+	for _, it := range items {
+		env := codec.Envelope{Kind: kindBurst, Name: it.e.name, Type: it.e.typeName, Origin: n.self, Payload: it.payload}
+		if err := batch.add(n.codec, &env); err != nil {
+			n.log.Error("encode delta", "value", it.e.name, "err", err)
+		}
+	}
+	parts, large, err := pack(n.codec, batch.envelopes(), limit)
+	if err != nil {
+		n.log.Error("pack deltas", "err", err)
+		return
+	}
+	n.streams.send(append(parts, large...), n.members.peers())
 }
 
 // sendPackets sends every packet to every member, best effort (UDP): a

@@ -24,9 +24,9 @@ const (
 	dropStreamStopped = "stream_send_stopped" // the node stopped before the send
 )
 
-// streamSender sends messages too large for a packet (large deltas) over
-// memberlist's reliable stream, one send per (message, member), on its own
-// workers: the flusher only queues, so a slow or half-dead member never
+// streamSender sends messages too large for a packet (large deltas and
+// bursts) over memberlist's reliable stream, one send per (message,
+// member), on its own workers: the flusher only queues, so a slow or half-dead member never
 // delays a flush. The queue is bounded in sends and in bytes (a message
 // queued for several members counts once); what does not fit is dropped
 // and counted.
@@ -47,10 +47,13 @@ type streamJob struct {
 	msg *streamMsg
 }
 
-// streamMsg is one message shared by its sends; refs counts those not done.
+// streamMsg is one message shared by its sends: its parts go one after
+// another, each a stream of its own (memberlist dials one per send).
+// refs counts the sends not done.
 type streamMsg struct {
-	b    []byte
-	refs int
+	parts [][]byte
+	size  int
+	refs  int
 }
 
 func newStreamSender(n *Node, maxBytes int) *streamSender {
@@ -73,19 +76,24 @@ func (s *streamSender) start() {
 	}
 }
 
-// send queues msg for every member in to. It never blocks.
-func (s *streamSender) send(msg []byte, to []*memberlist.Node) {
-	if len(to) == 0 {
+// send queues the message made of parts for every member in to. It never
+// blocks.
+func (s *streamSender) send(parts [][]byte, to []*memberlist.Node) {
+	if len(to) == 0 || len(parts) == 0 {
 		return
+	}
+	size := 0
+	for _, p := range parts {
+		size += len(p)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.bytes+len(msg) > s.maxBytes {
+	if s.bytes+size > s.maxBytes {
 		s.n.stats.dropN(dropStreamBacklog, len(to))
-		s.n.warnLimited(dropStreamBacklog, "large deltas queued beyond the stream sender's bound; anti-entropy will carry them", "bytes", len(msg), "queued_bytes", s.bytes)
+		s.n.warnLimited(dropStreamBacklog, "large deltas queued beyond the stream sender's bound; anti-entropy will carry them", "bytes", size, "queued_bytes", s.bytes)
 		return
 	}
-	m := &streamMsg{b: msg}
+	m := &streamMsg{parts: parts, size: size}
 	for _, mem := range to {
 		if s.perPeer[mem.Name] >= streamPerMember {
 			s.n.stats.drop(dropStreamMember)
@@ -99,7 +107,7 @@ func (s *streamSender) send(msg []byte, to []*memberlist.Node) {
 			continue
 		}
 		if m.refs == 0 {
-			s.bytes += len(msg)
+			s.bytes += size
 		}
 		m.refs++
 		s.perPeer[mem.Name]++
@@ -128,11 +136,13 @@ func (s *streamSender) deliver(j streamJob) {
 	case <-s.n.stop:
 		s.n.stats.drop(dropStreamStopped)
 	default:
-		if err := s.n.ml.SendReliable(j.to, j.msg.b); err != nil {
-			s.n.stats.drop(dropStreamFailed)
-			s.n.warnLimited(dropStreamFailed, "reliable send of a large delta", "to", j.to.Name, "bytes", len(j.msg.b), "err", err)
-		} else {
-			s.n.stats.sent(kindDirect, len(j.msg.b))
+		for _, p := range j.msg.parts {
+			if err := s.n.ml.SendReliable(j.to, p); err != nil {
+				s.n.stats.drop(dropStreamFailed)
+				s.n.warnLimited(dropStreamFailed, "reliable send of a large delta or a burst", "to", j.to.Name, "bytes", len(p), "err", err)
+				break
+			}
+			s.n.stats.sent(kindDirect, len(p))
 		}
 	}
 	s.done(j)
@@ -155,7 +165,7 @@ func (s *streamSender) done(j streamJob) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if j.msg.refs--; j.msg.refs == 0 {
-		s.bytes -= len(j.msg.b)
+		s.bytes -= j.msg.size
 	}
 	if s.perPeer[j.to.Name]--; s.perPeer[j.to.Name] == 0 {
 		delete(s.perPeer, j.to.Name)

@@ -103,6 +103,7 @@ var kindNames = [maxKind]string{
 	kindDigest:          "digest",
 	kindDigestDetail:    "digest_detail",
 	kindTree:            "tree",
+	kindBurst:           "burst",
 }
 
 type counters struct {
