@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 )
 
 // errUsage is returned for a missing or unknown scenario or a bad flag.
@@ -31,7 +32,11 @@ run "shoalbench SCENARIO -h" for a scenario's flags.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stopProfile, err := startProfile(os.Getenv("SHOALBENCH_CPUPROFILE"))
+	if err == nil {
+		err = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stopProfile()
+	}
 	stop()
 	if err != nil {
 		if !errors.Is(err, errUsage) {
@@ -77,4 +82,27 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fmt.Fprintf(errOut, "shoalbench: unknown scenario %q\n\n%s", scenario, usage)
 		return errUsage
 	}
+}
+
+// startProfile writes a CPU profile of the whole run to path, if set
+// (SHOALBENCH_CPUPROFILE): every node runs in this process, so it shows
+// where a scenario's CPU goes.
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("SHOALBENCH_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("SHOALBENCH_CPUPROFILE: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "shoalbench: SHOALBENCH_CPUPROFILE:", err)
+		}
+	}, nil
 }

@@ -30,7 +30,12 @@ type soakParams struct {
 	Rate        float64       // operations per second per node of each kind
 	Sample      time.Duration
 	Preset      string
-	Bounds      map[string]float64 // metric -> largest allowed |change %|; absent: not enforced
+	// RetireAfter and RetireHorizon set the nodes' Config fields (0: the
+	// defaults, 1 h and 24 h): slots of restarted replicas are kept for
+	// about a horizon, so a run shorter than that sees them grow.
+	RetireAfter   time.Duration
+	RetireHorizon time.Duration
+	Bounds        map[string]float64 // metric -> largest allowed |change %|; absent: not enforced
 }
 
 // soakMetrics are the sampled quantities, in report order.
@@ -90,6 +95,8 @@ func runSoakCmd(ctx context.Context, args []string, out, errOut io.Writer) error
 	fs.Float64Var(&p.Rate, "rate", 50, "operations per second per node, of each kind (counter add, map write, keyed allow)")
 	fs.DurationVar(&p.Sample, "sample", 5*time.Second, "sampling period")
 	fs.StringVar(&p.Preset, "preset", "local", "timings: lan, local or fast")
+	fs.DurationVar(&p.RetireAfter, "retire-after", 0, "the nodes' Config.RetireAfter (0: the default, 1h)")
+	fs.DurationVar(&p.RetireHorizon, "retire-horizon", 0, "the nodes' Config.RetireHorizon (0: the default, 24h); a run shorter than a horizon sees slots grow")
 	bounds := fs.String("bounds", "heap=5,goroutines=5,slots=5,queue=5", "largest allowed |change| in % per metric, comma-separated metric=pct; the run fails past one")
 	asJSON := fs.Bool("json", false, "print one JSON object per result on stdout")
 	if err := fs.Parse(args); err != nil {
@@ -156,6 +163,8 @@ func (p soakParams) validate() error {
 		return fmt.Errorf("%w: negative -restart, -burst, -burst-values or -rate", errBadFlag)
 	case p.Sample <= 0 || p.Sample > (p.Duration-p.Warmup)/3:
 		return fmt.Errorf("%w: -sample %v (need at least 3 samples after warm-up)", errBadFlag, p.Sample)
+	case p.RetireAfter < 0 || p.RetireHorizon < 0:
+		return fmt.Errorf("%w: negative -retire-after or -retire-horizon", errBadFlag)
 	}
 	_, err := presetConfig(p.Preset, "x")
 	return err
@@ -168,8 +177,15 @@ func (p soakParams) command() string {
 			b = append(b, fmt.Sprintf("%s=%g", m, v))
 		}
 	}
-	return fmt.Sprintf("soak -nodes %d -duration %v -warmup %v -restart %v -burst %v -burst-values %d -rate %g -sample %v -preset %s -bounds %s",
-		p.Nodes, p.Duration, p.Warmup, p.Restart, p.Burst, p.BurstValues, p.Rate, p.Sample, p.Preset, strings.Join(b, ","))
+	retire := ""
+	if p.RetireAfter > 0 {
+		retire += fmt.Sprintf(" -retire-after %v", p.RetireAfter)
+	}
+	if p.RetireHorizon > 0 {
+		retire += fmt.Sprintf(" -retire-horizon %v", p.RetireHorizon)
+	}
+	return fmt.Sprintf("soak -nodes %d -duration %v -warmup %v -restart %v -burst %v -burst-values %d -rate %g -sample %v -preset %s%s -bounds %s",
+		p.Nodes, p.Duration, p.Warmup, p.Restart, p.Burst, p.BurstValues, p.Rate, p.Sample, p.Preset, retire, strings.Join(b, ","))
 }
 
 // soakNode is one member and its handles; a restart swaps them under mu.
@@ -187,6 +203,12 @@ func (s *soakNode) start(p soakParams) error {
 	cfg, err := presetConfig(p.Preset, s.name)
 	if err != nil {
 		return err
+	}
+	if p.RetireAfter > 0 {
+		cfg.RetireAfter = p.RetireAfter
+	}
+	if p.RetireHorizon > 0 {
+		cfg.RetireHorizon = p.RetireHorizon
 	}
 	nd, err := swarm.New(cfg)
 	if err != nil {
