@@ -156,6 +156,9 @@ func (c *Codec) Unmarshal(data []byte, v any) error {
 	if len(data) > c.limits.MaxMessageBytes {
 		return fmt.Errorf("shoal/codec: unmarshal into %T: %w: %d bytes, limit %d", v, ErrTooLarge, len(data), c.limits.MaxMessageBytes)
 	}
+	if c.unmarshalCounter(data, v) {
+		return nil
+	}
 	if err := c.dec.Unmarshal(data, v); err != nil {
 		return classify(fmt.Sprintf("shoal/codec: unmarshal into %T", v), err)
 	}
