@@ -77,11 +77,7 @@ func runAntiEntropyCmd(ctx context.Context, args []string, out, errOut io.Writer
 	if err != nil {
 		return err
 	}
-	pr := &printer{w: out, json: *asJSON}
-	if err := pr.add(r); err != nil {
-		return err
-	}
-	return pr.flush()
+	return printOne(out, *asJSON, r)
 }
 
 // runAntiEntropy: every node registers the same Values counters, each

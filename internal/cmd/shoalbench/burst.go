@@ -82,10 +82,7 @@ func runBurstCmd(ctx context.Context, args []string, out, errOut io.Writer) erro
 	fs.IntVar(&p.Values, "values", 5000, "values changed at once by node-0")
 	fs.IntVar(&p.Rounds, "rounds", 5, "bursts to measure, one after another")
 	fs.StringVar(&p.Preset, "preset", "local", "timings: local, fast or lan")
-	fs.StringVar(&p.Net.Transport, "transport", "loopback", "loopback or sim (in-process)")
-	fs.Float64Var(&p.Net.Drop, "drop", 0, "packet loss probability (sim only)")
-	fs.DurationVar(&p.Net.Jitter, "jitter", 0, "extra random packet delay in [0, jitter) (sim only)")
-	fs.Int64Var(&p.Net.Seed, "seed", 1, "seed of the simulated network's faults")
+	p.Net.register(fs, "loopback")
 	fs.DurationVar(&p.Timeout, "timeout", time.Minute, "wait per round before it counts as not converged")
 	asJSON := fs.Bool("json", false, "print one JSON object per result on stdout")
 	if err := fs.Parse(args); err != nil {
@@ -95,11 +92,7 @@ func runBurstCmd(ctx context.Context, args []string, out, errOut io.Writer) erro
 	if err != nil {
 		return err
 	}
-	pr := &printer{w: out, json: *asJSON}
-	if err := pr.add(r); err != nil {
-		return err
-	}
-	return pr.flush()
+	return printOne(out, *asJSON, r)
 }
 
 // runBurst starts a cluster, registers Values counters on every node, and
@@ -259,11 +252,7 @@ func runLeaveCmd(ctx context.Context, args []string, out, errOut io.Writer) erro
 	if err != nil {
 		return err
 	}
-	pr := &printer{w: out, json: *asJSON}
-	if err := pr.add(r); err != nil {
-		return err
-	}
-	return pr.flush()
+	return printOne(out, *asJSON, r)
 }
 
 // runLeave times Leave on a node of a loopback cluster (local preset, no

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -24,6 +25,16 @@ type network struct {
 	Delay     time.Duration
 	Jitter    time.Duration
 	Seed      int64
+}
+
+// register binds the network flags to nw, with transport as -transport's
+// default.
+func (nw *network) register(fs *flag.FlagSet, transport string) {
+	fs.StringVar(&nw.Transport, "transport", transport, "loopback (real UDP/TCP on 127.0.0.1) or sim (in-process, with faults)")
+	fs.Float64Var(&nw.Drop, "drop", 0, "packet loss probability (sim only)")
+	fs.DurationVar(&nw.Delay, "delay", 0, "one-way packet delay (sim only)")
+	fs.DurationVar(&nw.Jitter, "jitter", 0, "extra random packet delay in [0, jitter) (sim only)")
+	fs.Int64Var(&nw.Seed, "seed", 1, "seed of the simulated network's faults")
 }
 
 func (nw network) validate() error {

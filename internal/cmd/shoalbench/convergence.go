@@ -31,6 +31,9 @@ type convergenceParams struct {
 	// Reference also measures memberlist's relayed broadcast with the same
 	// timings, on a cluster of its own started after shoal's.
 	Reference bool
+	// Idle, if positive, measures what the formed cluster writes with no
+	// update for this long before the updates start.
+	Idle time.Duration
 }
 
 // convergenceResult is one row: shoal, or the memberlist reference.
@@ -59,6 +62,13 @@ type convergenceResult struct {
 	// updates were made (memberlist's probes included), divided by
 	// updates × nodes: the message complexity of one update.
 	BytesPerUpdatePerNode float64 `json:"bytes_per_update_per_node"`
+	// IdleBytesPerNodePerS (with -idle) is what each node wrote per second
+	// with no update: probes, gossip and, for shoal, the tree's hellos and
+	// anti-entropy. MarginalBytesPerUpdatePerNode is BytesPerUpdatePerNode
+	// less that idle rate over the update phase: what the updates
+	// themselves cost.
+	IdleBytesPerNodePerS          float64 `json:"idle_bytes_per_node_per_s,omitempty"`
+	MarginalBytesPerUpdatePerNode float64 `json:"marginal_bytes_per_update_per_node,omitempty"`
 	// TreeGrafts and TreeDuplicates sum the broadcast tree's grafts and
 	// duplicate receipts over the nodes (shoal past the fast path).
 	TreeGrafts     uint64 `json:"tree_grafts"`
@@ -75,13 +85,13 @@ type convergenceResult struct {
 }
 
 func (r convergenceResult) columns() []string {
-	return []string{"system", "preset", "nodes", "transport", "drop", "updates", "missed", "p50 ms", "p99 ms", "max ms", "per node p50", "per node p99", "bytes/node/s", "bytes/update/node", "converged"}
+	return []string{"system", "preset", "nodes", "transport", "drop", "updates", "missed", "p50 ms", "p99 ms", "max ms", "per node p50", "per node p99", "bytes/node/s", "bytes/update/node", "idle bytes/node/s", "marginal bytes/update/node", "converged"}
 }
 
 func (r convergenceResult) cells() []string {
 	return []string{r.System, r.Preset, fmt.Sprint(r.Nodes), r.Transport, fmt.Sprintf("%.0f%%", 100*r.Drop),
 		fmt.Sprint(r.Updates), fmt.Sprint(r.Missed), r.P50MS.String(), r.P99MS.String(), r.MaxMS.String(),
-		r.NodeP50MS.String(), r.NodeP99MS.String(), humanBytes(r.BytesPerNodePerS), humanBytes(r.BytesPerUpdatePerNode), fmt.Sprint(r.Converged)}
+		r.NodeP50MS.String(), r.NodeP99MS.String(), humanBytes(r.BytesPerNodePerS), humanBytes(r.BytesPerUpdatePerNode), dashIfZero(r.IdleBytesPerNodePerS), dashIfZero(r.MarginalBytesPerUpdatePerNode), fmt.Sprint(r.Converged)}
 }
 
 func runConvergenceCmd(ctx context.Context, args []string, out, errOut io.Writer) error {
@@ -91,13 +101,10 @@ func runConvergenceCmd(ctx context.Context, args []string, out, errOut io.Writer
 	fs.IntVar(&p.Nodes, "nodes", 10, "number of nodes")
 	fs.IntVar(&p.Updates, "updates", 50, "number of updates, made by the nodes in turn")
 	fs.StringVar(&p.Preset, "preset", "fast", "timings: lan (gossip only), local or fast (LAN with the fast path)")
-	fs.StringVar(&p.Net.Transport, "transport", "loopback", "loopback (real UDP/TCP on 127.0.0.1) or sim (in-process, with faults)")
-	fs.Float64Var(&p.Net.Drop, "drop", 0, "packet loss probability (sim only)")
-	fs.DurationVar(&p.Net.Delay, "delay", 0, "one-way packet delay (sim only)")
-	fs.DurationVar(&p.Net.Jitter, "jitter", 0, "extra random packet delay in [0, jitter) (sim only)")
-	fs.Int64Var(&p.Net.Seed, "seed", 1, "seed of the simulated network's faults")
+	p.Net.register(fs, "loopback")
 	fs.DurationVar(&p.Timeout, "timeout", 10*time.Second, "wait per update before it counts as missed")
 	fs.DurationVar(&p.RefTimeout, "reftimeout", 5*time.Second, "the same for the memberlist reference (which has no repair)")
+	fs.DurationVar(&p.Idle, "idle", 0, "first measure the bytes an idle cluster writes for this long (0: not measured)")
 	noRef := fs.Bool("noref", false, "skip the memberlist relay reference")
 	svg := fs.String("svg", "", "also write the latency CDF as an SVG plot to this file")
 	sizes := fs.String("sizes", "", "comma-separated cluster sizes to run in turn instead of -nodes (for -nsvg)")
@@ -155,6 +162,9 @@ func (p convergenceParams) validate() error {
 	}
 	if p.Timeout <= 0 {
 		return fmt.Errorf("%w: -timeout %v", errBadFlag, p.Timeout)
+	}
+	if p.Idle < 0 {
+		return fmt.Errorf("%w: -idle %v", errBadFlag, p.Idle)
 	}
 	if p.Reference && p.RefTimeout <= 0 {
 		return fmt.Errorf("%w: -reftimeout %v", errBadFlag, p.RefTimeout)
@@ -215,6 +225,9 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 	defer watchCounters(counters, c.replicas(), arr)()
 	slots := make(originTracker, p.Nodes)
 	cfg, _ := presetConfig(p.Preset, "x")
+	if res.IdleBytesPerNodePerS, err = idleRate(ctx, p, c.wireBytes); err != nil {
+		return res, err
+	}
 	bytes0, t0 := c.wireBytes(), time.Now()
 	for k := range p.Updates {
 		if err := sleepCtx(ctx, randomGap(cfg.GossipInterval)); err != nil {
@@ -238,8 +251,7 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 		res.LatenciesMS = append(res.LatenciesMS, latencyOf(sent, last, ok))
 		res.NodeLatenciesMS = arr.nodeLatencies(res.NodeLatenciesMS, origin, sent)
 	}
-	res.BytesPerNodePerS = float64(c.wireBytes()-bytes0) / float64(p.Nodes) / time.Since(t0).Seconds()
-	res.BytesPerUpdatePerNode = float64(c.wireBytes()-bytes0) / float64(p.Updates*p.Nodes)
+	res.bytesPerUpdate(p, c.wireBytes()-bytes0, time.Since(t0))
 	for _, nd := range c.nodes {
 		st := nd.Stats().Tree
 		res.TreeGrafts += st.Grafts
@@ -262,6 +274,9 @@ func convergeReference(ctx context.Context, p convergenceParams, prog *progress)
 	}
 	defer rc.close()
 	cfg, _ := presetConfig(p.Preset, "x")
+	if res.IdleBytesPerNodePerS, err = idleRate(ctx, p, rc.wireBytes); err != nil {
+		return res, err
+	}
 	bytes0, t0 := rc.wireBytes(), time.Now()
 	for k := range p.Updates {
 		if err := sleepCtx(ctx, randomGap(cfg.GossipInterval)); err != nil {
@@ -282,8 +297,7 @@ func convergeReference(ctx context.Context, p convergenceParams, prog *progress)
 		res.LatenciesMS = append(res.LatenciesMS, latencyOf(sent, last, ok))
 		res.NodeLatenciesMS = arr.nodeLatencies(res.NodeLatenciesMS, origin, sent)
 	}
-	res.BytesPerNodePerS = float64(rc.wireBytes()-bytes0) / float64(p.Nodes) / time.Since(t0).Seconds()
-	res.BytesPerUpdatePerNode = float64(rc.wireBytes()-bytes0) / float64(p.Updates*p.Nodes)
+	res.bytesPerUpdate(p, rc.wireBytes()-bytes0, time.Since(t0))
 	res.summarize()
 	prog.done("%s: p50 %s, p99 %s, missed %d, converged %v", what, res.P50MS.withUnit(), res.P99MS.withUnit(), res.Missed, res.Converged)
 	return res, nil
@@ -347,4 +361,35 @@ func parseSizes(s string, nodes int) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// idleRate measures, when p.Idle is set, the bytes per node per second a
+// cluster writes with no update (wireBytes sums what its nodes wrote).
+func idleRate(ctx context.Context, p convergenceParams, wireBytes func() uint64) (float64, error) {
+	if p.Idle <= 0 {
+		return 0, nil
+	}
+	b0, t0 := wireBytes(), time.Now()
+	if err := sleepCtx(ctx, p.Idle); err != nil {
+		return 0, err
+	}
+	return float64(wireBytes()-b0) / float64(p.Nodes) / time.Since(t0).Seconds(), nil
+}
+
+// bytesPerUpdate sets the traffic fields from what the nodes wrote during
+// the update phase (sent bytes over took).
+func (r *convergenceResult) bytesPerUpdate(p convergenceParams, sent uint64, took time.Duration) {
+	r.BytesPerNodePerS = float64(sent) / float64(p.Nodes) / took.Seconds()
+	r.BytesPerUpdatePerNode = float64(sent) / float64(p.Updates*p.Nodes)
+	if r.IdleBytesPerNodePerS > 0 {
+		r.MarginalBytesPerUpdatePerNode = max(0, (r.BytesPerNodePerS-r.IdleBytesPerNodePerS)*took.Seconds()/float64(p.Updates))
+	}
+}
+
+// dashIfZero formats bytes, or a dash for a quantity not measured.
+func dashIfZero(v float64) string {
+	if v == 0 {
+		return "—"
+	}
+	return humanBytes(v)
 }

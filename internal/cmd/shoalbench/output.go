@@ -38,6 +38,16 @@ func (p *printer) add(r result) error {
 	return nil
 }
 
+// printOne prints one scenario's result, as a table or (asJSON) a JSON
+// object.
+func printOne(w io.Writer, asJSON bool, r result) error {
+	pr := &printer{w: w, json: asJSON}
+	if err := pr.add(r); err != nil {
+		return err
+	}
+	return pr.flush()
+}
+
 // flush prints the table of the rows added since the last flush.
 func (p *printer) flush() error {
 	if p.json || len(p.rows) == 0 {

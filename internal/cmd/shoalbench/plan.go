@@ -122,6 +122,9 @@ func (p convergenceParams) command() string {
 	if p.Timeout != 10*time.Second {
 		s += fmt.Sprintf(" -timeout %v", p.Timeout)
 	}
+	if p.Idle > 0 {
+		s += fmt.Sprintf(" -idle %v", p.Idle)
+	}
 	if !p.Reference {
 		s += " -noref"
 	} else if p.RefTimeout != 5*time.Second {

@@ -70,11 +70,7 @@ func runScaleCmd(ctx context.Context, args []string, out, errOut io.Writer) erro
 	fs.IntVar(&p.Nodes, "nodes", 500, "number of nodes")
 	fs.IntVar(&p.Updates, "updates", 3, "number of updates to measure after the cluster formed")
 	fs.StringVar(&p.Preset, "preset", "scale", "timings: scale (LAN gossip, slower probes), lan, local or fast")
-	fs.StringVar(&p.Net.Transport, "transport", "sim", "sim (in-process) or loopback")
-	fs.Float64Var(&p.Net.Drop, "drop", 0, "packet loss probability (sim only)")
-	fs.DurationVar(&p.Net.Delay, "delay", 0, "one-way packet delay (sim only)")
-	fs.DurationVar(&p.Net.Jitter, "jitter", 0, "extra random packet delay in [0, jitter) (sim only)")
-	fs.Int64Var(&p.Net.Seed, "seed", 1, "seed of the simulated network's faults")
+	p.Net.register(fs, "sim")
 	fs.DurationVar(&p.Timeout, "timeout", 60*time.Second, "wait per update before it counts as missed")
 	fs.Float64Var(&p.Kill, "kill", 0, "share of nodes killed at once after full membership (updates then reach the rest)")
 	asJSON := fs.Bool("json", false, "print one JSON object per result on stdout")
@@ -85,11 +81,7 @@ func runScaleCmd(ctx context.Context, args []string, out, errOut io.Writer) erro
 	if err != nil {
 		return err
 	}
-	pr := &printer{w: out, json: *asJSON}
-	if err := pr.add(r); err != nil {
-		return err
-	}
-	return pr.flush()
+	return printOne(out, *asJSON, r)
 }
 
 func (p scaleParams) validate() error {

@@ -71,11 +71,7 @@ func runTrafficCmd(ctx context.Context, args []string, out, errOut io.Writer) er
 	if err != nil {
 		return err
 	}
-	pr := &printer{w: out, json: *asJSON}
-	if err := pr.add(r); err != nil {
-		return err
-	}
-	return pr.flush()
+	return printOne(out, *asJSON, r)
 }
 
 func (p trafficParams) validate() error {
