@@ -64,7 +64,8 @@
 // sliding window over time against the limit.
 //
 //	soak [-nodes 10] [-duration 30m] [-warmup D] [-restart 1m] [-burst 30s] [-burst-values 5000]
-//	     [-rate 50] [-sample 5s] [-preset local] [-bounds heap=5,goroutines=5,queue=5,slots=5]
+//	     [-rate 50] [-sample 5s] [-preset local] [-retire-after D] [-retire-horizon D]
+//	     [-bounds heap=5,goroutines=5,queue=5,slots=5]
 //
 // Runs N nodes with continuous counter, map and keyed-limiter traffic
 // (-rate operations of each kind per node per second), a rolling restart
@@ -75,7 +76,14 @@
 // counter slots node 0 holds; after -warmup it fits a line to each and
 // reports the slope as a change in % of the mean over the run. The run
 // fails (exit 2) when a metric in -bounds changes by more than its bound
-// (0 or absent: reported only). CI runs -duration 2m.
+// (0 or absent: reported only). CI runs -duration 2m. A restarted
+// replica's slots stay for about RetireHorizon (24 h by default), so a
+// run shorter than that passes a short -retire-horizon to see them level.
+//
+// Every scenario runs all its nodes in this process. Two environment
+// variables help find where its time and memory go:
+// SHOALBENCH_CPUPROFILE=FILE writes a CPU profile of the whole run, and
+// SHOALBENCH_PPROF=ADDR serves net/http/pprof on ADDR (127.0.0.1:6060).
 //
 //	report [-quick] [-out DIR]
 //

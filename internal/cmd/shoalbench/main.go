@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // SHOALBENCH_PPROF
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -33,6 +36,9 @@ run "shoalbench SCENARIO -h" for a scenario's flags.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	stopProfile, err := startProfile(os.Getenv("SHOALBENCH_CPUPROFILE"))
+	if err == nil {
+		err = servePprof(os.Getenv("SHOALBENCH_PPROF"))
+	}
 	if err == nil {
 		err = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 		stopProfile()
@@ -105,4 +111,18 @@ func startProfile(path string) (stop func(), err error) {
 			fmt.Fprintln(os.Stderr, "shoalbench: SHOALBENCH_CPUPROFILE:", err)
 		}
 	}, nil
+}
+
+// servePprof serves net/http/pprof on addr, if set (SHOALBENCH_PPROF, for
+// example 127.0.0.1:6060): a heap profile of a long soak shows what grows.
+func servePprof(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("SHOALBENCH_PPROF: %w", err)
+	}
+	go func() { _ = http.Serve(ln, nil) }()
+	return nil
 }
