@@ -18,6 +18,7 @@
 //
 //	convergence -nodes N -updates K [-preset lan|local|fast] [-transport loopback|sim]
 //	            [-drop P] [-delay D] [-jitter D] [-timeout D] [-reftimeout D] [-noref] [-svg FILE]
+//	            [-idle D] [-sizes N,N,...] [-nsvg FILE]
 //
 // Node k mod N adds 1 to a shared counter, one update at a time; the
 // latency of an update is the time from the Add until the last node reads
@@ -28,7 +29,11 @@
 // the same with the fast path on, local DefaultLocalConfig. -transport
 // sim runs on swarmtest's fault-injecting network, with -drop, -delay and
 // -jitter switched on once the cluster has formed. -svg draws the latency
-// CDF.
+// CDF. bytes/update/node is everything the nodes wrote during the updates
+// over updates × nodes; -idle first measures what the formed cluster
+// writes with no update for that long, and the marginal column subtracts
+// it. -sizes runs several cluster sizes in turn; -nsvg plots p99 against
+// them.
 //
 //	traffic -nodes N -rate R -keys K -duration D [-writers one|all] [-preset P]
 //
