@@ -39,14 +39,15 @@ type soakParams struct {
 }
 
 // soakMetrics are the sampled quantities, in report order.
-var soakMetrics = []string{"heap", "goroutines", "state", "queue", "slots"}
+var soakMetrics = []string{"heap", "goroutines", "state", "queue", "slots", "records"}
 
 var soakMetricHelp = map[string]string{
 	"heap":       "live heap after a GC (bytes, the whole process)",
 	"goroutines": "goroutines in the process",
 	"state":      "anti-entropy state per exchange (bytes, mean over the cluster)",
 	"queue":      "gossip queue depth (messages, sum over the nodes)",
-	"slots":      "counter slots held by node 0 (over every PN counter)",
+	"slots":      "counter slots held by node 0 (over every PN counter), the largest in the last restart period",
+	"records":    "retirement records held by node 0 (over every PN counter), the largest in the last restart period",
 }
 
 // soakRow is one metric's trend after warm-up.
@@ -350,6 +351,12 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 
 	samples := map[string][]point{}
 	var ppPrev [2]uint64 // bytes, exchanges
+	// Slots and records swing with every restart (a just-restarted node 0
+	// holds nothing yet, a restarted writer leaves a slot until it is
+	// folded): their growth is judged on the largest count over the last
+	// restart period, which levels the swings of one cycle.
+	window := max(p.Restart, time.Minute).Seconds()
+	slotMax, recMax := &windowMax{span: window}, &windowMax{span: window}
 	sample := time.NewTicker(p.Sample)
 	defer sample.Stop()
 	for time.Since(start) < p.Duration {
@@ -365,7 +372,7 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		var queue, slots float64
+		var queue, slots, records float64
 		var ppBytes, ppCount uint64
 		up := 0
 		for _, s := range nodes {
@@ -379,7 +386,8 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 		}
 		joined := false
 		nodes[0].with(func(s *soakNode) {
-			slots = float64(counterSlots(s))
+			sl, rec := counterSlots(s)
+			slots, records = float64(sl), float64(rec)
 			joined = s.node.Stats().Members == len(nodes)
 		})
 		if up < len(nodes) || !joined {
@@ -389,7 +397,8 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 		add("heap", float64(ms.HeapAlloc))
 		add("goroutines", float64(runtime.NumGoroutine()))
 		add("queue", queue)
-		add("slots", slots)
+		add("slots", slotMax.add(t, slots))
+		add("records", recMax.add(t, records))
 		// Counters restart with their node, so the increments are summed
 		// only while they grow.
 		if ppCount > ppPrev[1] && ppBytes > ppPrev[0] {
@@ -425,13 +434,36 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 	return rows, nil
 }
 
-// counterSlots counts the slots (P and N) of every PN counter s holds.
-func counterSlots(s *soakNode) int {
-	n := 0
+// counterSlots counts the slots and the retirement records (P and N) of
+// every PN counter s holds.
+func counterSlots(s *soakNode) (slots, records int) {
 	for _, c := range append([]*swarm.Counter{s.requests}, s.burst...) {
-		_ = c.Shared().Read(func(v *crdt.PNCounter) { n += len(v.P.Slots()) + len(v.N.Slots()) })
+		_ = c.Shared().Read(func(v *crdt.PNCounter) {
+			slots += len(v.P.Slots()) + len(v.N.Slots())
+			records += len(v.P.Gone) + len(v.N.Gone)
+		})
 	}
-	return n
+	return slots, records
+}
+
+// windowMax is the largest value added in the last span seconds.
+type windowMax struct {
+	span float64
+	pts  []point
+}
+
+func (w *windowMax) add(t, v float64) float64 {
+	w.pts = append(w.pts, point{t, v})
+	i := 0
+	for i < len(w.pts) && w.pts[i].t < t-w.span {
+		i++
+	}
+	w.pts = w.pts[i:]
+	m := v
+	for _, p := range w.pts {
+		m = max(m, p.v)
+	}
+	return m
 }
 
 // soakTraffic makes Rate operations of each kind per second on every node
