@@ -46,8 +46,8 @@ var soakMetricHelp = map[string]string{
 	"goroutines": "goroutines in the process",
 	"state":      "anti-entropy state per exchange (bytes, mean over the cluster)",
 	"queue":      "gossip queue depth (messages, sum over the nodes)",
-	"slots":      "counter slots held by node 0 (over every PN counter), the largest in the last restart period",
-	"records":    "retirement records held by node 0 (over every PN counter), the largest in the last restart period",
+	"slots":      "counter slots held by node 0 (over every PN counter)",
+	"records":    "retirement records held by node 0 (over every PN counter)",
 }
 
 // soakRow is one metric's trend after warm-up.
@@ -198,6 +198,7 @@ type soakNode struct {
 	sessions *swarm.Map[string, int]
 	limiter  *ratelimit.KeyedLimiter
 	burst    []*swarm.Counter
+	started  time.Time // when node last started
 }
 
 func (s *soakNode) start(p soakParams) error {
@@ -237,6 +238,7 @@ func (s *soakNode) start(p soakParams) error {
 	}
 	s.mu.Lock()
 	s.node, s.requests, s.sessions, s.limiter, s.burst = nd, req, sess, lim, burst
+	s.started = time.Now()
 	s.mu.Unlock()
 	return nil
 }
@@ -351,12 +353,13 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 
 	samples := map[string][]point{}
 	var ppPrev [2]uint64 // bytes, exchanges
-	// Slots and records swing with every restart (a just-restarted node 0
-	// holds nothing yet, a restarted writer leaves a slot until it is
-	// folded): their growth is judged on the largest count over the last
-	// restart period, which levels the swings of one cycle.
-	window := max(p.Restart, time.Minute).Seconds()
-	slotMax, recMax := &windowMax{span: window}, &windowMax{span: window}
+	// A restarted node gets the values' states by the join's and the next
+	// anti-entropy exchanges (at most half the restart period is skipped).
+	cfg, _ := presetConfig(p.Preset, "x")
+	catchUp := 2 * cfg.PushPullInterval
+	if p.Restart > 0 {
+		catchUp = min(catchUp, p.Restart/2)
+	}
 	sample := time.NewTicker(p.Sample)
 	defer sample.Stop()
 	for time.Since(start) < p.Duration {
@@ -384,21 +387,26 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 				up++
 			})
 		}
-		joined := false
+		joined, settled := false, false
 		nodes[0].with(func(s *soakNode) {
 			sl, rec := counterSlots(s)
 			slots, records = float64(sl), float64(rec)
 			joined = s.node.Stats().Members == len(nodes)
+			settled = time.Since(s.started) >= catchUp
 		})
-		if up < len(nodes) || !joined {
-			continue // a node is restarting, or node 0 has not heard everyone: not a state to compare
+		if up < len(nodes) || !joined || !settled {
+			// A node is restarting, or node 0 has not heard everyone or
+			// has not had the time to receive the values' states (a
+			// just-restarted node 0 holds no slot): not a state to
+			// compare.
+			continue
 		}
 		add := func(m string, v float64) { samples[m] = append(samples[m], point{t, v}) }
 		add("heap", float64(ms.HeapAlloc))
 		add("goroutines", float64(runtime.NumGoroutine()))
 		add("queue", queue)
-		add("slots", slotMax.add(t, slots))
-		add("records", recMax.add(t, records))
+		add("slots", slots)
+		add("records", records)
 		// Counters restart with their node, so the increments are summed
 		// only while they grow.
 		if ppCount > ppPrev[1] && ppBytes > ppPrev[0] {
@@ -444,26 +452,6 @@ func counterSlots(s *soakNode) (slots, records int) {
 		})
 	}
 	return slots, records
-}
-
-// windowMax is the largest value added in the last span seconds.
-type windowMax struct {
-	span float64
-	pts  []point
-}
-
-func (w *windowMax) add(t, v float64) float64 {
-	w.pts = append(w.pts, point{t, v})
-	i := 0
-	for i < len(w.pts) && w.pts[i].t < t-w.span {
-		i++
-	}
-	w.pts = w.pts[i:]
-	m := v
-	for _, p := range w.pts {
-		m = max(m, p.v)
-	}
-	return m
 }
 
 // soakTraffic makes Rate operations of each kind per second on every node
