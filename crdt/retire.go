@@ -23,9 +23,9 @@ import (
 // N: a slot of the replica that is not above N adds nothing); A (≤ N) is
 // how much of N has been committed into the slot of a live replica; Into is
 // the replica that commits the rest, once the record has been unchanged
-// for the horizon. Only Into writes a record (fold, re-home, commit), and
-// every write raises Gen; At is the unix time in nanoseconds of the last
-// write.
+// for the horizon. Only Into writes a record (fold, re-home, commit, hand
+// over), and every write raises Gen; At is the unix time in nanoseconds of
+// the last write, a hand-over excepted (it keeps the settle time going).
 type Retirement struct {
 	_       struct{} `cbor:",toarray"`
 	Replica Replica
@@ -99,9 +99,17 @@ type Retirer interface {
 	Retire(now time.Time, plan RetirePlan) (changed bool)
 }
 
+// HandOverer is implemented by values whose retirement records a replica
+// that leaves on purpose can pass to another (see GCounter.HandOver).
+type HandOverer interface {
+	HandOver(to Replica) (changed bool)
+}
+
 var (
-	_ Retirer = (*GCounter)(nil)
-	_ Retirer = (*PNCounter)(nil)
+	_ Retirer    = (*GCounter)(nil)
+	_ Retirer    = (*PNCounter)(nil)
+	_ HandOverer = (*GCounter)(nil)
+	_ HandOverer = (*PNCounter)(nil)
 )
 
 // validateRetired checks records decoded from the wire: sorted by replica,
@@ -396,6 +404,41 @@ func (c *PNCounter) Retire(now time.Time, p RetirePlan) bool {
 	return a || b
 }
 
+// HandOver is called by a replica that is leaving on purpose: every record
+// folded into it and not committed yet passes to to (Into = to, Gen+1),
+// keeping At, so that its settle period goes on instead of starting again
+// when the folder would re-home it. Without it, a fleet whose replicas are
+// all replaced more often than the horizon (deploys) re-homes every record
+// at every deploy and never commits one. Keeping At is safe for the reason
+// a commit waits at all: only Into writes a record, so this is not
+// concurrent with another member's write except a folder's re-home of a
+// record it believes orphaned; that re-home starts a new settle period, by
+// whose end the folder knows the winner of the join (and, if to committed,
+// the commit, whose Gen is higher). to must be a live replica; if it is
+// gone too, the folder re-homes the record as before.
+func (c *GCounter) HandOver(to Replica) bool {
+	if c.self.IsZero() || to.IsZero() || to == c.self {
+		return false
+	}
+	changed := false
+	for i := range c.Gone {
+		g := &c.Gone[i]
+		if g.Into == c.self && g.A < g.N {
+			g.Into, g.Gen = to, g.Gen+1
+			c.goneDirty = append(c.goneDirty, g.Replica)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// HandOver hands over both halves' records (see GCounter.HandOver).
+func (c *PNCounter) HandOver(to Replica) bool {
+	a := c.P.HandOver(to)
+	b := c.N.HandOver(to)
+	return a || b
+}
+
 // Retire drops the buckets and slots that have left the window (Expire):
 // a windowed counter needs no folding, since a gone replica's counts
 // expire with the window, but a counter nobody adds to or merges into
@@ -410,7 +453,9 @@ var _ Retirer = (*WindowCounter)(nil)
 
 // checkRetired is Check for the records of a message (see Bounded). Every
 // record is written by its Into, so a message bound to an origin carries
-// only records into that origin. A record's N covers another replica's
+// only records into that origin, or records the origin hands over (the
+// receiver's copy of the record is into the origin, and N is unchanged).
+// A record's N covers another replica's
 // slot, so for such a message it may not exceed what the receiver knows
 // of that replica (Get) by more than MaxStep: a forged record could
 // otherwise freeze a live replica's count at the ceiling. Records count
@@ -419,7 +464,7 @@ func (c *GCounter) checkRetired(theirs []Retirement, origin Replica, b Bounds) e
 	bound := !origin.IsZero()
 	added := 0
 	for _, g := range theirs {
-		if bound && g.Into != origin {
+		if bound && g.Into != origin && !c.handedOver(g, origin) {
 			return outOfBounds(ErrForeignWrite, "retirement of %s into %s in a message from %s", g.Replica, g.Into, origin)
 		}
 		if b.MaxCount != 0 && g.N > b.MaxCount {
@@ -434,6 +479,18 @@ func (c *GCounter) checkRetired(theirs []Retirement, origin Replica, b Bounds) e
 		}
 	}
 	return checkReplicas(len(c.S)+len(c.Gone), added, b)
+}
+
+// handedOver reports whether g, in a message from origin, is origin
+// handing over a record this counter holds into origin: same N, a later
+// generation.
+func (c *GCounter) handedOver(g Retirement, origin Replica) bool {
+	i, ok := searchRetired(c.Gone, g.Replica)
+	if !ok {
+		return false
+	}
+	mine := c.Gone[i]
+	return mine.Into == origin && g.N == mine.N && g.Gen > mine.Gen
 }
 
 // sanitizeRetired drops the records above b.MaxCount (see Bounded).

@@ -3,6 +3,7 @@ package crdt
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -119,6 +120,23 @@ func (w *retireWorld) kill(i int) {
 	p.alive = false
 }
 
+// handOver, drawn: process i, leaving on purpose, hands its records over
+// to a live process of the draw's choice (any: the leaver's view may be
+// wrong), or does not (a crash).
+func (w *retireWorld) handOver(i int) {
+	var others []int
+	for _, j := range w.live() {
+		if j != i {
+			others = append(others, j)
+		}
+	}
+	if len(others) == 0 || !rapid.Bool().Draw(w.t, "handover") {
+		return
+	}
+	to := others[rapid.IntRange(0, len(others)-1).Draw(w.t, "handover to")]
+	w.procs[i].c.HandOver(w.procs[to].c.self)
+}
+
 func (w *retireWorld) deliver(k int, keep bool) {
 	m := w.pool[k]
 	if !keep {
@@ -207,11 +225,14 @@ func (w *retireWorld) step() {
 		i := pick("restarted")
 		self := w.procs[i].c.self
 		w.spawn(self.Node, self.Incarnation+1) // first, so that someone hears the old run
+		w.handOver(i)
 		w.kill(i)
 	case 8:
 		// A departure (its name never comes back) or a new name.
 		if len(live) > 1 && rapid.Bool().Draw(t, "leave") {
-			w.kill(pick("leaver"))
+			i := pick("leaver")
+			w.handOver(i)
+			w.kill(i)
 		} else if len(live) < 5 {
 			w.names++
 			w.spawn(fmt.Sprintf("n%d", w.names), 1)
@@ -667,5 +688,130 @@ func TestRetirementCheck(t *testing.T) {
 	poisoned := &GCounter{Gone: []Retirement{{Replica: r, N: 1 << 60, Into: x}}}
 	if n := poisoned.Sanitize(b); n != 1 || len(poisoned.Gone) != 0 {
 		t.Fatalf("Sanitize dropped %d, left %+v", n, poisoned.Gone)
+	}
+}
+
+// deployWorld replaces every process, one after another, every interval
+// (a rolling deploy), with a sync (true views, full delivery) between two
+// replacements, and returns the records node 0's successor holds after
+// the given number of deploys, checking exact totals all along. A leaving
+// process hands its records over to the oldest other live process when
+// handOver is set, and crashes out otherwise.
+func deployWorld(t *testing.T, deploys int, interval, horizon time.Duration, handOver bool) int {
+	var w *retireWorld
+	// The history is fixed (nothing is drawn): rapid only provides the
+	// world's *rapid.T, and one run is enough.
+	rapid.Check(t, func(rt *rapid.T) {
+		if w != nil {
+			return
+		}
+		w = &retireWorld{t: rt, now: t0, synced: t0, horizon: horizon}
+		for i := range 3 {
+			w.spawn(fmt.Sprintf("n%d", i), 1)
+		}
+		step := interval / 3
+		for range deploys {
+			for _, i := range w.live() {
+				c := w.procs[i].c
+				c.Add(7)
+				w.total += 7
+				w.spawn(c.self.Node, c.self.Incarnation+1)
+				if handOver {
+					oldest := -1
+					for _, j := range w.live() {
+						if j != i && (oldest < 0 || w.procs[j].c.self.Incarnation < w.procs[oldest].c.self.Incarnation) {
+							oldest = j
+						}
+					}
+					c.HandOver(w.procs[oldest].c.self)
+				}
+				w.kill(i)
+				// A purposeful leave's last flush reaches the others
+				// before they learn it left (swarm flushes, then
+				// announces the leave).
+				for len(w.pool) > 0 {
+					w.deliver(0, false)
+				}
+				w.now = w.now.Add(step)
+				w.sync()
+			}
+		}
+	})
+	live := w.live()
+	return len(w.procs[live[0]].c.Gone)
+}
+
+// Deploys that replace every replica more often than the horizon: a
+// record's Into is replaced before the record settles. With the hand-over
+// at a purposeful leave the records still settle, commit and are
+// forgotten, so a counter holds a bounded number of them; without it
+// every deploy re-homes them and they pile up, one per retired replica.
+// Totals are exact either way (deployWorld checks at every sync).
+func TestRetireDeploysFasterThanTheHorizon(t *testing.T) {
+	const deploys = 40
+	horizon := time.Minute
+	with := deployWorld(t, deploys, horizon/2, horizon, true)
+	without := deployWorld(t, deploys, horizon/2, horizon, false)
+	t.Logf("after %d deploys every half horizon: %d records with the hand-over, %d without", deploys, with, without)
+	if with > 15 {
+		t.Errorf("with the hand-over a counter holds %d records after %d deploys, want at most 15 (two horizons' worth is 12)", with, deploys)
+	}
+	if without < deploys*3/2 {
+		t.Errorf("without the hand-over a counter holds only %d records after %d deploys: the test no longer shows the pile-up", without, deploys)
+	}
+}
+
+// A record into another replica is accepted from an origin only as that
+// origin's hand-over of a record the receiver holds into it: same N, a
+// later generation. Anything else stays a foreign write.
+func TestRetirementCheckHandOver(t *testing.T) {
+	r, s, x, y := Replica{"r", 1}, Replica{"s", 1}, Replica{"x", 1}, Replica{"y", 1}
+	b := Bounds{MaxCount: 1000, MaxStep: 10, MaxReplicas: 8}
+	local := NewGCounter(s)
+	local.Merge(t0, &GCounter{Gone: []Retirement{{Replica: r, N: 50, Into: x, Gen: 3, At: 7}}})
+	msg := func(g Retirement) *GCounter { return &GCounter{Gone: []Retirement{g}} }
+	cases := []struct {
+		name   string
+		msg    *GCounter
+		origin Replica
+		want   error
+	}{
+		{"x hands its record to y", msg(Retirement{Replica: r, N: 50, Into: y, Gen: 4, At: 7}), x, nil},
+		{"y hands over x's record", msg(Retirement{Replica: r, N: 50, Into: s, Gen: 4, At: 7}), y, ErrForeignWrite},
+		{"a hand-over that raises N", msg(Retirement{Replica: r, N: 51, Into: y, Gen: 4, At: 7}), x, ErrForeignWrite},
+		{"a hand-over of an older generation", msg(Retirement{Replica: r, N: 50, Into: y, Gen: 3, At: 7}), x, ErrForeignWrite},
+		{"a record the receiver does not hold", msg(Retirement{Replica: Replica{"q", 1}, N: 5, Into: y, Gen: 1}), x, ErrForeignWrite},
+	}
+	for _, c := range cases {
+		err := local.Check(c.msg, c.origin, b)
+		if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+			t.Errorf("%s: Check = %v, want %v", c.name, err, c.want)
+		}
+	}
+	// HandOver moves only the uncommitted records folded into the leaver,
+	// keeping At, raising Gen.
+	leaver := NewGCounter(x)
+	leaver.Merge(t0, &GCounter{Gone: []Retirement{
+		{Replica: Replica{"q", 1}, N: 9, A: 9, Into: x, Gen: 2, At: 5},
+		{Replica: r, N: 50, Into: x, Gen: 3, At: 7},
+		{Replica: Replica{"z", 1}, N: 4, Into: s, Gen: 1, At: 6},
+	}})
+	if !leaver.HandOver(y) {
+		t.Fatal("HandOver changed nothing")
+	}
+	got := leaver.Retired()
+	want := []Retirement{
+		{Replica: Replica{"q", 1}, N: 9, A: 9, Into: x, Gen: 2, At: 5},
+		{Replica: r, N: 50, Into: y, Gen: 4, At: 7},
+		{Replica: Replica{"z", 1}, N: 4, Into: s, Gen: 1, At: 6},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("after HandOver: %+v, want %+v", got, want)
+	}
+	if d, ok := leaver.Delta(); !ok || len(d.Gone) != 1 || d.Gone[0].Into != y {
+		t.Fatalf("the delta after HandOver = %+v, %v: want the handed-over record", d, ok)
+	}
+	if leaver.HandOver(leaver.self) || NewGCounter(y).HandOver(x) {
+		t.Fatal("a hand-over to itself, or of nothing, reported a change")
 	}
 }

@@ -38,6 +38,9 @@ type adapter interface {
 	// retire runs the value's replica retirement, if it has one (see
 	// crdt.Retirer), and reports whether the value changed.
 	retire(now time.Time, plan crdt.RetirePlan) bool
+	// handOver passes the value's uncommitted retirement records to to
+	// (crdt.HandOverer), when this node leaves on purpose.
+	handOver(to crdt.Replica) bool
 	// release drops the CRDT state (Node.Unshare); see unshare.go.
 	release()
 }
@@ -94,6 +97,13 @@ func (a *valueAdapter[T]) sanitize(b crdt.Bounds) int {
 func (a *valueAdapter[T]) retire(now time.Time, plan crdt.RetirePlan) bool {
 	if r, ok := any(a.v).(crdt.Retirer); ok {
 		return r.Retire(now, plan)
+	}
+	return false
+}
+
+func (a *valueAdapter[T]) handOver(to crdt.Replica) bool {
+	if h, ok := any(a.v).(crdt.HandOverer); ok {
+		return h.HandOver(to)
 	}
 	return false
 }

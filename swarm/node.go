@@ -389,6 +389,7 @@ func (n *Node) Leave() error {
 	start := time.Now()
 	lt := n.cfg.LeaveTimeout
 	n.closing.Store(true)
+	n.handOver(start.Add(lt / 4))
 	n.lastFlush(start.Add(lt / 2))
 	n.drain(start.Add(lt * 3 / 4))
 	if err := n.saveSnapshot(); err != nil {

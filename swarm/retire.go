@@ -24,14 +24,17 @@ type RetireStats struct {
 	// MembersForgotten counts members dropped from the member table
 	// after being gone for RetireAfter.
 	MembersForgotten uint64
+	// HandedOver counts values whose uncommitted records this node passed
+	// to its successor when it left.
+	HandedOver uint64
 }
 
 type retireCounters struct {
-	rounds, changes, forgotten atomic.Uint64
+	rounds, changes, forgotten, handedOver atomic.Uint64
 }
 
 func (r *retireCounters) snapshot() RetireStats {
-	return RetireStats{Rounds: r.rounds.Load(), Changes: r.changes.Load(), MembersForgotten: r.forgotten.Load()}
+	return RetireStats{Rounds: r.rounds.Load(), Changes: r.changes.Load(), MembersForgotten: r.forgotten.Load(), HandedOver: r.handedOver.Load()}
 }
 
 // retireMaxFolds bounds the folds of one value in one pass: folding the
@@ -142,4 +145,55 @@ func (v *retireView) gone(r crdt.Replica) bool {
 	default:
 		return v.now.Sub(m.Since) >= v.after
 	}
+}
+
+// handOver passes, before Leave's last flush, the retirement records
+// folded into this replica and not committed yet to its successor: the
+// oldest other live replica, which is the folder once this node is gone
+// (crdt.GCounter.HandOver). The records keep their settle time, so that a
+// fleet whose replicas are all replaced more often than RetireHorizon
+// (frequent deploys) still commits and forgets them; a folder's re-home
+// would start the horizon again. The last flush carries the change to
+// every member before the leave is announced. It stops at deadline; what
+// it does not reach is re-homed by the folder as before.
+func (n *Node) handOver(deadline time.Time) {
+	to := n.members.successor(n.self)
+	if to.IsZero() {
+		return
+	}
+	n.valuesMu.RLock()
+	entries := make([]*entry, 0, len(n.values))
+	for _, e := range n.values {
+		entries = append(entries, e)
+	}
+	n.valuesMu.RUnlock()
+	for i, e := range entries {
+		if i%flushCheckEvery == flushCheckEvery-1 && n.expired(deadline) {
+			return
+		}
+		e.mu.Lock()
+		changed := !e.gone.Load() && e.a.handOver(to)
+		e.mu.Unlock()
+		if changed {
+			n.retired.handedOver.Add(1)
+		}
+	}
+}
+
+// successor returns the oldest live replica other than self (smallest
+// incarnation, then name), or the zero replica when there is none.
+func (m *membership) successor(self crdt.Replica) crdt.Replica {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var best crdt.Replica
+	for name, mem := range m.members {
+		r := mem.Replica
+		if name == self.Node || mem.State != MemberAlive || r.IsZero() {
+			continue
+		}
+		if best.IsZero() || r.Incarnation < best.Incarnation || r.Incarnation == best.Incarnation && r.Node < best.Node {
+			best = r
+		}
+	}
+	return best
 }

@@ -299,3 +299,59 @@ func TestRetireFoldTravelsByDelta(t *testing.T) {
 	})
 	waitCounters(t, cs[:2], 6, 10*time.Second)
 }
+
+// recordOf returns the increment-side record of replica r that c holds.
+func recordOf(t *testing.T, c *swarm.Counter, r crdt.Replica) (g crdt.Retirement, ok bool) {
+	t.Helper()
+	require.NoError(t, c.Shared().Read(func(p *crdt.PNCounter) {
+		for _, x := range p.P.Gone {
+			if x.Replica == r {
+				g, ok = x, true
+			}
+		}
+	}))
+	return g, ok
+}
+
+// A member that leaves on purpose hands the records folded into it over to
+// its successor (the oldest other live member) with their settle time, so
+// that a fleet replaced more often than the horizon still commits them: a
+// folder's re-home would start the horizon again. With anti-entropy off,
+// the hand-over reaches the others by the leaver's last flush.
+func TestLeaveHandsRecordsOver(t *testing.T) {
+	cl := swarmtest.Start(t, 4, swarmtest.Options{Config: func(_ int, c *swarm.Config) {
+		c.PushPullInterval = 0
+		c.RetireAfter = 200 * time.Millisecond
+		c.RetireHorizon = time.Minute // no commit during the test
+	}})
+	cs := counters(t, cl, "hits")
+	for i, c := range cs {
+		require.NoError(t, c.Add(int64(i+1)))
+	}
+	waitCounters(t, cs, 10, 20*time.Second)
+	gone := cl.Node(3).Replica()
+	require.NoError(t, cl.Node(3).Leave())
+	folder, successor := cl.Node(0).Replica(), cl.Node(1).Replica()
+	var folded crdt.Retirement
+	swarmtest.WaitFor(t, 20*time.Second, func() error {
+		g, ok := recordOf(t, cs[2], gone)
+		if !ok || g.Into != folder {
+			return fmt.Errorf("node-2 holds no record of %s into %s: %+v", gone, folder, g)
+		}
+		folded = g
+		return nil
+	})
+	require.NoError(t, cl.Node(0).Leave())
+	swarmtest.WaitFor(t, 20*time.Second, func() error {
+		g, ok := recordOf(t, cs[2], gone)
+		if !ok || g.Into != successor {
+			return fmt.Errorf("node-2's record of %s is not into %s: %+v", gone, successor, g)
+		}
+		if g.At != folded.At || g.N != folded.N || g.A != 0 {
+			return fmt.Errorf("node-2's record of %s was %+v before the hand-over and %+v after: it should only change hands", gone, folded, g)
+		}
+		return nil
+	})
+	require.Positive(t, cl.Node(0).Stats().Retirement.HandedOver, "node-0 counted the hand-over")
+	waitCounters(t, cs[1:3], 10, 10*time.Second)
+}
