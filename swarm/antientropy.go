@@ -174,12 +174,7 @@ func (ae *antiEntropy) enqueue(j aeJob) {
 // items returns every registered value's (name, state hash). A value's
 // hash is cached until it changes, so a quiet exchange encodes nothing.
 func (n *Node) items() []digest.Item {
-	n.valuesMu.RLock()
-	entries := make([]*entry, 0, len(n.values))
-	for _, e := range n.values {
-		entries = append(entries, e)
-	}
-	n.valuesMu.RUnlock()
+	entries := n.entries()
 	items := make([]digest.Item, 0, len(entries))
 	for i, e := range entries {
 		if i%256 == 255 && n.closed.Load() {

@@ -270,3 +270,16 @@ func handleFor[H any](e *entry, mk func() H) (H, error) {
 	}
 	return h, nil
 }
+
+// entries returns the registered values, in no order: a snapshot taken
+// under valuesMu, so that work over every value holds only each value's
+// own lock.
+func (n *Node) entries() []*entry {
+	n.valuesMu.RLock()
+	defer n.valuesMu.RUnlock()
+	out := make([]*entry, 0, len(n.values))
+	for _, e := range n.values {
+		out = append(out, e)
+	}
+	return out
+}

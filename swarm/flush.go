@@ -96,13 +96,7 @@ func (n *Node) flushAll(deadline time.Time) {
 	n.dirtyMu.Lock()
 	n.dirty = nil
 	n.dirtyMu.Unlock()
-	n.valuesMu.RLock()
-	all := make([]*entry, 0, len(n.values))
-	for _, e := range n.values {
-		all = append(all, e)
-	}
-	n.valuesMu.RUnlock()
-	n.send(all, deadline)
+	n.send(n.entries(), deadline)
 }
 
 // A flush whose direct deltas would fill more than burstPackets packets is

@@ -90,12 +90,7 @@ func (n *Node) Values() []ValueInfo {
 	if n.closed.Load() {
 		return nil
 	}
-	n.valuesMu.RLock()
-	entries := make([]*entry, 0, len(n.values))
-	for _, e := range n.values {
-		entries = append(entries, e)
-	}
-	n.valuesMu.RUnlock()
+	entries := n.entries()
 	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
 	now := n.now()
 	out := make([]ValueInfo, 0, len(entries))

@@ -77,12 +77,7 @@ func (n *Node) retireOnce() {
 	n.retired.forgotten.Add(uint64(forgotten))
 	plan := crdt.RetirePlan{Gone: view.gone, Folder: view.folder == n.self, Horizon: n.cfg.RetireHorizon, MaxFolds: retireMaxFolds}
 
-	n.valuesMu.RLock()
-	entries := make([]*entry, 0, len(n.values))
-	for _, e := range n.values {
-		entries = append(entries, e)
-	}
-	n.valuesMu.RUnlock()
+	entries := n.entries()
 	for _, e := range entries {
 		if n.closed.Load() {
 			return
@@ -161,12 +156,7 @@ func (n *Node) handOver(deadline time.Time) {
 	if to.IsZero() {
 		return
 	}
-	n.valuesMu.RLock()
-	entries := make([]*entry, 0, len(n.values))
-	for _, e := range n.values {
-		entries = append(entries, e)
-	}
-	n.valuesMu.RUnlock()
+	entries := n.entries()
 	for i, e := range entries {
 		if i%flushCheckEvery == flushCheckEvery-1 && n.expired(deadline) {
 			return

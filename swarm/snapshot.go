@@ -201,12 +201,7 @@ func (n *Node) saveSnapshot() error {
 	if n.store == nil {
 		return nil
 	}
-	n.valuesMu.RLock()
-	entries := make([]*entry, 0, len(n.values))
-	for _, e := range n.values {
-		entries = append(entries, e)
-	}
-	n.valuesMu.RUnlock()
+	entries := n.entries()
 	envs := make([][]byte, 0, len(entries))
 	var env codec.Envelope
 	for _, e := range entries {
