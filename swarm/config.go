@@ -259,12 +259,12 @@ type Config struct {
 	// replica retired in that time. It must be at least 4
 	// PushPullIntervals: a record must reach every member before it is
 	// committed or forgotten, and anti-entropy is what makes sure of it.
-	// A record commits a horizon after its fold; a member that leaves on
-	// purpose hands the records folded into it over to its successor
-	// without resetting that time, but a record whose Into crashed is
-	// re-homed and starts again, so replicas that crash more often than
-	// RetireHorizon pile records up (docs/DESIGN.md, "Deploys more often
-	// than the horizon"). Default 24 hours.
+	// A record commits once unchanged for a horizon; a member that leaves
+	// on purpose hands its records over without resetting that time, but
+	// a re-home resets it, and a soak that restarted every replica more
+	// often than RetireHorizon still piled records and slots up. Keep it
+	// below the usual lifetime of a replica (docs/DESIGN.md, "Deploys more
+	// often than the horizon"). Default 24 hours.
 	RetireHorizon time.Duration
 
 	// Now is the clock; nil means time.Now. Tests may inject one.
