@@ -87,6 +87,33 @@ type RetirePlan struct {
 	// so that the caller's lock is held briefly even when thousands of
 	// replicas go at once; the rest waits for the next call.
 	MaxFolds int
+	// Tally, if set, is added the records the value holds after the
+	// call, so that the caller can report them without another scan.
+	Tally *RetireTally
+}
+
+// RetireTally counts the retirement records of the values a pass visited.
+type RetireTally struct {
+	// Records is the number of records held.
+	Records int
+	// Uncommitted is the number of them not committed yet (A < N).
+	Uncommitted int
+	// OldestUncommitted is the smallest At, in unix nanoseconds, of an
+	// uncommitted record (0 without one): how long the oldest has been
+	// settling, which a healthy cluster keeps near the horizon.
+	OldestUncommitted int64
+}
+
+func (t *RetireTally) add(rs []Retirement) {
+	t.Records += len(rs)
+	for i := range rs {
+		if g := &rs[i]; g.A < g.N {
+			t.Uncommitted++
+			if t.OldestUncommitted == 0 || g.At < t.OldestUncommitted {
+				t.OldestUncommitted = g.At
+			}
+		}
+	}
 }
 
 // Retirer is implemented by values that keep per-replica state which
@@ -307,6 +334,9 @@ func (c *GCounter) deltaRetired() (*GCounter, bool) {
 //     forgets it on its own).
 func (c *GCounter) Retire(now time.Time, p RetirePlan) bool {
 	if c.self.IsZero() || p.Gone == nil {
+		if p.Tally != nil {
+			p.Tally.add(c.Gone)
+		}
 		return false
 	}
 	at := now.UnixNano()
@@ -393,6 +423,9 @@ func (c *GCounter) Retire(now time.Time, p RetirePlan) bool {
 	}
 	if changed {
 		c.dropCovered()
+	}
+	if p.Tally != nil {
+		p.Tally.add(c.Gone)
 	}
 	return changed
 }

@@ -815,3 +815,31 @@ func TestRetirementCheckHandOver(t *testing.T) {
 		t.Fatal("a hand-over to itself, or of nothing, reported a change")
 	}
 }
+
+// The tally counts the records a pass leaves, and dates the oldest one
+// still settling: a fold, then its commit a horizon later, then its
+// forgetting another horizon on.
+func TestRetireTally(t *testing.T) {
+	const h = time.Minute
+	r, s := Replica{"r", 1}, Replica{"s", 1}
+	cr, cs := NewGCounter(r), NewGCounter(s)
+	cr.Add(3)
+	cs.Merge(t0, cr.Clone())
+	pass := func(now time.Time) RetireTally {
+		var tl RetireTally
+		cs.Retire(now, RetirePlan{Gone: func(x Replica) bool { return x == r }, Folder: true, Horizon: h, Tally: &tl})
+		return tl
+	}
+	if tl := pass(t0); tl != (RetireTally{Records: 1, Uncommitted: 1, OldestUncommitted: t0.UnixNano()}) {
+		t.Fatalf("after the fold: %+v", tl)
+	}
+	if tl := pass(t0.Add(h / 2)); tl.Uncommitted != 1 || tl.OldestUncommitted != t0.UnixNano() {
+		t.Fatalf("while settling: %+v (the fold's time must stay)", tl)
+	}
+	if tl := pass(t0.Add(h)); tl != (RetireTally{Records: 1}) {
+		t.Fatalf("after the commit: %+v", tl)
+	}
+	if tl := pass(t0.Add(2 * h)); tl != (RetireTally{}) || cs.Value() != 3 {
+		t.Fatalf("after forgetting: %+v, value %d", tl, cs.Value())
+	}
+}

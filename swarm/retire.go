@@ -27,14 +27,40 @@ type RetireStats struct {
 	// HandedOver counts values whose uncommitted records this node passed
 	// to its successor when it left.
 	HandedOver uint64
+	// Records is the number of retirement records the node's values held
+	// at the end of the last pass, and Uncommitted how many of them were
+	// not committed yet.
+	Records, Uncommitted uint64
+	// OldestUncommitted is how long the oldest uncommitted record had
+	// been settling at the last pass. A record commits once it has
+	// settled for RetireHorizon, so in a healthy cluster this stays
+	// below the horizon plus RetireAfter; far above it, records are
+	// being re-homed faster than they settle.
+	OldestUncommitted time.Duration
 }
 
 type retireCounters struct {
 	rounds, changes, forgotten, handedOver atomic.Uint64
+	records, uncommitted                   atomic.Uint64
+	oldest                                 atomic.Int64
 }
 
 func (r *retireCounters) snapshot() RetireStats {
-	return RetireStats{Rounds: r.rounds.Load(), Changes: r.changes.Load(), MembersForgotten: r.forgotten.Load(), HandedOver: r.handedOver.Load()}
+	return RetireStats{
+		Rounds: r.rounds.Load(), Changes: r.changes.Load(), MembersForgotten: r.forgotten.Load(), HandedOver: r.handedOver.Load(),
+		Records: r.records.Load(), Uncommitted: r.uncommitted.Load(), OldestUncommitted: time.Duration(r.oldest.Load()),
+	}
+}
+
+// tally keeps the records counted by a complete pass.
+func (r *retireCounters) tally(now time.Time, t *crdt.RetireTally) {
+	r.records.Store(uint64(t.Records))
+	r.uncommitted.Store(uint64(t.Uncommitted))
+	var oldest time.Duration
+	if t.OldestUncommitted != 0 {
+		oldest = max(0, now.Sub(time.Unix(0, t.OldestUncommitted)))
+	}
+	r.oldest.Store(int64(oldest))
 }
 
 // retireMaxFolds bounds the folds of one value in one pass: folding the
@@ -75,7 +101,8 @@ func (n *Node) retireOnce() {
 	now := n.now()
 	view, forgotten := n.members.retireView(now, n.self, n.started, n.cfg.RetireAfter)
 	n.retired.forgotten.Add(uint64(forgotten))
-	plan := crdt.RetirePlan{Gone: view.gone, Folder: view.folder == n.self, Horizon: n.cfg.RetireHorizon, MaxFolds: retireMaxFolds}
+	var tally crdt.RetireTally
+	plan := crdt.RetirePlan{Gone: view.gone, Folder: view.folder == n.self, Horizon: n.cfg.RetireHorizon, MaxFolds: retireMaxFolds, Tally: &tally}
 
 	entries := n.entries()
 	for _, e := range entries {
@@ -97,6 +124,7 @@ func (n *Node) retireOnce() {
 			e.localUpdate()
 		}
 	}
+	n.retired.tally(now, &tally)
 	n.retired.rounds.Add(1)
 }
 

@@ -298,6 +298,14 @@ func TestRetireFoldTravelsByDelta(t *testing.T) {
 		return nil
 	})
 	waitCounters(t, cs[:2], 6, 10*time.Second)
+	// node-0's passes tally the record it folded, settling.
+	swarmtest.WaitFor(t, 10*time.Second, func() error {
+		st := cl.Node(0).Stats().Retirement
+		if st.Records != 1 || st.Uncommitted != 1 || st.OldestUncommitted <= 0 || st.OldestUncommitted > time.Minute {
+			return fmt.Errorf("node-0 tallies %+v, want the one record, settling", st)
+		}
+		return nil
+	})
 }
 
 // recordOf returns the increment-side record of replica r that c holds.

@@ -56,6 +56,9 @@ var memberStates = []swarm.MemberState{swarm.MemberAlive, swarm.MemberFailed, sw
 //	shoal_state_overflows_total                  counter: states cut at MaxStateBytes
 //	shoal_discovery_errors_total                 counter: failed re-discovery rounds
 //	shoal_pending_values                         gauge: values held for names not registered here
+//	shoal_retirement_records                     gauge: retirement records the node's counters hold
+//	shoal_retirement_uncommitted_records         gauge: those not committed yet
+//	shoal_retirement_oldest_uncommitted_seconds  gauge: how long the oldest of them has settled (see swarm.RetireStats)
 //	shoal_health_score                           gauge: memberlist's health score (0 is healthy; see swarm.Health)
 //	shoal_ready                                  gauge: 1 while the node runs
 //	shoal_degraded                               gauge: 1 while the health score is above 0
@@ -79,6 +82,7 @@ type Collector struct {
 	pushPulls, ppSent, ppRecv         *prometheus.Desc
 	overflows, discoveryErrs, pending *prometheus.Desc
 	rejected                          *prometheus.Desc
+	records, uncommitted, settling    *prometheus.Desc
 	health, ready, degraded           *prometheus.Desc
 	buildInfo                         prometheus.Metric
 }
@@ -114,6 +118,9 @@ func NewCollector(n *swarm.Node, o Options) *Collector {
 		overflows:     d("state_overflows_total", "Anti-entropy states cut at MaxStateBytes."),
 		discoveryErrs: d("discovery_errors_total", "Failed re-discovery rounds."),
 		pending:       d("pending_values", "Values received for names not registered on this node."),
+		records:       d("retirement_records", "Retirement records held by the node's counters at its last retirement pass."),
+		uncommitted:   d("retirement_uncommitted_records", "Retirement records not committed yet at the last pass."),
+		settling:      d("retirement_oldest_uncommitted_seconds", "How long the oldest uncommitted retirement record had settled at the last pass; far above RetireHorizon plus RetireAfter, records are re-homed faster than they commit."),
 	}
 }
 
@@ -123,6 +130,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.members, c.sentMsgs, c.sentBytes, c.recvMsgs, c.recvBytes, c.wireSent, c.queue,
 		c.dropped, c.decodeErrs, c.transErrs, c.pushPulls, c.ppSent, c.ppRecv,
 		c.overflows, c.discoveryErrs, c.pending, c.rejected, c.health, c.ready, c.degraded,
+		c.records, c.uncommitted, c.settling,
 		c.buildInfo.Desc(),
 	} {
 		ch <- d
@@ -165,6 +173,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.overflows, st.StateOverflows)
 	counter(c.discoveryErrs, st.DiscoveryErrors)
 	gauge(c.pending, st.PendingValues)
+	gauge(c.records, int(st.Retirement.Records))
+	gauge(c.uncommitted, int(st.Retirement.Uncommitted))
+	ch <- prometheus.MustNewConstMetric(c.settling, prometheus.GaugeValue, st.Retirement.OldestUncommitted.Seconds())
 	h := c.n.Health()
 	gauge(c.health, h.Score)
 	gauge(c.ready, boolInt(h.Ready))

@@ -94,6 +94,9 @@ func TestScrapeShowsHealthDropReasonsBuildInfoAndMemberlist(t *testing.T) {
 	assert.Contains(t, m, "shoal_degraded")
 	assert.Equal(t, 1.0, m[fmt.Sprintf(`shoal_build_info{go_version=%q,version="(devel)"}`, runtime.Version())], "build_info in %v", keys(m, "shoal_build_info"))
 	assert.Contains(t, m, `shoal_rejected_total{reason="other"}`)
+	for _, name := range []string{"shoal_retirement_records", "shoal_retirement_uncommitted_records", "shoal_retirement_oldest_uncommitted_seconds"} {
+		assert.Contains(t, m, name)
+	}
 	assert.Equal(t, 3.0, m[`shoal_members{state="alive"}`])
 }
 

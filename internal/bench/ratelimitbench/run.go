@@ -87,11 +87,18 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 		reg := discovery.NewFakeRegistry()
 		mk = func(i int, name string) (*instance, error) { return newSkipperClassicInstance(name, reg, p) }
 	default:
-		var seed string
+		// Each node joins the first and two random earlier ones, as a
+		// discovery source would give it several peers: a hundred joins
+		// of one seed on a loaded machine time out.
+		var addrs []string
 		mk = func(i int, name string) (*instance, error) {
-			in, err := newShoalInstance(ctx, name, seed, p)
-			if err == nil && seed == "" {
-				seed = in.node.Addr()
+			var seeds []string
+			if len(addrs) > 0 {
+				seeds = append(seeds, addrs[0], addrs[rand.IntN(len(addrs))], addrs[rand.IntN(len(addrs))])
+			}
+			in, err := newShoalInstance(ctx, name, seeds, p)
+			if err == nil {
+				addrs = append(addrs, in.node.Addr())
 			}
 			return in, err
 		}

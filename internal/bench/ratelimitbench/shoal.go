@@ -10,17 +10,22 @@ import (
 	"github.com/shoal-go/shoal/swarm/ratelimit"
 )
 
-// newShoalInstance starts a loopback node (joined to seed unless empty)
-// with the scenario's limiter.
-func newShoalInstance(ctx context.Context, name, seed string, p Params) (*instance, error) {
+// newShoalInstance starts a loopback node (joined to seeds unless none)
+// with the scenario's limiter. A join that fails is tried twice more.
+func newShoalInstance(ctx context.Context, name string, seeds []string, p Params) (*instance, error) {
 	n, err := swarm.New(swarm.DefaultLocalConfig(name))
 	if err != nil {
 		return nil, fmt.Errorf("ratelimitbench: start %s: %w", name, err)
 	}
-	if seed != "" {
-		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := n.Join(jctx, seed)
-		cancel()
+	if len(seeds) > 0 {
+		for range 3 {
+			jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_, err = n.Join(jctx, seeds...)
+			cancel()
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+		}
 		if err != nil {
 			_ = n.Close()
 			return nil, fmt.Errorf("ratelimitbench: join %s: %w", name, err)

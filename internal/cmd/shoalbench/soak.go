@@ -39,15 +39,17 @@ type soakParams struct {
 }
 
 // soakMetrics are the sampled quantities, in report order.
-var soakMetrics = []string{"heap", "goroutines", "state", "queue", "slots", "records"}
+var soakMetrics = []string{"heap", "goroutines", "state", "queue", "slots", "records", "uncommitted", "settling"}
 
 var soakMetricHelp = map[string]string{
-	"heap":       "live heap after a GC (bytes, the whole process)",
-	"goroutines": "goroutines in the process",
-	"state":      "anti-entropy state per exchange (bytes, mean over the cluster)",
-	"queue":      "gossip queue depth (messages, sum over the nodes)",
-	"slots":      "counter slots held by node 0 (over every PN counter)",
-	"records":    "retirement records held by node 0 (over every PN counter)",
+	"heap":        "live heap after a GC (bytes, the whole process)",
+	"goroutines":  "goroutines in the process",
+	"state":       "anti-entropy state per exchange (bytes, mean over the cluster)",
+	"queue":       "gossip queue depth (messages, sum over the nodes)",
+	"slots":       "counter slots held by node 0 (over every PN counter)",
+	"records":     "retirement records held by node 0 (over every PN counter)",
+	"uncommitted": "retirement records not committed yet, at node 0's last retirement pass",
+	"settling":    "seconds the oldest uncommitted record has settled, the largest over the nodes (commits happen at the horizon)",
 }
 
 // soakRow is one metric's trend after warm-up.
@@ -375,7 +377,7 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		var queue, slots, records float64
+		var queue, slots, records, settling float64
 		var ppBytes, ppCount uint64
 		up := 0
 		for _, s := range nodes {
@@ -384,14 +386,18 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 				queue += float64(st.BroadcastQueue)
 				ppBytes += st.PushPullBytesSent
 				ppCount += st.PushPulls
+				settling = max(settling, st.Retirement.OldestUncommitted.Seconds())
 				up++
 			})
 		}
 		joined, settled := false, false
+		var uncommitted float64
 		nodes[0].with(func(s *soakNode) {
 			sl, rec := counterSlots(s)
 			slots, records = float64(sl), float64(rec)
-			joined = s.node.Stats().Members == len(nodes)
+			st := s.node.Stats()
+			uncommitted = float64(st.Retirement.Uncommitted)
+			joined = st.Members == len(nodes)
 			settled = time.Since(s.started) >= catchUp
 		})
 		if up < len(nodes) || !joined || !settled {
@@ -407,14 +413,16 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 		add("queue", queue)
 		add("slots", slots)
 		add("records", records)
+		add("uncommitted", uncommitted)
+		add("settling", settling)
 		// Counters restart with their node, so the increments are summed
 		// only while they grow.
 		if ppCount > ppPrev[1] && ppBytes > ppPrev[0] {
 			add("state", float64(ppBytes-ppPrev[0])/float64(ppCount-ppPrev[1]))
 		}
 		ppPrev = [2]uint64{ppBytes, ppCount}
-		prog.update("soak: %s of %s, heap %s, %d goroutines, queue %.0f, %0.f slots",
-			time.Since(start).Round(time.Second), p.Duration, humanBytes(float64(ms.HeapAlloc)), runtime.NumGoroutine(), queue, slots)
+		prog.update("soak: %s of %s, heap %s, %d goroutines, queue %.0f, %.0f slots, %.0f records (%.0f uncommitted, oldest settling %.0f s)",
+			time.Since(start).Round(time.Second), p.Duration, humanBytes(float64(ms.HeapAlloc)), runtime.NumGoroutine(), queue, slots, records, uncommitted, settling)
 	}
 	cancel()
 	wg.Wait()
@@ -431,7 +439,7 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 	}
 	rows := make([]soakRow, 0, len(soakMetrics))
 	for _, m := range soakMetrics {
-		r := trend(samples[m], p.Warmup.Seconds())
+		r := trend(samples[m], p.Warmup.Seconds(), p.Restart.Seconds())
 		r.Events = events
 		r.Metric, r.Command = m, "go run ./internal/cmd/shoalbench "+p.command()
 		r.Bound = p.Bounds[m]
@@ -546,7 +554,13 @@ type point struct{ t, v float64 }
 // trend fits a line (least squares) to the samples after warmup seconds:
 // the slope per minute, and the change it amounts to over the sampled span
 // relative to the mean.
-func trend(ps []point, warmup float64) soakRow {
+// trend fits a line to the samples after warmup. With a period (the
+// rolling restart's), the fit is to the means of whole periods from the
+// warm-up on: a quantity that rises and falls with every restart (the
+// slots of just-restarted replicas, until they are folded) would otherwise
+// show a slope that depends only on where in the cycle the run ends.
+// First, Last and Mean are of the samples themselves.
+func trend(ps []point, warmup, period float64) soakRow {
 	var use []point
 	for _, p := range ps {
 		if p.t >= warmup {
@@ -557,22 +571,16 @@ func trend(ps []point, warmup float64) soakRow {
 	if len(use) < 2 {
 		return r
 	}
-	var st, sv float64
+	fit := use
+	if cycles := cycleMeans(use, warmup, period); len(cycles) >= 2 {
+		fit = cycles
+	}
+	slope := slopeOf(fit)
+	var sv float64
 	for _, p := range use {
-		st += p.t
 		sv += p.v
 	}
-	n := float64(len(use))
-	mt, mv := st/n, sv/n
-	var cov, vt float64
-	for _, p := range use {
-		cov += (p.t - mt) * (p.v - mv)
-		vt += (p.t - mt) * (p.t - mt)
-	}
-	slope := 0.0
-	if vt > 0 {
-		slope = cov / vt
-	}
+	mv := sv / float64(len(use))
 	span := use[len(use)-1].t - use[0].t
 	r.First, r.Last, r.Mean, r.PerMin = use[0].v, use[len(use)-1].v, mv, slope*60
 	if mv != 0 {
@@ -581,6 +589,56 @@ func trend(ps []point, warmup float64) soakRow {
 		r.Change = 100
 	}
 	return r
+}
+
+// cycleMeans returns one point per whole period from start on, at the mean
+// time and value of the period's samples; none without a period.
+func cycleMeans(ps []point, start, period float64) []point {
+	if period <= 0 || len(ps) == 0 {
+		return nil
+	}
+	end := ps[len(ps)-1].t
+	var out []point
+	var st, sv, n float64
+	k := 0
+	flush := func() {
+		if n > 0 {
+			out = append(out, point{st / n, sv / n})
+		}
+		st, sv, n = 0, 0, 0
+	}
+	for _, p := range ps {
+		for p.t >= start+float64(k+1)*period {
+			flush()
+			k++
+		}
+		if start+float64(k+1)*period > end {
+			break // the last, partial period
+		}
+		st, sv, n = st+p.t, sv+p.v, n+1
+	}
+	flush()
+	return out
+}
+
+// slopeOf is the least-squares slope of v against t.
+func slopeOf(ps []point) float64 {
+	var st, sv float64
+	for _, p := range ps {
+		st += p.t
+		sv += p.v
+	}
+	n := float64(len(ps))
+	mt, mv := st/n, sv/n
+	var cov, vt float64
+	for _, p := range ps {
+		cov += (p.t - mt) * (p.v - mv)
+		vt += (p.t - mt) * (p.t - mt)
+	}
+	if vt == 0 {
+		return 0
+	}
+	return cov / vt
 }
 
 func abs(x float64) float64 {

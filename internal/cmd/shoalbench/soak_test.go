@@ -30,16 +30,37 @@ func TestSoakTrend(t *testing.T) {
 	for i := range 11 {
 		ps = append(ps, point{t: float64(i * 10), v: 100 + float64(i)}) // +1 per 10 s
 	}
-	r := trend(ps, 20) // from t=20: values 102..110, mean 106, span 80 s
+	r := trend(ps, 20, 0) // from t=20: values 102..110, mean 106, span 80 s
 	if r.Samples != 9 || r.First != 102 || r.Last != 110 || math.Abs(r.PerMin-6) > 1e-9 {
 		t.Fatalf("trend = %+v", r)
 	}
 	if want := 8.0 / 106 * 100; math.Abs(r.Change-want) > 1e-9 {
 		t.Fatalf("change = %v, want %v", r.Change, want)
 	}
-	flat := trend([]point{{0, 5}, {1, 5}, {2, 5}}, 0)
+	flat := trend([]point{{0, 5}, {1, 5}, {2, 5}}, 0, 0)
 	if flat.Change != 0 || flat.PerMin != 0 {
 		t.Fatalf("flat trend = %+v", flat)
+	}
+}
+
+// A quantity that rises and falls with every restart has no trend over
+// whole restart periods, wherever the run ends; a real rise still shows.
+func TestSoakTrendOverRestartPeriods(t *testing.T) {
+	saw := func(rise float64) []point {
+		var ps []point
+		for i := range 130 { // 0..645 s, every 5 s: ends 45 s into a period
+			ts := float64(i * 5)
+			ps = append(ps, point{t: ts, v: 100 + math.Mod(ts, 60) + rise*ts})
+		}
+		return ps
+	}
+	raw := trend(saw(0), 60, 0)
+	cyc := trend(saw(0), 60, 60)
+	if math.Abs(raw.Change) < 2 || math.Abs(cyc.Change) > 0.5 {
+		t.Fatalf("flat sawtooth: change %.2f %% per sample fit, %.2f %% over periods; want > 2 and ≈ 0", raw.Change, cyc.Change)
+	}
+	if up := trend(saw(0.1), 60, 60); math.Abs(up.PerMin-6) > 0.1 {
+		t.Fatalf("rising sawtooth: %.3f per minute over periods, want 6", up.PerMin)
 	}
 }
 
