@@ -260,11 +260,12 @@ type Config struct {
 	// PushPullIntervals: a record must reach every member before it is
 	// committed or forgotten, and anti-entropy is what makes sure of it.
 	// A record commits once unchanged for a horizon; a member that leaves
-	// on purpose hands its records over without resetting that time, but
-	// a re-home resets it, and a soak that restarted every replica more
-	// often than RetireHorizon still piled records and slots up. Keep it
-	// below the usual lifetime of a replica (docs/DESIGN.md, "Deploys more
-	// often than the horizon"). Default 24 hours.
+	// on purpose hands its records over without resetting that time (a
+	// folder's re-home of a crashed member's records resets it). A counter
+	// holds about (writers retired per hour) × (RetireAfter + 2 horizons)
+	// records: a fleet deployed more often than the horizon holds many
+	// (docs/DESIGN.md, "Deploys more often than the horizon", and
+	// Stats.Retirement). Default 24 hours.
 	RetireHorizon time.Duration
 
 	// Now is the clock; nil means time.Now. Tests may inject one.
