@@ -178,8 +178,7 @@ func (m *membership) retireView(now time.Time, self crdt.Replica, started time.T
 		}
 		v.members[name] = mem
 		r := mem.Replica
-		if mem.State == MemberAlive && !r.IsZero() &&
-			(r.Incarnation < v.folder.Incarnation || r.Incarnation == v.folder.Incarnation && r.Node < v.folder.Node) {
+		if mem.State == MemberAlive && !r.IsZero() && older(r, v.folder) {
 			v.folder = r
 		}
 	}

@@ -209,9 +209,19 @@ func (m *membership) successor(self crdt.Replica) crdt.Replica {
 		if name == self.Node || mem.State != MemberAlive || r.IsZero() {
 			continue
 		}
-		if best.IsZero() || r.Incarnation < best.Incarnation || r.Incarnation == best.Incarnation && r.Node < best.Node {
+		if best.IsZero() || older(r, best) {
 			best = r
 		}
 	}
 	return best
+}
+
+// older reports whether replica a started before b: the smaller
+// incarnation, then the smaller name. The folder is the oldest live
+// replica, and a leaver's successor the oldest other one.
+func older(a, b crdt.Replica) bool {
+	if a.Incarnation != b.Incarnation {
+		return a.Incarnation < b.Incarnation
+	}
+	return a.Node < b.Node
 }
