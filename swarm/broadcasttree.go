@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/memberlist"
+
 	"github.com/shoal-go/shoal/codec"
 	"github.com/shoal-go/shoal/swarm/internal/plumtree"
 )
@@ -17,6 +19,12 @@ const kindTree codec.Kind = 11
 const (
 	rejectTree    = "tree"            // a tree message that does not decode or that no correct peer sends
 	dropTreeLarge = "tree_large_full" // a tree message too large for a packet, with the stream queue full
+	dropTreeOut   = "tree_out_full"   // a tree message forgotten before the tree's goroutine sent it (maxTreeOut waiting)
+	// maxTreeOut bounds the tree messages waiting for the tree's goroutine
+	// to send them; past it the oldest are forgotten (the machine's grafts
+	// and repeated announcements, then anti-entropy, repair what they
+	// carried).
+	maxTreeOut = 1 << 16
 	// maxTreeLarge bounds the tree messages waiting for the reliable
 	// stream (a flush's single delta larger than a packet, or a graft's
 	// answer carrying one).
@@ -51,7 +59,7 @@ type broadcastTree struct {
 
 	mu        sync.Mutex
 	t         *plumtree.Tree
-	large     []largeTreeMsg // too large for a packet: sent by run
+	out       []plumtree.Message // produced by the machine, for run to send
 	view      []plumtree.Peer
 	viewDirty bool
 	downs     []plumtree.Peer
@@ -126,9 +134,8 @@ func (b *broadcastTree) broadcast(envs []codec.Envelope) {
 		}
 		b.mu.Lock()
 		b.t.Broadcast(time.Now(), buf)
-		out := b.t.Ready()
+		b.queueLocked(b.t.Ready())
 		b.mu.Unlock()
-		b.send(out)
 	}
 	for _, env := range envs {
 		sz := len(env.Payload) + len(env.Name) + len(env.Type) + len(env.Origin.Node) + 32
@@ -165,12 +172,12 @@ func (b *broadcastTree) onEnvelope(env *codec.Envelope) {
 	}
 	b.mu.Lock()
 	payload, deliver, err := b.t.Step(time.Now(), m)
-	out := b.t.Ready()
+	b.queueLocked(b.t.Ready())
 	b.mu.Unlock()
-	// Forwarding at once, from the callback, saves a goroutine hop per
-	// tree level; a packet send does not wait (larger messages are left
-	// to the tree's goroutine).
-	b.send(out)
+	// The tree's goroutine sends what the step produced: this callback
+	// returns to memberlist's handler sooner, and messages that pile up
+	// while that goroutine is busy leave together, one packet per peer
+	// (see send).
 	b.signal()
 	if err != nil {
 		n.stats.reject(rejectTree)
@@ -215,13 +222,12 @@ func (b *broadcastTree) run() {
 			b.refreshLocked()
 		}
 		b.t.Tick(now)
-		out := b.t.Ready()
-		large := b.large
-		b.large = nil
+		b.queueLocked(b.t.Ready())
+		out := b.out
+		b.out = nil
 		next, ok := b.t.Next()
 		b.mu.Unlock()
-		b.send(out)
-		b.sendLarge(large)
+		b.sendLarge(b.send(out))
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -259,19 +265,48 @@ type largeTreeMsg struct {
 	buf []byte
 }
 
-// send encodes tree messages and sends those that fit a packet, best
-// effort, without waiting; larger ones are queued for run, which sends
-// them over the reliable stream. Messages carrying the same broadcast are
-// encoded once.
-func (b *broadcastTree) send(msgs []plumtree.Message) {
+// queueLocked adds the machine's messages to those run will send,
+// forgetting the oldest past maxTreeOut. b.mu is held.
+func (b *broadcastTree) queueLocked(msgs []plumtree.Message) {
+	b.out = append(b.out, msgs...)
+	if over := len(b.out) - maxTreeOut; over > 0 {
+		clear(b.out[:over])
+		b.out = b.out[over:]
+		b.n.stats.dropN(dropTreeOut, over)
+	}
+}
+
+// send encodes tree messages (messages carrying the same broadcast once)
+// and sends them best effort, without waiting: the messages to one peer
+// are packed into as few packets as fit (a batch of envelopes, which the
+// receiver's NotifyMsg takes as one message), so that when messages pile
+// up, while this goroutine was busy or the machine answered many peers at
+// once, a peer's memberlist queues one message for them, not one each. A
+// loaded node's memberlist, whose handler queue holds 1,024 messages and
+// drops the rest, otherwise lost pushes, grafts and their answers by the
+// thousand (70 nodes, every one broadcasting). Messages too large for a
+// packet are returned, for the reliable stream.
+func (b *broadcastTree) send(msgs []plumtree.Message) (large []largeTreeMsg) {
 	n := b.n
+	type dest struct {
+		to   *memberlist.Node
+		bufs [][]byte
+	}
+	var order []plumtree.Peer
+	byPeer := make(map[plumtree.Peer]*dest)
 	var last *plumtree.Message
 	var buf []byte
 	for i := range msgs {
 		m := &msgs[i]
-		to, ok := n.members.node(string(m.To))
-		if !ok {
-			continue
+		d := byPeer[m.To]
+		if d == nil {
+			to, ok := n.members.node(string(m.To))
+			if !ok {
+				continue
+			}
+			d = &dest{to: to}
+			byPeer[m.To] = d
+			order = append(order, m.To)
 		}
 		if last == nil || !sameEncoding(last, m) {
 			var err error
@@ -282,26 +317,34 @@ func (b *broadcastTree) send(msgs []plumtree.Message) {
 			}
 			last = m
 		}
-		if len(buf) > n.maxPkt {
-			b.mu.Lock()
-			full := len(b.large) >= maxTreeLarge
-			if !full {
-				b.large = append(b.large, largeTreeMsg{to: string(m.To), buf: buf})
+		d.bufs = append(d.bufs, buf)
+	}
+	for _, p := range order {
+		d := byPeer[p]
+		packets, big, err := pack(n.codec, d.bufs, n.maxPkt)
+		if err != nil {
+			n.log.Error("pack tree messages", "to", p, "err", err)
+			continue
+		}
+		for _, pkt := range packets {
+			if err := n.ml.SendBestEffort(d.to, pkt); err != nil {
+				n.log.Debug("tree send", "to", p, "err", err)
 			}
-			b.mu.Unlock()
-			if full {
-				n.stats.drop(dropTreeLarge) // anti-entropy repairs it
+		}
+		for _, e := range d.bufs {
+			if len(e) <= n.maxPkt {
+				n.stats.sent(kindTree, len(e))
+			}
+		}
+		for _, e := range big {
+			if len(large) >= maxTreeLarge {
+				n.stats.drop(dropTreeLarge) // the machine's repair, then anti-entropy
 				continue
 			}
-			b.signal()
-			continue
+			large = append(large, largeTreeMsg{to: string(p), buf: e})
 		}
-		if err := n.ml.SendBestEffort(to, buf); err != nil {
-			n.log.Debug("tree send", "to", m.To, "err", err)
-			continue
-		}
-		n.stats.sent(kindTree, len(buf))
 	}
+	return large
 }
 
 // sameEncoding reports whether two messages encode alike: only the

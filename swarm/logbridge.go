@@ -6,12 +6,17 @@ import (
 	"log"
 	"log/slog"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
 // newLogBridge returns a *log.Logger for memberlist whose lines ("[ERR]
 // memberlist: ...") are re-emitted through l at the matching slog level.
 // Error lines are counted in Stats.TransportErrors: they are how memberlist
-// reports malformed, undecryptable or mislabelled packets.
+// reports malformed, undecryptable or mislabelled packets. A message
+// memberlist drops because its handler queue is full is counted in
+// Stats.Drops["memberlist_handoff_full"], and logged at most every 10 s
+// (memberlist logs each one: thousands a second on an overloaded node).
 func newLogBridge(l *slog.Logger, st *counters) *log.Logger {
 	return log.New(&logBridge{l: l, st: st}, "", 0)
 }
@@ -19,7 +24,12 @@ func newLogBridge(l *slog.Logger, st *counters) *log.Logger {
 type logBridge struct {
 	l  *slog.Logger
 	st *counters
+	// handoffLogged is when a handler-queue drop was last logged (unix
+	// nanoseconds).
+	handoffLogged atomic.Int64
 }
+
+const handoffLogEvery = 10 * time.Second
 
 func (b *logBridge) Write(p []byte) (int, error) {
 	line := string(bytes.TrimSpace(p))
@@ -41,6 +51,14 @@ func (b *logBridge) Write(p []byte) (int, error) {
 		b.st.transportErrors.Add(1)
 	}
 	line = strings.TrimPrefix(line, "memberlist: ")
+	if strings.HasPrefix(line, "handler queue full") {
+		b.st.drop(dropHandoffFull)
+		now, last := time.Now().UnixNano(), b.handoffLogged.Load()
+		if now-last < int64(handoffLogEvery) || !b.handoffLogged.CompareAndSwap(last, now) {
+			return len(p), nil
+		}
+		line += " (counted in Stats.Drops[\"" + dropHandoffFull + "\"]; logged at most every 10 s)"
+	}
 	if b.l.Enabled(context.Background(), level) {
 		b.l.Log(context.Background(), level, line, "component", "memberlist")
 	}

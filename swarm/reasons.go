@@ -38,10 +38,11 @@ func (r *reasonCounts) snapshot() map[string]uint64 {
 // Reasons for Stats.Drops: something this node gave up to stay within a
 // bound. Each is also counted in Stats.Dropped.
 const (
-	dropPendingFull   = "pending_full"           // a value for an unregistered name evicted or refused
-	dropSlowMember    = "slow_member_subscriber" // a membership event a full subscriber channel missed
-	dropRelayTooLarge = "relay_too_large"        // an effect too large for a packet, left to anti-entropy
-	dropSlowBroadcast = "slow_broadcast_reader"  // a classic broadcast a full Messages channel missed
+	dropPendingFull   = "pending_full"            // a value for an unregistered name evicted or refused
+	dropSlowMember    = "slow_member_subscriber"  // a membership event a full subscriber channel missed
+	dropRelayTooLarge = "relay_too_large"         // an effect too large for a packet, left to anti-entropy
+	dropSlowBroadcast = "slow_broadcast_reader"   // a classic broadcast a full Messages channel missed
+	dropHandoffFull   = "memberlist_handoff_full" // a message memberlist dropped because its handler queue was full
 )
 
 // Reasons for Stats.Rejected: input from a peer refused by validation.

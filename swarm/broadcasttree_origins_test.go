@@ -1,0 +1,53 @@
+package swarm_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-go/shoal/swarm"
+	"github.com/shoal-go/shoal/swarm/swarmtest"
+	"github.com/stretchr/testify/require"
+)
+
+// Every node of 70 adds to one counter at once, ten rounds, past the fast
+// path (DirectSendMaxMembers 8) and with anti-entropy off: 70 origins
+// broadcast down the tree together, so every node forwards, announces,
+// prunes and grafts for all of them at once. The tree (with the origins'
+// gossip copies) must bring every node the exact total. Before the tree's
+// messages to one peer were sent as one packet, a node sent a packet per
+// message from memberlist's handler, the peers' handler queues (1,024
+// messages) overflowed, memberlist dropped thousands of pushes, grafts and
+// answers per run ("handler queue full"), and nodes stayed 5-150 short of
+// 700 with nothing to repair them.
+func TestBroadcastTreeManyOriginsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("70 nodes: skipped in -short")
+	}
+	const nodes, rounds = 70, 10
+	c := swarmtest.Start(t, nodes, swarmtest.Options{Config: func(_ int, c *swarm.Config) {
+		*c = swarm.DefaultLocalConfig(c.Name)
+		c.DirectSendMaxMembers = 8
+		c.PushPullInterval = 0
+	}})
+	c.WaitMembers(t, nodes, 60*time.Second)
+	cs := counters(t, c, "hits")
+	var wg sync.WaitGroup
+	for _, ctr := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				_ = ctr.Add(1)
+				time.Sleep(200 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	waitCounters(t, cs, nodes*rounds, 30*time.Second)
+	var tree uint64
+	for _, nd := range c.Nodes() {
+		tree += nd.Stats().Sent["tree"].Messages
+	}
+	require.NotZero(t, tree, "the tree carried the deltas")
+}
