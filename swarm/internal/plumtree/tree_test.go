@@ -73,6 +73,12 @@ func TestBroadcastPushesToEagerAndAnnouncesToLazy(t *testing.T) {
 	assert.Equal(t, []Announcement{{ID: id, Round: 0}}, out[0].Announcements)
 	next, ok = tr.Next()
 	assert.True(t, ok)
+	assert.Equal(t, at(101), next, "waiting for d to announce it back")
+	_, _, err = tr.Step(at(30), Message{Kind: IHave, From: "d", Announcements: []Announcement{{ID: id, Round: 3}}})
+	require.NoError(t, err)
+	assert.Empty(t, tr.Ready())
+	next, ok = tr.Next()
+	assert.True(t, ok)
 	assert.Equal(t, at(20).Add(2*time.Second), next, "only the hello timer is left")
 	assert.Equal(t, uint64(2), tr.Broadcast(at(2), nil).Seq)
 }
@@ -181,15 +187,68 @@ func TestIHaveGraftsAfterTimeoutThenTriesTheNextAnnouncer(t *testing.T) {
 	assert.Equal(t, uint32(2), out[0].Round)
 	assert.Contains(t, tr.Eager(), Peer("c"), "grafting makes the link eager")
 
-	// c does not answer: after GraftRetry, d is grafted; after that, the
-	// id is given up (anti-entropy repairs it).
-	tr.Tick(at(100))
-	assert.Equal(t, []string{"graft>d"}, kinds(tr.Ready()))
-	tr.Tick(at(150))
+	// c does not answer: after GraftRetry, d is grafted; then c again
+	// (the graft or its answer may have been lost), and so on in turn,
+	// until MaxGrafts (8) grafts went unanswered: then the id is given
+	// up (anti-entropy repairs it).
+	want := []string{"graft>d", "graft>c", "graft>d", "graft>c", "graft>d", "graft>c", "graft>d"}
+	for i, w := range want {
+		tr.Tick(at(100 + 50*i))
+		assert.Equal(t, []string{w}, kinds(tr.Ready()), "graft %d", i+2)
+	}
+	assert.Equal(t, 1, tr.Missing())
+	tr.Tick(at(450))
 	assert.Empty(t, tr.Ready())
 	assert.Equal(t, 0, tr.Missing())
 	assert.Equal(t, uint64(1), tr.Stats().GraftGiveUps)
-	assert.Equal(t, uint64(2), tr.Stats().GraftsSent)
+	assert.Equal(t, uint64(8), tr.Stats().GraftsSent)
+}
+
+func TestGraftRetriesReachAnnouncersThatCameLater(t *testing.T) {
+	tr := linked(t, "a", "b")
+	id := ID{Origin: "z/1", Seq: 5}
+	_, _, _ = tr.Step(at(0), Message{Kind: IHave, From: "c", Announcements: []Announcement{{ID: id}}})
+	tr.Tick(at(50))
+	assert.Equal(t, []string{"graft>c"}, kinds(tr.Ready()))
+	// d announces while the graft to c is outstanding: it is next, then
+	// c again.
+	_, _, _ = tr.Step(at(60), Message{Kind: IHave, From: "d", Announcements: []Announcement{{ID: id}}})
+	tr.Tick(at(100))
+	assert.Equal(t, []string{"graft>d"}, kinds(tr.Ready()))
+	tr.Tick(at(150))
+	assert.Equal(t, []string{"graft>c"}, kinds(tr.Ready()))
+	// c's answer ends the retries.
+	_, ok, _ := tr.Step(at(151), Message{Kind: Gossip, From: "c", ID: id, Payload: []byte("p")})
+	require.True(t, ok)
+	tr.Ready()
+	tr.Tick(at(200))
+	assert.Empty(t, tr.Ready())
+	assert.Equal(t, uint64(0), tr.Stats().GraftGiveUps)
+}
+
+func TestGraftRetriesSkipAnAnnouncerThatWentDown(t *testing.T) {
+	tr := linked(t, "a", "b")
+	id := ID{Origin: "z/1", Seq: 5}
+	for _, p := range []Peer{"c", "d", "e"} {
+		_, _, _ = tr.Step(at(0), Message{Kind: IHave, From: p, Announcements: []Announcement{{ID: id}}})
+	}
+	tr.Tick(at(50))
+	assert.Equal(t, []string{"graft>c"}, kinds(tr.Ready()))
+	tr.PeerDown("c")
+	tr.Ready()
+	tr.Tick(at(100))
+	assert.Equal(t, []string{"graft>d"}, kinds(tr.Ready()))
+	tr.PeerDown("d")
+	tr.Ready()
+	tr.Tick(at(150))
+	assert.Equal(t, []string{"graft>e"}, kinds(tr.Ready()))
+	tr.Tick(at(200))
+	assert.Equal(t, []string{"graft>e"}, kinds(tr.Ready()))
+	tr.PeerDown("e")
+	tr.Ready()
+	tr.Tick(at(250))
+	assert.Empty(t, tr.Ready(), "no announcer left")
+	assert.Equal(t, uint64(1), tr.Stats().GraftGiveUps)
 }
 
 func TestGossipCancelsTheGraftTimer(t *testing.T) {
@@ -333,6 +392,10 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		func(c *Config) { c.Origin = "" },
 		func(c *Config) { c.GraftTimeout = 0 },
 		func(c *Config) { c.GraftRetry = 0 },
+		func(c *Config) { c.MaxGrafts = 0 },
+		func(c *Config) { c.ReannounceAfter = -1 },
+		func(c *Config) { c.MaxReannounces = 0 },
+		func(c *Config) { c.MaxUnacked = 0 },
 		func(c *Config) { c.LazyInterval = 0 },
 		func(c *Config) { c.Retention = 0 },
 		func(c *Config) { c.MaxCacheBytes = -1 },
