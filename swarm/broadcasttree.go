@@ -346,8 +346,8 @@ func (b *broadcastTree) stats() TreeStats {
 	return TreeStats{
 		Eager: len(b.t.Eager()), Lazy: len(b.t.Lazy()),
 		Broadcasts: st.Broadcasts, Delivered: st.Delivered, Duplicates: st.Duplicates,
-		Grafts: st.GraftsSent, GraftGiveUps: st.GraftGiveUps,
-		Dropped: st.MissingDropped + st.CacheEvictions + st.GraftsMissed,
+		Grafts: st.GraftsSent, GraftGiveUps: st.GraftGiveUps, Reannounced: st.Reannounced,
+		Dropped: st.MissingDropped + st.CacheEvictions + st.GraftsMissed + st.UnackedDropped,
 		Missing: b.t.Missing(),
 	}
 }

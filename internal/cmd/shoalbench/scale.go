@@ -54,6 +54,7 @@ type scaleResult struct {
 	TreeGrafts       uint64 `json:"tree_grafts"`
 	TreeGraftGiveUps uint64 `json:"tree_graft_give_ups"`
 	TreeDuplicates   uint64 `json:"tree_duplicates"`
+	TreeReannounced  uint64 `json:"tree_reannounced"`
 	// Command reproduces the run.
 	Command string `json:"command"`
 }
@@ -216,8 +217,9 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		res.TreeGrafts += st.Grafts
 		res.TreeGraftGiveUps += st.GraftGiveUps
 		res.TreeDuplicates += st.Duplicates
+		res.TreeReannounced += st.Reannounced
 	}
-	prog.done("%s: updates reach every node in p50 %s, max %s, converged %v; tree: %d grafts, %d given up, %d duplicates", what,
-		res.P50MS.withUnit(), res.MaxMS.withUnit(), res.Converged, res.TreeGrafts, res.TreeGraftGiveUps, res.TreeDuplicates)
+	prog.done("%s: updates reach every node in p50 %s, max %s, converged %v; tree: %d grafts, %d given up, %d duplicates, %d announcements repeated", what,
+		res.P50MS.withUnit(), res.MaxMS.withUnit(), res.Converged, res.TreeGrafts, res.TreeGraftGiveUps, res.TreeDuplicates, res.TreeReannounced)
 	return res, nil
 }
