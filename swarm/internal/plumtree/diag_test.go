@@ -16,6 +16,16 @@ func TestDiagLoss(t *testing.T) {
 		t.Skip("SHOAL_DIAG not set")
 	}
 	n, k := 500, 3
+	if v := os.Getenv("SHOAL_DIAG_TIMERS"); v != "" {
+		var gt, gr, li int
+		fmt.Sscanf(v, "%d,%d,%d", &gt, &gr, &li)
+		simConfig = func(c *Config) {
+			c.GraftTimeout = time.Duration(gt) * time.Millisecond
+			c.GraftRetry = time.Duration(gr) * time.Millisecond
+			c.LazyInterval = time.Duration(li) * time.Millisecond
+		}
+		defer func() { simConfig = nil }()
+	}
 	s := newSim(t, n, k, 7, 0)
 	s.loss = 0.05
 	if v := os.Getenv("SHOAL_DIAG_LOSS"); v != "" {

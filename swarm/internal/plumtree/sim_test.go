@@ -65,6 +65,9 @@ func (h *eventHeap) Pop() any {
 	return e
 }
 
+// simConfig, when set, adjusts every node's configuration (diagnostics).
+var simConfig func(*Config)
+
 // simT is what the sim needs of a *testing.T or a *rapid.T.
 type simT interface {
 	Fatal(args ...any)
@@ -85,6 +88,9 @@ func newSim(t simT, n, k int, seed uint64, lazyFanout int) *sim {
 	for _, p := range all {
 		cfg := DefaultConfig(p, string(p)+"/1")
 		cfg.LazyFanout = lazyFanout
+		if simConfig != nil {
+			simConfig(&cfg)
+		}
 		tr, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
