@@ -69,14 +69,17 @@ type Config struct {
 	// repair a lost push.
 	LazyFanout int
 	// HelloInterval is how often a node tells its view it is their
-	// neighbour (Hello).
+	// neighbour (Hello): a fallback for a neighbour that dropped this
+	// node and was not told it is back (PeerUp re-links the usual case,
+	// a false failure, at once). Every Hello is a packet to each view
+	// member, so it is most of an idle tree's traffic.
 	HelloInterval time.Duration
 }
 
 // DefaultConfig returns a Config with every bound and duration set, for a
 // LAN: grafts after 50 ms (up to 8 of them, 50 ms apart), announcements
 // batched for 20 ms and repeated after 100 ms of silence (up to 3 times),
-// ids kept for a minute, 8 MiB of payloads.
+// ids kept for a minute, 8 MiB of payloads, a Hello every 10 s.
 func DefaultConfig(self Peer, origin string) Config {
 	return Config{
 		Self:             self,
@@ -93,7 +96,7 @@ func DefaultConfig(self Peer, origin string) Config {
 		MaxRecords:       1 << 17,
 		MaxMissing:       1 << 14,
 		MaxAnnouncements: 64,
-		HelloInterval:    2 * time.Second,
+		HelloInterval:    10 * time.Second,
 	}
 }
 

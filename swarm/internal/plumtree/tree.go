@@ -16,6 +16,7 @@ type Stats struct {
 	GraftGiveUps   uint64 // missing ids given up after MaxGrafts grafts, or with no announcer left
 	Reannounced    uint64 // announcements repeated to a silent lazy peer
 	UnackedDropped uint64 // announcements not watched for an answer: MaxUnacked reached
+	GoneDropped    uint64 // neighbours that went down forgotten (PeerUp will not re-link them): maxGone reached
 	MissingDropped uint64 // announcements ignored: MaxMissing reached
 	CacheEvictions uint64 // payloads dropped to stay in MaxCacheBytes
 }
@@ -41,10 +42,14 @@ type Tree struct {
 	pendingAgain map[Peer][]Announcement
 	lazyDue      time.Time
 	unacked      unackedSet
-	out          []Message
-	stats        Stats
-	floorSweep   time.Time // when expired floors were last forgotten
-	nextHello    time.Time // when the view is next told (Hello)
+	// gone holds the neighbours that went down, for PeerUp; goneOrder
+	// is their order, oldest first (it may hold ones PeerUp took).
+	gone       map[Peer]struct{}
+	goneOrder  []Peer
+	out        []Message
+	stats      Stats
+	floorSweep time.Time // when expired floors were last forgotten
+	nextHello  time.Time // when the view is next told (Hello)
 }
 
 // New returns a Tree with no neighbours.
@@ -62,6 +67,7 @@ func New(cfg Config) (*Tree, error) {
 		pendingIHave: make(map[Peer][]Announcement),
 		pendingAgain: make(map[Peer][]Announcement),
 		unacked:      newUnackedSet(),
+		gone:         make(map[Peer]struct{}),
 	}, nil
 }
 
@@ -277,6 +283,10 @@ func (t *Tree) SetView(peers []Peer) {
 // was eager, one lazy peer is grafted in its place.
 func (t *Tree) PeerDown(p Peer) {
 	_, wasEager := t.eager[p]
+	_, wasLazy := t.lazy[p]
+	if wasEager || wasLazy {
+		t.rememberGone(p)
+	}
 	delete(t.view, p)
 	delete(t.eager, p)
 	delete(t.lazy, p)
@@ -295,6 +305,53 @@ func (t *Tree) PeerDown(p Peer) {
 		t.send(Message{Kind: Graft, To: q})
 	}
 }
+
+// PeerUp tells the machine that p, which had failed, is alive again (a
+// false failure: memberlist's member refuted it). If p was a neighbour
+// when it went down, it is a lazy neighbour again: p never dropped this
+// node, and without the link it would hear of nothing from here until
+// its next Hello.
+func (t *Tree) PeerUp(p Peer) {
+	if _, ok := t.gone[p]; !ok || p == t.cfg.Self {
+		return
+	}
+	delete(t.gone, p)
+	if _, eager := t.eager[p]; !eager {
+		t.lazy[p] = struct{}{}
+	}
+}
+
+// rememberGone keeps p among the neighbours that went down, for PeerUp;
+// the oldest is forgotten past maxGone.
+func (t *Tree) rememberGone(p Peer) {
+	if _, ok := t.gone[p]; ok {
+		return
+	}
+	for len(t.gone) >= maxGone && len(t.goneOrder) > 0 {
+		old := t.goneOrder[0]
+		t.goneOrder = t.goneOrder[1:]
+		if _, ok := t.gone[old]; ok {
+			delete(t.gone, old)
+			t.stats.GoneDropped++
+		}
+	}
+	t.gone[p] = struct{}{}
+	t.goneOrder = append(t.goneOrder, p)
+	if len(t.goneOrder) > 2*maxGone {
+		// Entries PeerUp took are still in the order: keep only the live.
+		live := t.goneOrder[:0]
+		for _, q := range t.goneOrder {
+			if _, ok := t.gone[q]; ok {
+				live = append(live, q)
+			}
+		}
+		clear(t.goneOrder[len(live):])
+		t.goneOrder = live
+	}
+}
+
+// maxGone bounds the neighbours remembered after they went down.
+const maxGone = 1024
 
 // Eager returns the eager peers, sorted; Lazy the lazy ones.
 func (t *Tree) Eager() []Peer { return sortedPeers(t.eager) }

@@ -2,6 +2,7 @@ package plumtree
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -79,7 +80,7 @@ func TestBroadcastPushesToEagerAndAnnouncesToLazy(t *testing.T) {
 	assert.Empty(t, tr.Ready())
 	next, ok = tr.Next()
 	assert.True(t, ok)
-	assert.Equal(t, at(20).Add(2*time.Second), next, "only the hello timer is left")
+	assert.Equal(t, at(20).Add(10*time.Second), next, "only the hello timer is left")
 	assert.Equal(t, uint64(2), tr.Broadcast(at(2), nil).Seq)
 }
 
@@ -262,7 +263,7 @@ func TestGossipCancelsTheGraftTimer(t *testing.T) {
 	assert.Empty(t, tr.Ready())
 	assert.Equal(t, 0, tr.Missing())
 	next, _ := tr.Next()
-	assert.Equal(t, at(3000), next, "no graft timer left, only the hello")
+	assert.Equal(t, at(11000), next, "no graft timer left, only the hello")
 }
 
 func TestIHaveOfKnownIDsIsIgnored(t *testing.T) {
@@ -430,8 +431,8 @@ func TestHelloMakesAForgottenNeighbourLazy(t *testing.T) {
 	tr.Tick(at(0)) // starts the hello timer
 	assert.Empty(t, tr.Ready())
 	next, _ := tr.Next()
-	assert.Equal(t, at(2000), next)
-	tr.Tick(at(2000))
+	assert.Equal(t, at(10000), next)
+	tr.Tick(at(10000))
 	assert.Equal(t, []string{"hello>b", "hello>c"}, kinds(tr.Ready()))
 
 	// b had dropped a (declared it failed); a's hello makes a lazy at b,
@@ -484,4 +485,40 @@ func TestPeerDownOfAnEagerPeerGraftsALazyOne(t *testing.T) {
 	assert.Equal(t, []string{"graft>c"}, kinds(tr.Ready()))
 	assert.Equal(t, []Peer{"c"}, tr.Eager())
 	assert.Empty(t, tr.Lazy())
+}
+
+func TestPeerUpRelinksANeighbourThatCameBack(t *testing.T) {
+	tr := linked(t, "a", "b", "c")
+	_, _, _ = tr.Step(at(0), Message{Kind: Prune, From: "c"})
+	tr.PeerDown("c") // a false failure
+	assert.Empty(t, tr.Lazy())
+	tr.PeerUp("x") // never a neighbour: nothing
+	tr.PeerUp("c")
+	assert.Equal(t, []Peer{"c"}, tr.Lazy(), "c is a lazy neighbour again")
+	assert.Equal(t, []Peer{"b"}, tr.Eager())
+	tr.Broadcast(at(1), nil)
+	tr.Tick(at(21))
+	assert.Equal(t, []string{"gossip>b", "ihave>c"}, kinds(tr.Ready()))
+	// Once taken, the memory of c's failure is gone.
+	tr.PeerDown("b")
+	tr.Ready()
+	tr.PeerUp("b")
+	tr.PeerUp("b")
+	assert.Equal(t, []Peer{"b"}, tr.Lazy(), "c was grafted in b's place")
+	assert.Equal(t, []Peer{"c"}, tr.Eager())
+}
+
+func TestNeighboursRememberedAfterFailureAreBounded(t *testing.T) {
+	tr := linked(t, "a")
+	for i := range maxGone + 5 {
+		p := Peer(fmt.Sprintf("p%04d", i))
+		_, _, _ = tr.Step(at(0), Message{Kind: Hello, From: p})
+		tr.PeerDown(p)
+	}
+	assert.Len(t, tr.gone, maxGone)
+	assert.Equal(t, uint64(5), tr.Stats().GoneDropped)
+	tr.PeerUp("p0000") // forgotten: stays out
+	assert.Empty(t, tr.Lazy())
+	tr.PeerUp(Peer(fmt.Sprintf("p%04d", maxGone+4)))
+	assert.Len(t, tr.Lazy(), 1)
 }

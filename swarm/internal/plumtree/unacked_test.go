@@ -49,7 +49,7 @@ func TestSilentLazyPeerIsToldAgainUpToMaxReannounces(t *testing.T) {
 	assert.Empty(t, tr.Ready())
 	assert.Equal(t, uint64(3), tr.Stats().Reannounced)
 	next, _ = tr.Next()
-	assert.Equal(t, at(2020), next, "only the hello timer is left")
+	assert.Equal(t, at(10020), next, "only the hello timer is left")
 }
 
 func TestAnswersStopTheRepeats(t *testing.T) {
@@ -156,7 +156,7 @@ func TestReannounceAfterZeroDisablesRepeats(t *testing.T) {
 	tr.Tick(at(20))
 	tr.Ready()
 	next, _ := tr.Next()
-	assert.Equal(t, at(2020), next)
+	assert.Equal(t, at(10020), next)
 	tr.Tick(at(1000))
 	assert.Empty(t, tr.Ready())
 }
