@@ -85,7 +85,7 @@ type TreeStats struct {
 	Broadcasts, Delivered, Duplicates uint64
 	// Grafts: broadcasts announced but not received in time, asked for;
 	// GraftGiveUps: given up to anti-entropy after the announcers failed
-	// to answer eight grafts; Reannounced: announcements repeated to a
+	// to answer sixteen grafts; Reannounced: announcements repeated to a
 	// peer that did not announce the broadcast back (one of the two was
 	// lost); Dropped: announcements, payloads or grafts given up to stay
 	// within the tree's bounds.

@@ -77,7 +77,7 @@ type Config struct {
 }
 
 // DefaultConfig returns a Config with every bound and duration set, for a
-// LAN: grafts after 50 ms (up to 8 of them, 50 ms apart), announcements
+// LAN: grafts after 50 ms (up to 16 of them, 50 ms apart), announcements
 // batched for 20 ms and repeated after 100 ms of silence (up to 3 times),
 // ids kept for a minute, 8 MiB of payloads, a Hello every 10 s.
 func DefaultConfig(self Peer, origin string) Config {
@@ -86,7 +86,7 @@ func DefaultConfig(self Peer, origin string) Config {
 		Origin:           origin,
 		GraftTimeout:     50 * time.Millisecond,
 		GraftRetry:       50 * time.Millisecond,
-		MaxGrafts:        8,
+		MaxGrafts:        16,
 		ReannounceAfter:  100 * time.Millisecond,
 		MaxReannounces:   3,
 		MaxUnacked:       1 << 14,
