@@ -25,6 +25,9 @@ const (
 	// and repeated announcements, then anti-entropy, repair what they
 	// carried).
 	maxTreeOut = 1 << 16
+	// dropTreeChanges: a membership change forgotten before the tree's
+	// goroutine took it (maxMemberChanges waiting).
+	dropTreeChanges = "tree_member_changes"
 	// maxTreeLarge bounds the tree messages waiting for the reliable
 	// stream (a flush's single delta larger than a packet, or a graft's
 	// answer carrying one).
@@ -62,9 +65,23 @@ type broadcastTree struct {
 	out       []plumtree.Message // produced by the machine, for run to send
 	view      []plumtree.Peer
 	viewDirty bool
-	downs     []plumtree.Peer
-	rnd       *rand.Rand
+	// changes are the members gone down or back up since the last
+	// refresh, in order.
+	changes []memberChange
+	rnd     *rand.Rand
 }
+
+// memberChange is a member that went down, or came back up after a
+// false failure.
+type memberChange struct {
+	peer plumtree.Peer
+	up   bool
+}
+
+// maxMemberChanges bounds the changes waiting for the tree's goroutine;
+// past it the oldest are forgotten (the view's refresh still drops a
+// departed peer, and Hello re-links one that came back).
+const maxMemberChanges = 4096
 
 func newBroadcastTree(n *Node) (*broadcastTree, error) {
 	t, err := plumtree.New(plumtree.DefaultConfig(plumtree.Peer(n.cfg.Name), n.self.String()))
@@ -104,12 +121,21 @@ func (b *broadcastTree) signal() {
 }
 
 // onMember marks the view for refresh; a departed member leaves the tree
-// at once. It runs in memberlist's event callback: no I/O.
+// at once, and one back after a false failure is linked again where it
+// was a neighbour. It runs in memberlist's event callback: no I/O.
 func (b *broadcastTree) onMember(ev MemberEvent) {
 	b.mu.Lock()
 	b.viewDirty = true
-	if ev.Member.State != MemberAlive {
-		b.downs = append(b.downs, plumtree.Peer(ev.Member.Name))
+	p := plumtree.Peer(ev.Member.Name)
+	switch {
+	case ev.Member.State != MemberAlive:
+		b.changes = append(b.changes, memberChange{peer: p})
+	case ev.Previous != 0 && ev.Previous != MemberAlive:
+		b.changes = append(b.changes, memberChange{peer: p, up: true})
+	}
+	if len(b.changes) > maxMemberChanges {
+		b.changes = b.changes[len(b.changes)-maxMemberChanges:]
+		b.n.stats.drop(dropTreeChanges)
 	}
 	b.mu.Unlock()
 	b.signal()
@@ -246,10 +272,15 @@ func (b *broadcastTree) run() {
 // of the current view stay, new random members fill it up to TreeFanout.
 func (b *broadcastTree) refreshLocked() {
 	b.viewDirty = false
-	for _, p := range b.downs {
-		b.t.PeerDown(p)
+	for _, c := range b.changes {
+		if c.up {
+			b.t.PeerUp(c.peer)
+		} else {
+			b.t.PeerDown(c.peer)
+		}
 	}
-	b.downs = b.downs[:0]
+	clear(b.changes)
+	b.changes = b.changes[:0]
 	nodes := b.n.members.peers()
 	members := make([]plumtree.Peer, len(nodes))
 	for i, nd := range nodes {
@@ -389,8 +420,8 @@ func (b *broadcastTree) stats() TreeStats {
 	return TreeStats{
 		Eager: len(b.t.Eager()), Lazy: len(b.t.Lazy()),
 		Broadcasts: st.Broadcasts, Delivered: st.Delivered, Duplicates: st.Duplicates,
-		Grafts: st.GraftsSent, GraftGiveUps: st.GraftGiveUps,
-		Dropped: st.MissingDropped + st.CacheEvictions + st.GraftsMissed,
+		Grafts: st.GraftsSent, GraftGiveUps: st.GraftGiveUps, Reannounced: st.Reannounced,
+		Dropped: st.MissingDropped + st.CacheEvictions + st.GraftsMissed + st.UnackedDropped,
 		Missing: b.t.Missing(),
 	}
 }

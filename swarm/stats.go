@@ -84,10 +84,12 @@ type TreeStats struct {
 	// time; Duplicates: received again (each prunes a link).
 	Broadcasts, Delivered, Duplicates uint64
 	// Grafts: broadcasts announced but not received in time, asked for;
-	// GraftGiveUps: given up to anti-entropy after every announcer failed
-	// to answer; Dropped: announcements, payloads or grafts given up to
-	// stay within the tree's bounds.
-	Grafts, GraftGiveUps, Dropped uint64
+	// GraftGiveUps: given up to anti-entropy after the announcers failed
+	// to answer sixteen grafts; Reannounced: announcements repeated to a
+	// peer that did not announce the broadcast back (one of the two was
+	// lost); Dropped: announcements, payloads or grafts given up to stay
+	// within the tree's bounds.
+	Grafts, GraftGiveUps, Reannounced, Dropped uint64
 	// Missing is the number of announced broadcasts not received yet.
 	Missing int
 }

@@ -48,6 +48,13 @@ type scaleResult struct {
 	MaxMS            millis  `json:"max_ms"`
 	BytesPerNodePerS float64 `json:"bytes_per_node_per_s"`
 	Converged        bool    `json:"converged"`
+	// TreeGrafts, TreeGraftGiveUps and TreeDuplicates sum the broadcast
+	// tree's counters over the live nodes at the end: a give-up is a
+	// missing broadcast left to anti-entropy.
+	TreeGrafts       uint64 `json:"tree_grafts"`
+	TreeGraftGiveUps uint64 `json:"tree_graft_give_ups"`
+	TreeDuplicates   uint64 `json:"tree_duplicates"`
+	TreeReannounced  uint64 `json:"tree_reannounced"`
 	// Command reproduces the run.
 	Command string `json:"command"`
 }
@@ -205,6 +212,14 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 	r := convergenceResult{LatenciesMS: lat, Updates: p.Updates}
 	r.summarize()
 	res.P50MS, res.MaxMS, res.Converged = r.P50MS, r.MaxMS, r.Converged
-	prog.done("%s: updates reach every node in p50 %s, max %s, converged %v", what, res.P50MS.withUnit(), res.MaxMS.withUnit(), res.Converged)
+	for _, nd := range c.nodes {
+		st := nd.Stats().Tree
+		res.TreeGrafts += st.Grafts
+		res.TreeGraftGiveUps += st.GraftGiveUps
+		res.TreeDuplicates += st.Duplicates
+		res.TreeReannounced += st.Reannounced
+	}
+	prog.done("%s: updates reach every node in p50 %s, max %s, converged %v; tree: %d grafts, %d given up, %d duplicates, %d announcements repeated", what,
+		res.P50MS.withUnit(), res.MaxMS.withUnit(), res.Converged, res.TreeGrafts, res.TreeGraftGiveUps, res.TreeDuplicates, res.TreeReannounced)
 	return res, nil
 }

@@ -28,8 +28,25 @@ type Config struct {
 	// exceed the eager path's usual delay, or lost races cause grafts.
 	GraftTimeout time.Duration
 	// GraftRetry is how long a graft may go unanswered before the next
-	// announcer is grafted (the paper's timeout2).
+	// announcer is grafted (the paper's timeout2). The announcers are
+	// grafted in turn, and again from the first after the last, so a
+	// lost graft or a lost answer is retried.
 	GraftRetry time.Duration
+	// MaxGrafts bounds the grafts sent for one missing id; after them
+	// (or when no announcer is left) it is given up to anti-entropy.
+	MaxGrafts int
+	// ReannounceAfter is how long a lazy peer that was told of an id may
+	// stay silent about it before it is told again. On a lazy link both
+	// ends announce every broadcast, so the peer's own announcement (or
+	// its push, or its graft) is the acknowledgement; silence means the
+	// announcement, or the peer's copy, was lost. A repeated
+	// announcement is answered by an IHave of the ids the receiver has.
+	// Zero disables repeating.
+	ReannounceAfter time.Duration
+	// MaxReannounces bounds how often one id is told again to one peer.
+	MaxReannounces int
+	// MaxUnacked bounds the announcements waiting for their answer.
+	MaxUnacked int
 	// LazyInterval batches announcements: IHaves leave at most this long
 	// after the first id they carry was received.
 	LazyInterval time.Duration
@@ -52,26 +69,34 @@ type Config struct {
 	// repair a lost push.
 	LazyFanout int
 	// HelloInterval is how often a node tells its view it is their
-	// neighbour (Hello).
+	// neighbour (Hello): a fallback for a neighbour that dropped this
+	// node and was not told it is back (PeerUp re-links the usual case,
+	// a false failure, at once). Every Hello is a packet to each view
+	// member, so it is most of an idle tree's traffic.
 	HelloInterval time.Duration
 }
 
 // DefaultConfig returns a Config with every bound and duration set, for a
-// LAN: grafts after 50 ms, announcements batched for 20 ms, ids kept for a
-// minute, 8 MiB of payloads.
+// LAN: grafts after 50 ms (up to 16 of them, 50 ms apart), announcements
+// batched for 20 ms and repeated after 100 ms of silence (up to 3 times),
+// ids kept for a minute, 8 MiB of payloads, a Hello every 10 s.
 func DefaultConfig(self Peer, origin string) Config {
 	return Config{
 		Self:             self,
 		Origin:           origin,
 		GraftTimeout:     50 * time.Millisecond,
 		GraftRetry:       50 * time.Millisecond,
+		MaxGrafts:        16,
+		ReannounceAfter:  100 * time.Millisecond,
+		MaxReannounces:   3,
+		MaxUnacked:       1 << 14,
 		LazyInterval:     20 * time.Millisecond,
 		Retention:        time.Minute,
 		MaxCacheBytes:    8 << 20,
 		MaxRecords:       1 << 17,
 		MaxMissing:       1 << 14,
 		MaxAnnouncements: 64,
-		HelloInterval:    2 * time.Second,
+		HelloInterval:    10 * time.Second,
 	}
 }
 
@@ -85,6 +110,14 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: GraftTimeout %v must be positive", ErrInvalidConfig, c.GraftTimeout)
 	case c.GraftRetry <= 0:
 		return fmt.Errorf("%w: GraftRetry %v must be positive", ErrInvalidConfig, c.GraftRetry)
+	case c.MaxGrafts <= 0:
+		return fmt.Errorf("%w: MaxGrafts %d must be positive", ErrInvalidConfig, c.MaxGrafts)
+	case c.ReannounceAfter < 0:
+		return fmt.Errorf("%w: ReannounceAfter %v must not be negative", ErrInvalidConfig, c.ReannounceAfter)
+	case c.ReannounceAfter > 0 && c.MaxReannounces <= 0:
+		return fmt.Errorf("%w: MaxReannounces %d must be positive when ReannounceAfter is set", ErrInvalidConfig, c.MaxReannounces)
+	case c.ReannounceAfter > 0 && c.MaxUnacked <= 0:
+		return fmt.Errorf("%w: MaxUnacked %d must be positive when ReannounceAfter is set", ErrInvalidConfig, c.MaxUnacked)
 	case c.LazyInterval <= 0:
 		return fmt.Errorf("%w: LazyInterval %v must be positive", ErrInvalidConfig, c.LazyInterval)
 	case c.Retention <= 0:

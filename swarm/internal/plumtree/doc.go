@@ -18,6 +18,19 @@
 // for (Graft) from the node that announced it, which also makes that link
 // eager again, so a lost message or a failed tree node heals the tree.
 //
+// Under loss, two things beyond the paper keep the repair within the
+// tree. Grafts go to the announcers in turn, and again from the first
+// after the last (up to MaxGrafts), so a lost graft or a lost answer is
+// asked for again rather than left to anti-entropy. And on a lazy link
+// both ends announce every broadcast, so a peer's own announcement of an
+// id (or its push or graft of it) acknowledges this node's: a lazy peer
+// silent about an id for ReannounceAfter is told again (an IHave of Round
+// 1, up to MaxReannounces times), and answers with an IHave of the ids it
+// has. A node whose push was lost stays silent, so its announcers repeat
+// themselves until it grafts; with no loss no announcement is repeated.
+// A node whose links are all eager, and whose every push was lost, still
+// waits for anti-entropy: pushes are not acknowledged.
+//
 // Neighbours come from the caller's peer sampling (SetPeers): shoal passes
 // a partial view of Fanout random members of memberlist's membership,
 // refreshed on membership events (see SampleView).
@@ -26,5 +39,6 @@
 //
 // The received set is kept for Retention, payloads (for Grafts) up to
 // MaxCacheBytes, oldest first out; announcements of missing ids up to
-// MaxMissing. Every drop is counted in Stats.
+// MaxMissing; announcements waiting for their answer up to MaxUnacked.
+// Every drop is counted in Stats.
 package plumtree

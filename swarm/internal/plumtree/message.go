@@ -33,9 +33,10 @@ const (
 	Prune
 	// Hello, sent periodically to the view, makes the sender a lazy
 	// neighbour of a receiver that had forgotten it (it declared the
-	// sender failed for a while, say): the receiver then announces to it,
-	// and the sender grafts what it misses. Without it, a node whose
-	// neighbours all dropped it would receive nothing.
+	// sender failed for a while, say, and missed its return, which
+	// PeerUp handles): the receiver then announces to it, and the sender
+	// grafts what it misses. Without it, a node whose neighbours all
+	// dropped it would receive nothing.
 	Hello
 )
 

@@ -21,6 +21,11 @@ type missingID struct {
 	id       ID
 	deadline time.Time
 	sources  []source
+	// next is the index in sources of the next announcer to graft: they
+	// are grafted in turn, and again from the first after the last, so a
+	// lost graft or a lost answer is retried; grafts counts them.
+	next   int
+	grafts int
 }
 
 // timer is a graft deadline in the heap; it is stale when its id's entry
@@ -83,11 +88,24 @@ func (m *missingSet) due(now time.Time) *missingID {
 func (m *missingSet) dropPeer(p Peer) {
 	for _, e := range m.byID {
 		keep := e.sources[:0]
-		for _, s := range e.sources {
+		for i, s := range e.sources {
 			if s.peer != p {
 				keep = append(keep, s)
+			} else if i < e.next {
+				e.next--
 			}
 		}
+		clear(e.sources[len(keep):])
 		e.sources = keep
 	}
+}
+
+// nextSource returns the announcer to graft next, in turn.
+func (e *missingID) nextSource() source {
+	if e.next >= len(e.sources) {
+		e.next = 0
+	}
+	s := e.sources[e.next]
+	e.next++
+	return s
 }

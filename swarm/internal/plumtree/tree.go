@@ -13,7 +13,10 @@ type Stats struct {
 	Duplicates     uint64 // received again (each answered by a Prune)
 	GraftsSent     uint64
 	GraftsMissed   uint64 // grafts for an id whose payload is gone
-	GraftGiveUps   uint64 // missing ids whose announcers all failed to answer
+	GraftGiveUps   uint64 // missing ids given up after MaxGrafts grafts, or with no announcer left
+	Reannounced    uint64 // announcements repeated to a silent lazy peer
+	UnackedDropped uint64 // announcements not watched for an answer: MaxUnacked reached
+	GoneDropped    uint64 // neighbours that went down forgotten (PeerUp will not re-link them): maxGone reached
 	MissingDropped uint64 // announcements ignored: MaxMissing reached
 	CacheEvictions uint64 // payloads dropped to stay in MaxCacheBytes
 }
@@ -33,11 +36,20 @@ type Tree struct {
 	// pendingIHave holds, per lazy peer, the announcements not sent yet;
 	// they leave at lazyDue.
 	pendingIHave map[Peer][]Announcement
+	// pendingAgain holds, per lazy peer, the announcements to repeat;
+	// they leave with the next batch, in an IHave of Round 1, which the
+	// peer answers.
+	pendingAgain map[Peer][]Announcement
 	lazyDue      time.Time
-	out          []Message
-	stats        Stats
-	floorSweep   time.Time // when expired floors were last forgotten
-	nextHello    time.Time // when the view is next told (Hello)
+	unacked      unackedSet
+	// gone holds the neighbours that went down, for PeerUp; goneOrder
+	// is their order, oldest first (it may hold ones PeerUp took).
+	gone       map[Peer]struct{}
+	goneOrder  []Peer
+	out        []Message
+	stats      Stats
+	floorSweep time.Time // when expired floors were last forgotten
+	nextHello  time.Time // when the view is next told (Hello)
 }
 
 // New returns a Tree with no neighbours.
@@ -53,6 +65,9 @@ func New(cfg Config) (*Tree, error) {
 		received:     newReceivedSet(),
 		missing:      newMissingSet(),
 		pendingIHave: make(map[Peer][]Announcement),
+		pendingAgain: make(map[Peer][]Announcement),
+		unacked:      newUnackedSet(),
+		gone:         make(map[Peer]struct{}),
 	}, nil
 }
 
@@ -65,7 +80,7 @@ func (t *Tree) Broadcast(now time.Time, payload []byte) ID {
 	id := ID{Origin: t.cfg.Origin, Seq: t.seq}
 	t.remember(now, id, 0, payload)
 	t.stats.Broadcasts++
-	t.push(now, id, 0, payload, "")
+	t.push(now, id, 0, payload, "", nil)
 	return id
 }
 
@@ -87,7 +102,7 @@ func (t *Tree) Step(now time.Time, m Message) (payload []byte, deliver bool, err
 	case IHave:
 		t.onIHave(now, m)
 	case Graft:
-		t.onGraft(m)
+		t.onGraft(now, m)
 	case Prune:
 		t.setLazy(m.From)
 	case Hello:
@@ -103,6 +118,7 @@ func (t *Tree) Step(now time.Time, m Message) (payload []byte, deliver bool, err
 }
 
 func (t *Tree) onGossip(now time.Time, m Message) ([]byte, bool, error) {
+	t.unacked.answered(m.From, m.ID)
 	if t.seen(m.ID) {
 		// A second copy: the link it came over is redundant.
 		t.stats.Duplicates++
@@ -111,19 +127,36 @@ func (t *Tree) onGossip(now time.Time, m Message) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	t.stats.Delivered++
-	delete(t.missing.byID, m.ID) // its timer goes stale
+	var announcers []source
+	if e := t.missing.byID[m.ID]; e != nil {
+		announcers = e.sources
+		delete(t.missing.byID, m.ID) // its timer goes stale
+	}
 	t.remember(now, m.ID, m.Round, m.Payload)
 	t.setEager(m.From)
-	t.push(now, m.ID, m.Round+1, m.Payload, m.From)
+	t.push(now, m.ID, m.Round+1, m.Payload, m.From, announcers)
 	return m.Payload, true, nil
 }
 
+// onIHave records the announced ids this node misses (their graft timers
+// start) and takes every announced id as the sender's answer to this
+// node's own announcement of it. A repeated announcement (Round > 0) is
+// answered at once with an IHave of the ids this node has, so that its
+// sender stops repeating them.
 func (t *Tree) onIHave(now time.Time, m Message) {
+	var answer []Announcement
 	for i, a := range m.Announcements {
 		if i >= t.cfg.MaxAnnouncements {
 			break
 		}
-		if a.ID.Origin == "" || t.seen(a.ID) {
+		if a.ID.Origin == "" {
+			continue
+		}
+		t.unacked.answered(m.From, a.ID)
+		if t.seen(a.ID) {
+			if m.Round > 0 {
+				answer = append(answer, Announcement{ID: a.ID})
+			}
 			continue
 		}
 		e := t.missing.byID[a.ID]
@@ -140,13 +173,17 @@ func (t *Tree) onIHave(now time.Time, m Message) {
 			e.sources = append(e.sources, source{peer: m.From, round: a.Round})
 		}
 	}
+	if len(answer) > 0 {
+		t.send(Message{Kind: IHave, To: m.From, Announcements: answer})
+	}
 }
 
-func (t *Tree) onGraft(m Message) {
+func (t *Tree) onGraft(now time.Time, m Message) {
 	t.setEager(m.From)
 	if m.ID.Origin == "" {
 		return // a new neighbour linking itself
 	}
+	t.unacked.answered(m.From, m.ID)
 	r := t.received.get(m.ID)
 	if r == nil || r.payload == nil {
 		t.stats.GraftsMissed++
@@ -155,22 +192,26 @@ func (t *Tree) onGraft(m Message) {
 	t.send(Message{Kind: Gossip, To: m.From, ID: r.id, Round: r.round + 1, Payload: r.payload})
 }
 
-// Tick runs the timers due at now: grafts for ids still missing, and the
-// batched announcements. Call it at Next (earlier is harmless).
+// Tick runs the timers due at now: grafts for ids still missing,
+// announcements repeated to silent peers, and the batched announcements.
+// Call it at Next (earlier is harmless).
 func (t *Tree) Tick(now time.Time) {
 	t.expire(now)
 	for e := t.missing.due(now); e != nil; e = t.missing.due(now) {
-		if len(e.sources) == 0 {
+		if len(e.sources) == 0 || e.grafts >= t.cfg.MaxGrafts {
 			delete(t.missing.byID, e.id)
 			t.stats.GraftGiveUps++
 			continue
 		}
-		s := e.sources[0]
-		e.sources = e.sources[1:]
+		s := e.nextSource()
+		e.grafts++
 		t.setEager(s.peer)
 		t.stats.GraftsSent++
 		t.send(Message{Kind: Graft, To: s.peer, ID: e.id, Round: s.round})
 		t.missing.schedule(e, now.Add(t.cfg.GraftRetry))
+	}
+	for k, e, ok := t.unacked.due(now); ok; k, e, ok = t.unacked.due(now) {
+		t.reannounce(now, k, e)
 	}
 	if !t.lazyDue.IsZero() && !now.Before(t.lazyDue) {
 		t.flushAnnouncements()
@@ -191,6 +232,9 @@ func (t *Tree) Tick(now time.Time) {
 // (Hellos start at the first Tick; a node with no view sends none).
 func (t *Tree) Next() (time.Time, bool) {
 	d, ok := t.missing.next()
+	if u, uok := t.unacked.next(); uok && (!ok || u.Before(d)) {
+		d, ok = u, true
+	}
 	if !t.lazyDue.IsZero() && (!ok || t.lazyDue.Before(d)) {
 		d, ok = t.lazyDue, true
 	}
@@ -239,11 +283,17 @@ func (t *Tree) SetView(peers []Peer) {
 // was eager, one lazy peer is grafted in its place.
 func (t *Tree) PeerDown(p Peer) {
 	_, wasEager := t.eager[p]
+	_, wasLazy := t.lazy[p]
+	if wasEager || wasLazy {
+		t.rememberGone(p)
+	}
 	delete(t.view, p)
 	delete(t.eager, p)
 	delete(t.lazy, p)
 	delete(t.pendingIHave, p)
+	delete(t.pendingAgain, p)
 	t.missing.dropPeer(p)
+	t.unacked.dropPeer(p)
 	if wasEager && len(t.lazy) > 0 {
 		// p may have been this node's way to the rest of the tree: link
 		// one lazy peer eagerly at once rather than wait for an
@@ -255,6 +305,53 @@ func (t *Tree) PeerDown(p Peer) {
 		t.send(Message{Kind: Graft, To: q})
 	}
 }
+
+// PeerUp tells the machine that p, which had failed, is alive again (a
+// false failure: memberlist's member refuted it). If p was a neighbour
+// when it went down, it is a lazy neighbour again: p never dropped this
+// node, and without the link it would hear of nothing from here until
+// its next Hello.
+func (t *Tree) PeerUp(p Peer) {
+	if _, ok := t.gone[p]; !ok || p == t.cfg.Self {
+		return
+	}
+	delete(t.gone, p)
+	if _, eager := t.eager[p]; !eager {
+		t.lazy[p] = struct{}{}
+	}
+}
+
+// rememberGone keeps p among the neighbours that went down, for PeerUp;
+// the oldest is forgotten past maxGone.
+func (t *Tree) rememberGone(p Peer) {
+	if _, ok := t.gone[p]; ok {
+		return
+	}
+	for len(t.gone) >= maxGone && len(t.goneOrder) > 0 {
+		old := t.goneOrder[0]
+		t.goneOrder = t.goneOrder[1:]
+		if _, ok := t.gone[old]; ok {
+			delete(t.gone, old)
+			t.stats.GoneDropped++
+		}
+	}
+	t.gone[p] = struct{}{}
+	t.goneOrder = append(t.goneOrder, p)
+	if len(t.goneOrder) > 2*maxGone {
+		// Entries PeerUp took are still in the order: keep only the live.
+		live := t.goneOrder[:0]
+		for _, q := range t.goneOrder {
+			if _, ok := t.gone[q]; ok {
+				live = append(live, q)
+			}
+		}
+		clear(t.goneOrder[len(live):])
+		t.goneOrder = live
+	}
+}
+
+// maxGone bounds the neighbours remembered after they went down.
+const maxGone = 1024
 
 // Eager returns the eager peers, sorted; Lazy the lazy ones.
 func (t *Tree) Eager() []Peer { return sortedPeers(t.eager) }
@@ -294,8 +391,10 @@ func (t *Tree) remember(now time.Time, id ID, round uint32, payload []byte) {
 }
 
 // push sends a broadcast whole to the eager peers and announces it to the
-// lazy ones, except the peer it came from.
-func (t *Tree) push(now time.Time, id ID, round uint32, payload []byte, from Peer) {
+// lazy ones, except the peer it came from, and waits for the answer of
+// each lazy peer not among announcers (those that announced it here
+// have it).
+func (t *Tree) push(now time.Time, id ID, round uint32, payload []byte, from Peer, announcers []source) {
 	for _, p := range sortedPeers(t.eager) {
 		if p != from {
 			t.send(Message{Kind: Gossip, To: p, ID: id, Round: round, Payload: payload})
@@ -315,6 +414,11 @@ func (t *Tree) push(now time.Time, id ID, round uint32, payload []byte, from Pee
 	}
 	for _, p := range lazy {
 		t.pendingIHave[p] = append(t.pendingIHave[p], Announcement{ID: id, Round: round})
+		if t.cfg.ReannounceAfter > 0 && !slices.ContainsFunc(announcers, func(s source) bool { return s.peer == p }) {
+			if !t.unacked.schedule(ackKey{peer: p, id: id}, now.Add(t.cfg.ReannounceAfter), 0, t.cfg.MaxUnacked) {
+				t.stats.UnackedDropped++
+			}
+		}
 	}
 	if len(lazy) > 0 && t.lazyDue.IsZero() {
 		t.lazyDue = now.Add(t.cfg.LazyInterval)
@@ -330,24 +434,49 @@ func announceHash(id ID) uint64 {
 	return (h ^ id.Seq) * 1099511628211
 }
 
-// flushAnnouncements sends the batched IHaves, at most MaxAnnouncements
-// ids per message, to every neighbour they were meant for (one made eager
-// since still gets them: it may have missed the broadcast).
-func (t *Tree) flushAnnouncements() {
-	peers := make([]Peer, 0, len(t.pendingIHave))
-	for p := range t.pendingIHave {
-		peers = append(peers, p)
+// reannounce tells a silent peer again of an id it was told of, unless
+// the peer is no neighbour any more or the payload is gone (a graft could
+// not be answered), and waits for its answer again.
+func (t *Tree) reannounce(now time.Time, k ackKey, e ackEntry) {
+	_, eager := t.eager[k.peer]
+	_, lazy := t.lazy[k.peer]
+	r := t.received.get(k.id)
+	if !eager && !lazy || r == nil || r.payload == nil {
+		return
 	}
-	slices.Sort(peers)
-	for _, p := range peers {
-		anns := t.pendingIHave[p]
-		for len(anns) > 0 {
-			k := min(len(anns), t.cfg.MaxAnnouncements)
-			t.send(Message{Kind: IHave, To: p, Announcements: anns[:k:k]})
-			anns = anns[k:]
+	t.stats.Reannounced++
+	t.pendingAgain[k.peer] = append(t.pendingAgain[k.peer], Announcement{ID: k.id, Round: r.round})
+	if t.lazyDue.IsZero() || now.Before(t.lazyDue) {
+		t.lazyDue = now // the repeat has waited long enough
+	}
+	if e.tries+1 < t.cfg.MaxReannounces {
+		if !t.unacked.schedule(k, now.Add(t.cfg.ReannounceAfter), e.tries+1, t.cfg.MaxUnacked) {
+			t.stats.UnackedDropped++
 		}
 	}
-	clear(t.pendingIHave)
+}
+
+// flushAnnouncements sends the batched IHaves, at most MaxAnnouncements
+// ids per message, to every neighbour they were meant for (one made eager
+// since still gets them: it may have missed the broadcast); repeated
+// announcements go in IHaves of Round 1, which the receiver answers.
+func (t *Tree) flushAnnouncements() {
+	for round, pending := range []map[Peer][]Announcement{t.pendingIHave, t.pendingAgain} {
+		peers := make([]Peer, 0, len(pending))
+		for p := range pending {
+			peers = append(peers, p)
+		}
+		slices.Sort(peers)
+		for _, p := range peers {
+			anns := pending[p]
+			for len(anns) > 0 {
+				k := min(len(anns), t.cfg.MaxAnnouncements)
+				t.send(Message{Kind: IHave, To: p, Round: uint32(round), Announcements: anns[:k:k]})
+				anns = anns[k:]
+			}
+		}
+		clear(pending)
+	}
 	t.lazyDue = time.Time{}
 }
 

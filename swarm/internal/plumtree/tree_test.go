@@ -2,6 +2,7 @@ package plumtree
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -73,7 +74,13 @@ func TestBroadcastPushesToEagerAndAnnouncesToLazy(t *testing.T) {
 	assert.Equal(t, []Announcement{{ID: id, Round: 0}}, out[0].Announcements)
 	next, ok = tr.Next()
 	assert.True(t, ok)
-	assert.Equal(t, at(20).Add(2*time.Second), next, "only the hello timer is left")
+	assert.Equal(t, at(101), next, "waiting for d to announce it back")
+	_, _, err = tr.Step(at(30), Message{Kind: IHave, From: "d", Announcements: []Announcement{{ID: id, Round: 3}}})
+	require.NoError(t, err)
+	assert.Empty(t, tr.Ready())
+	next, ok = tr.Next()
+	assert.True(t, ok)
+	assert.Equal(t, at(20).Add(10*time.Second), next, "only the hello timer is left")
 	assert.Equal(t, uint64(2), tr.Broadcast(at(2), nil).Seq)
 }
 
@@ -181,15 +188,71 @@ func TestIHaveGraftsAfterTimeoutThenTriesTheNextAnnouncer(t *testing.T) {
 	assert.Equal(t, uint32(2), out[0].Round)
 	assert.Contains(t, tr.Eager(), Peer("c"), "grafting makes the link eager")
 
-	// c does not answer: after GraftRetry, d is grafted; after that, the
-	// id is given up (anti-entropy repairs it).
-	tr.Tick(at(100))
-	assert.Equal(t, []string{"graft>d"}, kinds(tr.Ready()))
-	tr.Tick(at(150))
+	// c does not answer: after GraftRetry, d is grafted; then c again
+	// (the graft or its answer may have been lost), and so on in turn,
+	// until MaxGrafts (16) grafts went unanswered: then the id is given
+	// up (anti-entropy repairs it).
+	for i := 1; i < 16; i++ {
+		tr.Tick(at(50 + 50*i))
+		want := []string{"graft>d"}
+		if i%2 == 0 {
+			want = []string{"graft>c"}
+		}
+		assert.Equal(t, want, kinds(tr.Ready()), "graft %d", i+1)
+	}
+	assert.Equal(t, 1, tr.Missing())
+	tr.Tick(at(850))
 	assert.Empty(t, tr.Ready())
 	assert.Equal(t, 0, tr.Missing())
 	assert.Equal(t, uint64(1), tr.Stats().GraftGiveUps)
-	assert.Equal(t, uint64(2), tr.Stats().GraftsSent)
+	assert.Equal(t, uint64(16), tr.Stats().GraftsSent)
+}
+
+func TestGraftRetriesReachAnnouncersThatCameLater(t *testing.T) {
+	tr := linked(t, "a", "b")
+	id := ID{Origin: "z/1", Seq: 5}
+	_, _, _ = tr.Step(at(0), Message{Kind: IHave, From: "c", Announcements: []Announcement{{ID: id}}})
+	tr.Tick(at(50))
+	assert.Equal(t, []string{"graft>c"}, kinds(tr.Ready()))
+	// d announces while the graft to c is outstanding: it is next, then
+	// c again.
+	_, _, _ = tr.Step(at(60), Message{Kind: IHave, From: "d", Announcements: []Announcement{{ID: id}}})
+	tr.Tick(at(100))
+	assert.Equal(t, []string{"graft>d"}, kinds(tr.Ready()))
+	tr.Tick(at(150))
+	assert.Equal(t, []string{"graft>c"}, kinds(tr.Ready()))
+	// c's answer ends the retries.
+	_, ok, _ := tr.Step(at(151), Message{Kind: Gossip, From: "c", ID: id, Payload: []byte("p")})
+	require.True(t, ok)
+	tr.Ready()
+	tr.Tick(at(200))
+	assert.Empty(t, tr.Ready())
+	assert.Equal(t, uint64(0), tr.Stats().GraftGiveUps)
+}
+
+func TestGraftRetriesSkipAnAnnouncerThatWentDown(t *testing.T) {
+	tr := linked(t, "a", "b")
+	id := ID{Origin: "z/1", Seq: 5}
+	for _, p := range []Peer{"c", "d", "e"} {
+		_, _, _ = tr.Step(at(0), Message{Kind: IHave, From: p, Announcements: []Announcement{{ID: id}}})
+	}
+	tr.Tick(at(50))
+	assert.Equal(t, []string{"graft>c"}, kinds(tr.Ready()))
+	tr.PeerDown("c")
+	tr.Ready()
+	tr.Tick(at(100))
+	assert.Equal(t, []string{"graft>d"}, kinds(tr.Ready()))
+	tr.PeerDown("d")
+	tr.Ready()
+	tr.Tick(at(150))
+	assert.Equal(t, []string{"graft>e"}, kinds(tr.Ready()))
+	tr.Tick(at(200))
+	assert.Equal(t, []string{"graft>e"}, kinds(tr.Ready()))
+	tr.PeerDown("e")
+	tr.Ready()
+	tr.Tick(at(250))
+	assert.Empty(t, tr.Ready(), "no announcer left")
+	assert.Equal(t, uint64(1), tr.Stats().GraftGiveUps)
 }
 
 func TestGossipCancelsTheGraftTimer(t *testing.T) {
@@ -203,7 +266,7 @@ func TestGossipCancelsTheGraftTimer(t *testing.T) {
 	assert.Empty(t, tr.Ready())
 	assert.Equal(t, 0, tr.Missing())
 	next, _ := tr.Next()
-	assert.Equal(t, at(3000), next, "no graft timer left, only the hello")
+	assert.Equal(t, at(11000), next, "no graft timer left, only the hello")
 }
 
 func TestIHaveOfKnownIDsIsIgnored(t *testing.T) {
@@ -333,6 +396,10 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		func(c *Config) { c.Origin = "" },
 		func(c *Config) { c.GraftTimeout = 0 },
 		func(c *Config) { c.GraftRetry = 0 },
+		func(c *Config) { c.MaxGrafts = 0 },
+		func(c *Config) { c.ReannounceAfter = -1 },
+		func(c *Config) { c.MaxReannounces = 0 },
+		func(c *Config) { c.MaxUnacked = 0 },
 		func(c *Config) { c.LazyInterval = 0 },
 		func(c *Config) { c.Retention = 0 },
 		func(c *Config) { c.MaxCacheBytes = -1 },
@@ -367,8 +434,8 @@ func TestHelloMakesAForgottenNeighbourLazy(t *testing.T) {
 	tr.Tick(at(0)) // starts the hello timer
 	assert.Empty(t, tr.Ready())
 	next, _ := tr.Next()
-	assert.Equal(t, at(2000), next)
-	tr.Tick(at(2000))
+	assert.Equal(t, at(10000), next)
+	tr.Tick(at(10000))
 	assert.Equal(t, []string{"hello>b", "hello>c"}, kinds(tr.Ready()))
 
 	// b had dropped a (declared it failed); a's hello makes a lazy at b,
@@ -421,4 +488,40 @@ func TestPeerDownOfAnEagerPeerGraftsALazyOne(t *testing.T) {
 	assert.Equal(t, []string{"graft>c"}, kinds(tr.Ready()))
 	assert.Equal(t, []Peer{"c"}, tr.Eager())
 	assert.Empty(t, tr.Lazy())
+}
+
+func TestPeerUpRelinksANeighbourThatCameBack(t *testing.T) {
+	tr := linked(t, "a", "b", "c")
+	_, _, _ = tr.Step(at(0), Message{Kind: Prune, From: "c"})
+	tr.PeerDown("c") // a false failure
+	assert.Empty(t, tr.Lazy())
+	tr.PeerUp("x") // never a neighbour: nothing
+	tr.PeerUp("c")
+	assert.Equal(t, []Peer{"c"}, tr.Lazy(), "c is a lazy neighbour again")
+	assert.Equal(t, []Peer{"b"}, tr.Eager())
+	tr.Broadcast(at(1), nil)
+	tr.Tick(at(21))
+	assert.Equal(t, []string{"gossip>b", "ihave>c"}, kinds(tr.Ready()))
+	// Once taken, the memory of c's failure is gone.
+	tr.PeerDown("b")
+	tr.Ready()
+	tr.PeerUp("b")
+	tr.PeerUp("b")
+	assert.Equal(t, []Peer{"b"}, tr.Lazy(), "c was grafted in b's place")
+	assert.Equal(t, []Peer{"c"}, tr.Eager())
+}
+
+func TestNeighboursRememberedAfterFailureAreBounded(t *testing.T) {
+	tr := linked(t, "a")
+	for i := range maxGone + 5 {
+		p := Peer(fmt.Sprintf("p%04d", i))
+		_, _, _ = tr.Step(at(0), Message{Kind: Hello, From: p})
+		tr.PeerDown(p)
+	}
+	assert.Len(t, tr.gone, maxGone)
+	assert.Equal(t, uint64(5), tr.Stats().GoneDropped)
+	tr.PeerUp("p0000") // forgotten: stays out
+	assert.Empty(t, tr.Lazy())
+	tr.PeerUp(Peer(fmt.Sprintf("p%04d", maxGone+4)))
+	assert.Len(t, tr.Lazy(), 1)
 }
