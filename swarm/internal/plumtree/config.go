@@ -32,6 +32,12 @@ type Config struct {
 	// grafted in turn, and again from the first after the last, so a
 	// lost graft or a lost answer is retried.
 	GraftRetry time.Duration
+	// MaxGraftRetry caps the wait between grafts, which doubles after each
+	// round over the announcers: a node too busy to answer in GraftRetry
+	// (a loaded machine, a burst of thousands of ids) is asked less often,
+	// not more, and has seconds, not GraftRetry·MaxGrafts, to answer
+	// before the id is given up.
+	MaxGraftRetry time.Duration
 	// MaxGrafts bounds the grafts sent for one missing id; after them
 	// (or when no announcer is left) it is given up to anti-entropy.
 	MaxGrafts int
@@ -77,7 +83,8 @@ type Config struct {
 }
 
 // DefaultConfig returns a Config with every bound and duration set, for a
-// LAN: grafts after 50 ms (up to 16 of them, 50 ms apart), announcements
+// LAN: grafts after 50 ms (up to 16 of them, 50 ms apart over the first
+// round of announcers, doubling after each round up to 2 s), announcements
 // batched for 20 ms and repeated after 100 ms of silence (up to 3 times),
 // ids kept for a minute, 8 MiB of payloads, a Hello every 10 s.
 func DefaultConfig(self Peer, origin string) Config {
@@ -86,6 +93,7 @@ func DefaultConfig(self Peer, origin string) Config {
 		Origin:           origin,
 		GraftTimeout:     50 * time.Millisecond,
 		GraftRetry:       50 * time.Millisecond,
+		MaxGraftRetry:    2 * time.Second,
 		MaxGrafts:        16,
 		ReannounceAfter:  100 * time.Millisecond,
 		MaxReannounces:   3,
@@ -110,6 +118,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: GraftTimeout %v must be positive", ErrInvalidConfig, c.GraftTimeout)
 	case c.GraftRetry <= 0:
 		return fmt.Errorf("%w: GraftRetry %v must be positive", ErrInvalidConfig, c.GraftRetry)
+	case c.MaxGraftRetry < c.GraftRetry:
+		return fmt.Errorf("%w: MaxGraftRetry %v is below GraftRetry %v", ErrInvalidConfig, c.MaxGraftRetry, c.GraftRetry)
 	case c.MaxGrafts <= 0:
 		return fmt.Errorf("%w: MaxGrafts %d must be positive", ErrInvalidConfig, c.MaxGrafts)
 	case c.ReannounceAfter < 0:

@@ -23,9 +23,11 @@ type missingID struct {
 	sources  []source
 	// next is the index in sources of the next announcer to graft: they
 	// are grafted in turn, and again from the first after the last, so a
-	// lost graft or a lost answer is retried; grafts counts them.
+	// lost graft or a lost answer is retried; grafts counts them, and
+	// rounds the times the turn came back to the first.
 	next   int
 	grafts int
+	rounds int
 }
 
 // timer is a graft deadline in the heap; it is stale when its id's entry
@@ -104,6 +106,7 @@ func (m *missingSet) dropPeer(p Peer) {
 func (e *missingID) nextSource() source {
 	if e.next >= len(e.sources) {
 		e.next = 0
+		e.rounds++
 	}
 	s := e.sources[e.next]
 	e.next++

@@ -192,6 +192,16 @@ func (t *Tree) onGraft(now time.Time, m Message) {
 	t.send(Message{Kind: Gossip, To: m.From, ID: r.id, Round: r.round + 1, Payload: r.payload})
 }
 
+// graftRetry is the wait after e's latest graft: GraftRetry over the first
+// round of its announcers, doubled after each round, at most MaxGraftRetry.
+func (t *Tree) graftRetry(e *missingID) time.Duration {
+	d := t.cfg.GraftRetry
+	for r := e.rounds; r > 0 && d < t.cfg.MaxGraftRetry; r-- {
+		d *= 2
+	}
+	return min(d, t.cfg.MaxGraftRetry)
+}
+
 // Tick runs the timers due at now: grafts for ids still missing,
 // announcements repeated to silent peers, and the batched announcements.
 // Call it at Next (earlier is harmless).
@@ -208,7 +218,7 @@ func (t *Tree) Tick(now time.Time) {
 		t.setEager(s.peer)
 		t.stats.GraftsSent++
 		t.send(Message{Kind: Graft, To: s.peer, ID: e.id, Round: s.round})
-		t.missing.schedule(e, now.Add(t.cfg.GraftRetry))
+		t.missing.schedule(e, now.Add(t.graftRetry(e)))
 	}
 	for k, e, ok := t.unacked.due(now); ok; k, e, ok = t.unacked.due(now) {
 		t.reannounce(now, k, e)

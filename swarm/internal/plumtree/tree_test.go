@@ -3,6 +3,7 @@ package plumtree
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,22 +191,43 @@ func TestIHaveGraftsAfterTimeoutThenTriesTheNextAnnouncer(t *testing.T) {
 
 	// c does not answer: after GraftRetry, d is grafted; then c again
 	// (the graft or its answer may have been lost), and so on in turn,
-	// until MaxGrafts (16) grafts went unanswered: then the id is given
-	// up (anti-entropy repairs it).
+	// the wait doubling after each round over both (up to MaxGraftRetry,
+	// 2 s), until MaxGrafts (16) grafts went unanswered: then the id is
+	// given up (anti-entropy repairs it).
+	ms, wait := 50, 50
 	for i := 1; i < 16; i++ {
-		tr.Tick(at(50 + 50*i))
+		ms += wait
+		if i%2 == 0 {
+			wait = min(2*wait, 2000) // the turn comes back to c
+		}
+		tr.Tick(at(ms - 1))
+		assert.Empty(t, grafts(tr.Ready()), "graft %d before its time", i+1)
+		tr.Tick(at(ms))
 		want := []string{"graft>d"}
 		if i%2 == 0 {
 			want = []string{"graft>c"}
 		}
-		assert.Equal(t, want, kinds(tr.Ready()), "graft %d", i+1)
+		assert.Equal(t, want, grafts(tr.Ready()), "graft %d at %d ms", i+1, ms)
 	}
 	assert.Equal(t, 1, tr.Missing())
-	tr.Tick(at(850))
+	assert.Equal(t, 12350, ms, "the 16th graft, 12.3 s after the first")
+	tr.Tick(at(ms + wait))
 	assert.Empty(t, tr.Ready())
 	assert.Equal(t, 0, tr.Missing())
 	assert.Equal(t, uint64(1), tr.Stats().GraftGiveUps)
 	assert.Equal(t, uint64(16), tr.Stats().GraftsSent)
+}
+
+// grafts is kinds without the Hellos, which a long test meets every
+// HelloInterval.
+func grafts(ms []Message) []string {
+	var out []string
+	for _, k := range kinds(ms) {
+		if !strings.HasPrefix(k, "hello") {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func TestGraftRetriesReachAnnouncersThatCameLater(t *testing.T) {
@@ -250,7 +272,7 @@ func TestGraftRetriesSkipAnAnnouncerThatWentDown(t *testing.T) {
 	assert.Equal(t, []string{"graft>e"}, kinds(tr.Ready()))
 	tr.PeerDown("e")
 	tr.Ready()
-	tr.Tick(at(250))
+	tr.Tick(at(300)) // the turn came back to e at 200: the wait doubled
 	assert.Empty(t, tr.Ready(), "no announcer left")
 	assert.Equal(t, uint64(1), tr.Stats().GraftGiveUps)
 }
