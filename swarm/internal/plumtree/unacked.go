@@ -52,8 +52,6 @@ func (u *unackedSet) schedule(k ackKey, deadline time.Time, tries, max int) bool
 	return true
 }
 
-func (u *unackedSet) len() int { return len(u.byKey) }
-
 // answered forgets the announcement of id to p: p has shown it knows id.
 func (u *unackedSet) answered(p Peer, id ID) { delete(u.byKey, ackKey{peer: p, id: id}) }
 
