@@ -28,9 +28,10 @@ const (
 	// dropTreeChanges: a membership change forgotten before the tree's
 	// goroutine took it (maxMemberChanges waiting).
 	dropTreeChanges = "tree_member_changes"
-	// maxTreeLarge bounds the tree messages waiting for the reliable
-	// stream (a flush's single delta larger than a packet, or a graft's
-	// answer carrying one).
+	// maxTreeLarge bounds the tree messages one round of the tree's
+	// goroutine hands to the stream sender (a flush's single delta larger
+	// than a packet, or a graft's answer carrying one); the stream
+	// sender's own byte and per-member bounds apply after that.
 	maxTreeLarge = 256
 )
 
@@ -396,20 +397,16 @@ func (b *broadcastTree) encode(m *plumtree.Message) ([]byte, error) {
 	return b.n.codec.EncodeEnvelope(&codec.Envelope{Kind: kindTree, Origin: b.n.self, Payload: payload})
 }
 
-// sendLarge sends messages too large for a packet over the reliable
-// stream (run's goroutine: it may wait up to TCPTimeout per message).
+// sendLarge hands messages too large for a packet to the node's stream
+// sender, whose workers send them over the reliable stream concurrently,
+// each bounded by TCPTimeout, within its byte and per-member bounds: a
+// half-dead member does not hold up the tree's goroutine.
 func (b *broadcastTree) sendLarge(msgs []largeTreeMsg) {
 	n := b.n
 	for _, m := range msgs {
-		to, ok := n.members.node(m.to)
-		if !ok {
-			continue
+		if to, ok := n.members.node(m.to); ok {
+			n.streams.sendKind(kindTree, [][]byte{m.buf}, []*memberlist.Node{to})
 		}
-		if err := n.ml.SendReliable(to, m.buf); err != nil {
-			n.log.Warn("tree send over the stream", "to", m.to, "bytes", len(m.buf), "err", err)
-			continue
-		}
-		n.stats.sent(kindTree, len(m.buf))
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/shoal-go/shoal/codec"
 )
 
 // Bounds of the stream sender. A send takes at most TCPTimeout (the
@@ -54,6 +56,7 @@ type streamMsg struct {
 	parts [][]byte
 	size  int
 	refs  int
+	kind  codec.Kind // what Stats.Sent counts it as
 }
 
 func newStreamSender(n *Node, maxBytes int) *streamSender {
@@ -79,6 +82,11 @@ func (s *streamSender) start() {
 // send queues the message made of parts for every member in to. It never
 // blocks.
 func (s *streamSender) send(parts [][]byte, to []*memberlist.Node) {
+	s.sendKind(kindDirect, parts, to)
+}
+
+// sendKind is send, counting the message in Stats.Sent as kind.
+func (s *streamSender) sendKind(kind codec.Kind, parts [][]byte, to []*memberlist.Node) {
 	if len(to) == 0 || len(parts) == 0 {
 		return
 	}
@@ -93,7 +101,7 @@ func (s *streamSender) send(parts [][]byte, to []*memberlist.Node) {
 		s.n.warnLimited(dropStreamBacklog, "large deltas queued beyond the stream sender's bound; anti-entropy will carry them", "bytes", size, "queued_bytes", s.bytes)
 		return
 	}
-	m := &streamMsg{parts: parts, size: size}
+	m := &streamMsg{parts: parts, size: size, kind: kind}
 	for _, mem := range to {
 		if s.perPeer[mem.Name] >= streamPerMember {
 			s.n.stats.drop(dropStreamMember)
@@ -142,7 +150,7 @@ func (s *streamSender) deliver(j streamJob) {
 				s.n.warnLimited(dropStreamFailed, "reliable send of a large delta or a burst", "to", j.to.Name, "bytes", len(p), "err", err)
 				break
 			}
-			s.n.stats.sent(kindDirect, len(p))
+			s.n.stats.sent(j.msg.kind, len(p))
 		}
 	}
 	s.done(j)
