@@ -25,6 +25,10 @@ const (
 	// and repeated announcements, then anti-entropy, repair what they
 	// carried).
 	maxTreeOut = 1 << 16
+	// maxTreeOutBytes bounds the payload bytes of those messages (a
+	// payload pushed to several peers counts once per peer: an upper
+	// bound on what they hold).
+	maxTreeOutBytes = 16 << 20
 	// dropTreeChanges: a membership change forgotten before the tree's
 	// goroutine took it (maxMemberChanges waiting).
 	dropTreeChanges = "tree_member_changes"
@@ -64,6 +68,7 @@ type broadcastTree struct {
 	mu        sync.Mutex
 	t         *plumtree.Tree
 	out       []plumtree.Message // produced by the machine, for run to send
+	outBytes  int                // payload bytes in out
 	view      []plumtree.Peer
 	viewDirty bool
 	// changes are the members gone down or back up since the last
@@ -251,7 +256,7 @@ func (b *broadcastTree) run() {
 		b.t.Tick(now)
 		b.queueLocked(b.t.Ready())
 		out := b.out
-		b.out = nil
+		b.out, b.outBytes = nil, 0
 		next, ok := b.t.Next()
 		b.mu.Unlock()
 		b.sendLarge(b.send(out))
@@ -298,10 +303,19 @@ type largeTreeMsg struct {
 }
 
 // queueLocked adds the machine's messages to those run will send,
-// forgetting the oldest past maxTreeOut. b.mu is held.
+// forgetting the oldest past maxTreeOut messages or maxTreeOutBytes of
+// payload. b.mu is held.
 func (b *broadcastTree) queueLocked(msgs []plumtree.Message) {
+	for i := range msgs {
+		b.outBytes += len(msgs[i].Payload)
+	}
 	b.out = append(b.out, msgs...)
-	if over := len(b.out) - maxTreeOut; over > 0 {
+	over := 0
+	for len(b.out)-over > maxTreeOut || b.outBytes > maxTreeOutBytes && over < len(b.out) {
+		b.outBytes -= len(b.out[over].Payload)
+		over++
+	}
+	if over > 0 {
 		clear(b.out[:over])
 		b.out = b.out[over:]
 		b.n.stats.dropN(dropTreeOut, over)
