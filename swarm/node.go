@@ -208,15 +208,13 @@ func New(cfg Config) (*Node, error) {
 	}
 	tr := cfg.Transport
 	if tr == nil {
-		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
-			BindAddrs: []string{cfg.BindAddr}, BindPort: cfg.BindPort, Logger: mc.Logger,
-		})
+		nt, err := newNetTransport(cfg.BindAddr, cfg.BindPort, mc.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("shoal/swarm: listen on %s: %w",
 				net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.BindPort)), err)
 		}
 		if cfg.BindPort == 0 {
-			mc.BindPort = nt.GetAutoBindPort()
+			mc.BindPort = nt.port()
 			if mc.AdvertisePort == 0 {
 				mc.AdvertisePort = mc.BindPort
 			}
