@@ -354,6 +354,17 @@ func (b *broadcastTree) send(msgs []plumtree.Message) (large []largeTreeMsg) {
 			byPeer[m.To] = d
 			order = append(order, m.To)
 		}
+		if m.Kind == plumtree.IHave {
+			// Announcements are split to fit packets: a batch of the
+			// machine's MaxAnnouncements long origin names may not.
+			bufs, err := b.encodeAnnouncements(m)
+			if err != nil {
+				n.log.Error("encode tree announcements", "err", err)
+				continue
+			}
+			d.bufs = append(d.bufs, bufs...)
+			continue
+		}
 		if last == nil || !sameEncoding(last, m) {
 			var err error
 			if buf, err = b.encode(m); err != nil {
@@ -399,6 +410,32 @@ func sameEncoding(a, b *plumtree.Message) bool {
 	return a.Kind == plumtree.Gossip && b.Kind == plumtree.Gossip && a.ID == b.ID && a.Round == b.Round
 }
 
+// encodeAnnouncements encodes an IHave as messages that each fit a
+// packet, halving the announcements per message until they do (an IHave
+// too large for a packet would go over the stream, whose per-member bound
+// drops it when the peer is slow: its ids then wait for a repeat).
+func (b *broadcastTree) encodeAnnouncements(m *plumtree.Message) ([][]byte, error) {
+	var out [][]byte
+	anns := m.Announcements
+	k := len(anns)
+	for len(anns) > 0 {
+		k = min(k, len(anns))
+		part := *m
+		part.Announcements = anns[:k]
+		buf, err := b.encode(&part)
+		if err != nil {
+			return out, err
+		}
+		if len(buf) > b.n.maxPkt && k > 1 {
+			k /= 2
+			continue
+		}
+		out = append(out, buf)
+		anns = anns[k:]
+	}
+	return out, nil
+}
+
 func (b *broadcastTree) encode(m *plumtree.Message) ([]byte, error) {
 	w := treeWire{Kind: uint8(m.Kind), Origin: m.ID.Origin, Seq: m.ID.Seq, Round: m.Round, Payload: m.Payload}
 	for _, a := range m.Announcements {
@@ -428,11 +465,16 @@ func (b *broadcastTree) stats() TreeStats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st := b.t.Stats()
-	return TreeStats{
-		Eager: len(b.t.Eager()), Lazy: len(b.t.Lazy()),
+	origins, eager, lazy := b.t.Links()
+	ts := TreeStats{
+		Origins:    origins,
 		Broadcasts: st.Broadcasts, Delivered: st.Delivered, Duplicates: st.Duplicates,
 		Grafts: st.GraftsSent, GraftGiveUps: st.GraftGiveUps, Reannounced: st.Reannounced,
-		Dropped: st.MissingDropped + st.CacheEvictions + st.GraftsMissed + st.UnackedDropped,
+		Dropped: st.MissingDropped + st.CacheEvictions + st.GraftsMissed + st.UnackedDropped + st.OriginsDropped,
 		Missing: b.t.Missing(),
 	}
+	if origins > 0 {
+		ts.Eager, ts.Lazy = float64(eager)/float64(origins), float64(lazy)/float64(origins)
+	}
+	return ts
 }

@@ -295,7 +295,7 @@ func describeShort(t *testing.T, all []*swarm.Node, cs []*swarm.Counter, live []
 			continue
 		}
 		st := all[o].Stats()
-		fmt.Fprintf(&b, "node-%d, missed by %d: members %d, tree eager %d, lazy %d, broadcasts %d, grafts %d, give-ups %d\n",
+		fmt.Fprintf(&b, "node-%d, missed by %d: members %d, tree eager %.1f, lazy %.1f, broadcasts %d, grafts %d, give-ups %d\n",
 			o, k, st.Members, st.Tree.Eager, st.Tree.Lazy, st.Tree.Broadcasts, st.Tree.Grafts, st.Tree.GraftGiveUps)
 	}
 	return b.String()

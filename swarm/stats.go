@@ -78,8 +78,11 @@ type Stats struct {
 // TreeStats counts what the broadcast tree did (see "Dissemination" in
 // docs/DESIGN.md).
 type TreeStats struct {
-	// Eager and Lazy are the current numbers of tree and repair links.
-	Eager, Lazy int
+	// Origins is the number of origins whose broadcast trees the node
+	// keeps (each origin's broadcasts travel a tree of their own); Eager
+	// and Lazy are its tree and repair links, averaged over those trees.
+	Origins     int
+	Eager, Lazy float64
 	// Broadcasts made here; Delivered: broadcasts received for the first
 	// time; Duplicates: received again (each prunes a link).
 	Broadcasts, Delivered, Duplicates uint64

@@ -27,6 +27,11 @@ type Config struct {
 	// the node grafts the announcer (the paper's timeout1). It should
 	// exceed the eager path's usual delay, or lost races cause grafts.
 	GraftTimeout time.Duration
+	// MaxGraftTimeout caps the graft timeout, which rises above
+	// GraftTimeout when grafts prove spurious (the tree's copy came
+	// anyway, late: a loaded machine or a deep tree) and decays back
+	// when they stop.
+	MaxGraftTimeout time.Duration
 	// GraftRetry is how long a graft may go unanswered before the next
 	// announcer is grafted (the paper's timeout2). The announcers are
 	// grafted in turn, and again from the first after the last, so a
@@ -74,6 +79,14 @@ type Config struct {
 	// links form a tree, and a few announcers per node are enough to
 	// repair a lost push.
 	LazyFanout int
+	// MaxOrigins bounds the origins whose broadcast trees a node keeps
+	// (about 100 bytes per neighbour each); past it the least recently
+	// used is forgotten, and that origin's next broadcast floods the
+	// links once and forms its tree again.
+	MaxOrigins int
+	// OriginRetention is how long an origin's tree is kept after its
+	// last broadcast passed through this node.
+	OriginRetention time.Duration
 	// HelloInterval is how often a node tells its view it is their
 	// neighbour (Hello): a fallback for a neighbour that dropped this
 	// node and was not told it is back (PeerUp re-links the usual case,
@@ -83,15 +96,17 @@ type Config struct {
 }
 
 // DefaultConfig returns a Config with every bound and duration set, for a
-// LAN: grafts after 50 ms (up to 16 of them, 50 ms apart over the first
+// LAN: grafts after 50 ms (more, up to 1 s, while grafts prove spurious; up to 16 of them, 50 ms apart over the first
 // round of announcers, doubling after each round up to 2 s), announcements
 // batched for 20 ms and repeated after 100 ms of silence (up to 3 times),
-// ids kept for a minute, 8 MiB of payloads, a Hello every 10 s.
+// ids kept for a minute, 8 MiB of payloads, the trees of 4,096 origins
+// kept up to 10 minutes after their last broadcast, a Hello every 10 s.
 func DefaultConfig(self Peer, origin string) Config {
 	return Config{
 		Self:             self,
 		Origin:           origin,
 		GraftTimeout:     50 * time.Millisecond,
+		MaxGraftTimeout:  time.Second,
 		GraftRetry:       50 * time.Millisecond,
 		MaxGraftRetry:    2 * time.Second,
 		MaxGrafts:        16,
@@ -104,6 +119,8 @@ func DefaultConfig(self Peer, origin string) Config {
 		MaxRecords:       1 << 17,
 		MaxMissing:       1 << 14,
 		MaxAnnouncements: 64,
+		MaxOrigins:       4096,
+		OriginRetention:  10 * time.Minute,
 		HelloInterval:    10 * time.Second,
 	}
 }
@@ -116,6 +133,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: Origin is empty", ErrInvalidConfig)
 	case c.GraftTimeout <= 0:
 		return fmt.Errorf("%w: GraftTimeout %v must be positive", ErrInvalidConfig, c.GraftTimeout)
+	case c.MaxGraftTimeout < c.GraftTimeout:
+		return fmt.Errorf("%w: MaxGraftTimeout %v is below GraftTimeout %v", ErrInvalidConfig, c.MaxGraftTimeout, c.GraftTimeout)
 	case c.GraftRetry <= 0:
 		return fmt.Errorf("%w: GraftRetry %v must be positive", ErrInvalidConfig, c.GraftRetry)
 	case c.MaxGraftRetry < c.GraftRetry:
@@ -142,6 +161,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: MaxAnnouncements %d must be positive", ErrInvalidConfig, c.MaxAnnouncements)
 	case c.LazyFanout < 0:
 		return fmt.Errorf("%w: LazyFanout %d must not be negative", ErrInvalidConfig, c.LazyFanout)
+	case c.MaxOrigins <= 0:
+		return fmt.Errorf("%w: MaxOrigins %d must be positive", ErrInvalidConfig, c.MaxOrigins)
+	case c.OriginRetention <= 0:
+		return fmt.Errorf("%w: OriginRetention %v must be positive", ErrInvalidConfig, c.OriginRetention)
 	case c.HelloInterval <= 0:
 		return fmt.Errorf("%w: HelloInterval %v must be positive", ErrInvalidConfig, c.HelloInterval)
 	}

@@ -18,13 +18,41 @@
 // for (Graft) from the node that announced it, which also makes that link
 // eager again, so a lost message or a failed tree node heals the tree.
 //
+// # One tree per origin
+//
+// The paper's nodes keep one eager/lazy split for every origin. When many
+// nodes broadcast at once over links whose delay varies, a copy of one
+// origin's broadcast overtakes another's, and the duplicate prunes a link
+// that other origins needed: the shared tree falls apart into grafts
+// (0.9 duplicates and 0.3 grafts per delivery at 80 nodes, 200
+// broadcasts a second, links of 0-20 ms). Here, as in riak_core's
+// broadcast, each origin's broadcasts travel a tree of their own: a
+// duplicate, a graft or a prune of an origin's broadcast changes that
+// origin's tree (Prune carries the origin). The paper's shared split is
+// kept too, shaped by every origin as published, and a new origin's tree
+// starts as a copy of it rather than flooding every link. Link changes
+// without an origin (a linking graft, a Hello, a neighbour down) apply
+// to every tree. At most MaxOrigins trees are kept, each until
+// OriginRetention after its origin's last broadcast passed.
+//
+// Two further changes keep the trees short and calm. A lazy peer that
+// announces a broadcast three hops closer to its origin than the tree
+// brought it replaces the tree's link (the paper's optimization; a Graft
+// whose ID has the origin and sequence 0 links for that origin only).
+// And the graft timeout adapts: when grafts prove spurious (the tree's
+// copy came anyway, only late: a loaded machine, a deep tree), three
+// within a second raise it above their lateness, up to MaxGraftTimeout;
+// a second without one halves the excess. A fixed 50 ms on slow links
+// made a graft storm that loaded the machine further.
+//
 // Under loss, two things beyond the paper keep the repair within the
 // tree. Grafts go to the announcers in turn, and again from the first
 // after the last (up to MaxGrafts), so a lost graft or a lost answer is
 // asked for again rather than left to anti-entropy. And on a lazy link
 // both ends announce every broadcast, so a peer's own announcement of an
 // id (or its push or graft of it) acknowledges this node's: a lazy peer
-// silent about an id for ReannounceAfter is told again (an IHave of Round
+// silent about an id for ReannounceAfter (at least twice the graft
+// timeout) is told again (an IHave of Round
 // 1, up to MaxReannounces times), and answers with an IHave of the ids it
 // has. A node whose push was lost stays silent, so its announcers repeat
 // themselves until it grafts; with no loss no announcement is repeated.

@@ -20,7 +20,9 @@ type source struct {
 type missingID struct {
 	id       ID
 	deadline time.Time
-	sources  []source
+	// announced is when the first announcement came.
+	announced time.Time
+	sources   []source
 	// next is the index in sources of the next announcer to graft: they
 	// are grafted in turn, and again from the first after the last, so a
 	// lost graft or a lost answer is retried; grafts counts them, and
@@ -100,6 +102,20 @@ func (m *missingSet) dropPeer(p Peer) {
 		clear(e.sources[len(keep):])
 		e.sources = keep
 	}
+}
+
+// grafted reports whether p was grafted for e.
+func (e *missingID) grafted(p Peer) bool {
+	n := e.next
+	if e.rounds > 0 {
+		n = len(e.sources)
+	}
+	for _, s := range e.sources[:min(n, len(e.sources))] {
+		if s.peer == p {
+			return true
+		}
+	}
+	return false
 }
 
 // nextSource returns the announcer to graft next, in turn.

@@ -2,6 +2,7 @@ package plumtree
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -19,6 +20,13 @@ type Stats struct {
 	GoneDropped    uint64 // neighbours that went down forgotten (PeerUp will not re-link them): maxGone reached
 	MissingDropped uint64 // announcements ignored: MaxMissing reached
 	CacheEvictions uint64 // payloads dropped to stay in MaxCacheBytes
+	OriginsDropped uint64 // origins' trees forgotten to stay in MaxOrigins (their next broadcast floods the links once)
+	// SpuriousGrafts counts grafts whose broadcast then came over the
+	// tree anyway, only late: each raises the graft timeout.
+	SpuriousGrafts uint64
+	// Optimized counts links of an origin's tree replaced by a lazy
+	// link that was optimizeHops hops shorter.
+	Optimized uint64
 }
 
 // Tree is one node's Plumtree state. It is not safe for concurrent use:
@@ -26,11 +34,18 @@ type Stats struct {
 // allocates goroutines; every method taking now uses it as the current
 // time, so a test drives the machine on a timeline of fixed instants.
 type Tree struct {
-	cfg      Config
-	seq      uint64
-	view     map[Peer]struct{}
+	cfg  Config
+	seq  uint64
+	view map[Peer]struct{}
+	// eager and lazy partition the neighbours as in a tree shared by
+	// every origin: each duplicate, graft and prune of any origin shapes
+	// it (Plumtree as published). A new origin's tree starts as a copy of
+	// it; origins holds each origin's own tree (originTree), which only
+	// that origin's broadcasts shape. A link change without an origin (a
+	// linking graft, a hello, a neighbour gone) applies to every tree.
 	eager    map[Peer]struct{}
 	lazy     map[Peer]struct{}
+	origins  map[string]*originTree
 	received receivedSet
 	missing  missingSet
 	// pendingIHave holds, per lazy peer, the announcements not sent yet;
@@ -44,12 +59,23 @@ type Tree struct {
 	unacked      unackedSet
 	// gone holds the neighbours that went down, for PeerUp; goneOrder
 	// is their order, oldest first (it may hold ones PeerUp took).
-	gone       map[Peer]struct{}
-	goneOrder  []Peer
-	out        []Message
-	stats      Stats
-	floorSweep time.Time // when expired floors were last forgotten
-	nextHello  time.Time // when the view is next told (Hello)
+	gone      map[Peer]struct{}
+	goneOrder []Peer
+	out       []Message
+	stats     Stats
+	// graftTimeout is the wait before an announced id is grafted: at
+	// least cfg.GraftTimeout, raised to above the lateness of the tree's
+	// copies behind announcements when a graft proves spurious, and
+	// decaying back (see observeLateness).
+	graftTimeout time.Duration
+	raised       time.Time // when graftTimeout was last raised, or halved
+	// spuriousSince starts the second in which spuriousCount spurious
+	// grafts came, the latest spuriousLate after their announcement.
+	spuriousSince time.Time
+	spuriousCount int
+	spuriousLate  time.Duration
+	floorSweep    time.Time // when expired floors were last forgotten
+	nextHello     time.Time // when the view is next told (Hello)
 }
 
 // New returns a Tree with no neighbours.
@@ -62,12 +88,14 @@ func New(cfg Config) (*Tree, error) {
 		view:         make(map[Peer]struct{}),
 		eager:        make(map[Peer]struct{}),
 		lazy:         make(map[Peer]struct{}),
+		origins:      make(map[string]*originTree),
 		received:     newReceivedSet(),
 		missing:      newMissingSet(),
 		pendingIHave: make(map[Peer][]Announcement),
 		pendingAgain: make(map[Peer][]Announcement),
 		unacked:      newUnackedSet(),
 		gone:         make(map[Peer]struct{}),
+		graftTimeout: cfg.GraftTimeout,
 	}, nil
 }
 
@@ -78,10 +106,102 @@ func New(cfg Config) (*Tree, error) {
 func (t *Tree) Broadcast(now time.Time, payload []byte) ID {
 	t.seq++
 	id := ID{Origin: t.cfg.Origin, Seq: t.seq}
-	t.remember(now, id, 0, payload)
+	t.remember(now, id, 0, payload, "")
 	t.stats.Broadcasts++
 	t.push(now, id, 0, payload, "", nil)
 	return id
+}
+
+// originTree is one origin's broadcast tree at this node: the neighbours
+// its broadcasts are pushed to (eager) and announced to (lazy). Per
+// origin, as in riak_core's broadcast, rather than one tree for all: with
+// many nodes broadcasting at once over links of varying delay, a tree
+// shared by every origin is pruned for one origin's duplicates where
+// another origin needed the link, and collapses into grafts (measured in
+// TestManyOriginsUnderJitterKeepTheirTrees).
+type originTree struct {
+	eager, lazy map[Peer]struct{}
+	used        time.Time
+}
+
+// tree returns origin o's tree, a copy of the shared tree if new (rather
+// than every link eager: 100 nodes starting to broadcast at once then
+// flooded every link), forgetting the least recently used one at
+// MaxOrigins.
+func (t *Tree) tree(now time.Time, o string) *originTree {
+	ot := t.origins[o]
+	if ot == nil {
+		if len(t.origins) >= t.cfg.MaxOrigins {
+			t.forgetOldestOrigin()
+		}
+		ot = &originTree{eager: maps.Clone(t.eager), lazy: maps.Clone(t.lazy)}
+		t.origins[o] = ot
+	}
+	ot.used = now
+	return ot
+}
+
+func (t *Tree) forgetOldestOrigin() {
+	var oldest string
+	var at time.Time
+	first := true
+	for o, ot := range t.origins {
+		if first || ot.used.Before(at) || ot.used.Equal(at) && o < oldest {
+			oldest, at, first = o, ot.used, false
+		}
+	}
+	delete(t.origins, oldest)
+	t.stats.OriginsDropped++
+}
+
+// link makes p a neighbour whose link is eager (or lazy), in the shared
+// tree and in every origin's tree.
+func (t *Tree) link(p Peer, eager bool) {
+	setMode(t.eager, t.lazy, p, eager)
+	for _, ot := range t.origins {
+		setMode(ot.eager, ot.lazy, p, eager)
+	}
+}
+
+// neighbour reports whether p is a neighbour.
+func (t *Tree) neighbour(p Peer) bool {
+	_, eager := t.eager[p]
+	_, lazy := t.lazy[p]
+	return eager || lazy
+}
+
+// setEagerFor makes p's link eager in origin o's tree and in the shared
+// one; a peer that is no neighbour yet (it linked to this node, and the
+// linking graft was lost) becomes one, eager in every tree, as a linking
+// graft would make it.
+func (t *Tree) setEagerFor(now time.Time, o string, p Peer) {
+	if !t.neighbour(p) {
+		t.link(p, true)
+	}
+	ot := t.tree(now, o)
+	setMode(ot.eager, ot.lazy, p, true)
+	setMode(t.eager, t.lazy, p, true)
+}
+
+// setLazyFor makes p's link lazy in origin o's tree and in the shared one
+// (p, if no neighbour yet, becomes a lazy one).
+func (t *Tree) setLazyFor(now time.Time, o string, p Peer) {
+	if !t.neighbour(p) {
+		t.link(p, false)
+	}
+	ot := t.tree(now, o)
+	setMode(ot.eager, ot.lazy, p, false)
+	setMode(t.eager, t.lazy, p, false)
+}
+
+func setMode(eager, lazy map[Peer]struct{}, p Peer, toEager bool) {
+	if toEager {
+		eager[p] = struct{}{}
+		delete(lazy, p)
+	} else {
+		lazy[p] = struct{}{}
+		delete(eager, p)
+	}
 }
 
 // Step processes one message from a peer. It returns the payload to
@@ -104,12 +224,14 @@ func (t *Tree) Step(now time.Time, m Message) (payload []byte, deliver bool, err
 	case Graft:
 		t.onGraft(now, m)
 	case Prune:
-		t.setLazy(m.From)
+		if m.ID.Origin == "" {
+			t.link(m.From, false) // a peer of an earlier version: the whole link
+		} else {
+			t.setLazyFor(now, m.ID.Origin, m.From)
+		}
 	case Hello:
-		_, eager := t.eager[m.From]
-		_, lazy := t.lazy[m.From]
-		if !eager && !lazy {
-			t.lazy[m.From] = struct{}{}
+		if !t.neighbour(m.From) {
+			t.link(m.From, false)
 		}
 	default:
 		return nil, false, fmt.Errorf("%w: kind %d from %s", ErrInvalidMessage, m.Kind, m.From)
@@ -120,20 +242,37 @@ func (t *Tree) Step(now time.Time, m Message) (payload []byte, deliver bool, err
 func (t *Tree) onGossip(now time.Time, m Message) ([]byte, bool, error) {
 	t.unacked.answered(m.From, m.ID)
 	if t.seen(m.ID) {
-		// A second copy: the link it came over is redundant.
+		if r := t.received.get(m.ID); r != nil && r.grafted && m.From != r.from {
+			// The tree's copy of a broadcast a graft brought: the
+			// graft was spurious, only the tree was slow.
+			t.spurious(now, now.Sub(r.announced))
+			r.grafted = false
+		}
+		// A second copy: the link it came over is redundant in the tree
+		// of its origin (only: other origins' broadcasts may need it).
 		t.stats.Duplicates++
-		t.setLazy(m.From)
-		t.send(Message{Kind: Prune, To: m.From})
+		t.setLazyFor(now, m.ID.Origin, m.From)
+		t.send(Message{Kind: Prune, To: m.From, ID: ID{Origin: m.ID.Origin}})
 		return nil, false, nil
 	}
 	t.stats.Delivered++
 	var announcers []source
-	if e := t.missing.byID[m.ID]; e != nil {
+	e := t.missing.byID[m.ID]
+	if e != nil && e.grafts > 0 && !e.grafted(m.From) {
+		// The tree's copy came before the answer of a graft: the graft
+		// was spurious, only the tree was slow.
+		t.spurious(now, now.Sub(e.announced))
+	}
+	t.settle(now)
+	if e != nil {
 		announcers = e.sources
 		delete(t.missing.byID, m.ID) // its timer goes stale
 	}
-	t.remember(now, m.ID, m.Round, m.Payload)
-	t.setEager(m.From)
+	r := t.remember(now, m.ID, m.Round, m.Payload, m.From)
+	if e != nil && e.grafts > 0 {
+		r.grafted, r.announced = true, e.announced
+	}
+	t.setEagerFor(now, m.ID.Origin, m.From)
 	t.push(now, m.ID, m.Round+1, m.Payload, m.From, announcers)
 	return m.Payload, true, nil
 }
@@ -156,6 +295,8 @@ func (t *Tree) onIHave(now time.Time, m Message) {
 		if t.seen(a.ID) {
 			if m.Round > 0 {
 				answer = append(answer, Announcement{ID: a.ID})
+			} else {
+				t.optimize(now, a, m.From)
 			}
 			continue
 		}
@@ -165,9 +306,9 @@ func (t *Tree) onIHave(now time.Time, m Message) {
 				t.stats.MissingDropped++
 				continue
 			}
-			e = &missingID{id: a.ID}
+			e = &missingID{id: a.ID, announced: now}
 			t.missing.byID[a.ID] = e
-			t.missing.schedule(e, now.Add(t.cfg.GraftTimeout))
+			t.missing.schedule(e, now.Add(t.graftTimeout))
 		}
 		if len(e.sources) < maxSources && !slices.ContainsFunc(e.sources, func(s source) bool { return s.peer == m.From }) {
 			e.sources = append(e.sources, source{peer: m.From, round: a.Round})
@@ -179,9 +320,13 @@ func (t *Tree) onIHave(now time.Time, m Message) {
 }
 
 func (t *Tree) onGraft(now time.Time, m Message) {
-	t.setEager(m.From)
 	if m.ID.Origin == "" {
-		return // a new neighbour linking itself
+		t.link(m.From, true) // a new neighbour linking itself
+		return
+	}
+	t.setEagerFor(now, m.ID.Origin, m.From)
+	if m.ID.Seq == 0 {
+		return // a link for the origin's tree only (optimize)
 	}
 	t.unacked.answered(m.From, m.ID)
 	r := t.received.get(m.ID)
@@ -190,6 +335,29 @@ func (t *Tree) onGraft(now time.Time, m Message) {
 		return
 	}
 	t.send(Message{Kind: Gossip, To: m.From, ID: r.id, Round: r.round + 1, Payload: r.payload})
+}
+
+// optimizeHops is how many hops closer to the origin a lazy peer must be
+// than the tree's path before its link replaces the tree's.
+const optimizeHops = 3
+
+// optimize shortens the tree (the paper's optimization): a lazy peer
+// that announces a broadcast optimizeHops hops closer to its origin than
+// the tree brought it replaces the link it came over, once per
+// broadcast. A tree copied from the shared one, or formed under load,
+// may be deep; each hop then adds its delay.
+func (t *Tree) optimize(now time.Time, a Announcement, from Peer) {
+	r := t.received.get(a.ID)
+	if r == nil || r.from == "" || r.from == from || r.optimized || a.Round+optimizeHops > r.round {
+		return
+	}
+	r.optimized = true
+	t.stats.Optimized++
+	o := a.ID.Origin
+	t.setEagerFor(now, o, from)
+	t.send(Message{Kind: Graft, To: from, ID: ID{Origin: o}})
+	t.setLazyFor(now, o, r.from)
+	t.send(Message{Kind: Prune, To: r.from, ID: ID{Origin: o}})
 }
 
 // graftRetry is the wait after e's latest graft: GraftRetry over the first
@@ -215,7 +383,7 @@ func (t *Tree) Tick(now time.Time) {
 		}
 		s := e.nextSource()
 		e.grafts++
-		t.setEager(s.peer)
+		t.setEagerFor(now, e.id.Origin, s.peer)
 		t.stats.GraftsSent++
 		t.send(Message{Kind: Graft, To: s.peer, ID: e.id, Round: s.round})
 		t.missing.schedule(e, now.Add(t.graftRetry(e)))
@@ -275,7 +443,7 @@ func (t *Tree) SetView(peers []Peer) {
 		}
 		next[p] = struct{}{}
 		if _, ok := t.view[p]; !ok {
-			t.setEager(p)
+			t.link(p, true)
 			t.send(Message{Kind: Graft, To: p})
 		}
 	}
@@ -290,11 +458,25 @@ func (t *Tree) SetView(peers []Peer) {
 // PeerDown forgets a peer that failed or left: it is no neighbour any
 // more, and its announcements are not waited for. Missing ids it alone
 // announced are given up at their timer (anti-entropy repairs them). If it
-// was eager, one lazy peer is grafted in its place.
+// was eager, in the starting modes or in some origin's tree, one neighbour
+// lazy there is grafted in its place, eager in every tree.
 func (t *Tree) PeerDown(p Peer) {
 	_, wasEager := t.eager[p]
-	_, wasLazy := t.lazy[p]
-	if wasEager || wasLazy {
+	wasNeighbour := t.neighbour(p)
+	candidates := make(map[Peer]struct{}, len(t.lazy))
+	if wasEager {
+		maps.Copy(candidates, t.lazy)
+	}
+	for _, ot := range t.origins {
+		if _, ok := ot.eager[p]; ok {
+			wasEager = true
+			maps.Copy(candidates, ot.lazy)
+		}
+		delete(ot.eager, p)
+		delete(ot.lazy, p)
+	}
+	delete(candidates, p)
+	if wasNeighbour {
 		t.rememberGone(p)
 	}
 	delete(t.view, p)
@@ -304,14 +486,14 @@ func (t *Tree) PeerDown(p Peer) {
 	delete(t.pendingAgain, p)
 	t.missing.dropPeer(p)
 	t.unacked.dropPeer(p)
-	if wasEager && len(t.lazy) > 0 {
+	if wasEager && len(candidates) > 0 {
 		// p may have been this node's way to the rest of the tree: link
 		// one lazy peer eagerly at once rather than wait for an
 		// announcement (with LazyFanout, one may be long in coming). A
-		// redundant link is pruned by the next duplicate.
-		lazy := sortedPeers(t.lazy)
+		// redundant link is pruned by the next duplicates.
+		lazy := sortedPeers(candidates)
 		q := lazy[announceHash(ID{Origin: string(p)})%uint64(len(lazy))]
-		t.setEager(q)
+		t.link(q, true)
 		t.send(Message{Kind: Graft, To: q})
 	}
 }
@@ -326,8 +508,8 @@ func (t *Tree) PeerUp(p Peer) {
 		return
 	}
 	delete(t.gone, p)
-	if _, eager := t.eager[p]; !eager {
-		t.lazy[p] = struct{}{}
+	if !t.neighbour(p) {
+		t.link(p, false)
 	}
 }
 
@@ -363,11 +545,40 @@ func (t *Tree) rememberGone(p Peer) {
 // maxGone bounds the neighbours remembered after they went down.
 const maxGone = 1024
 
-// Eager returns the eager peers, sorted; Lazy the lazy ones.
+// Eager returns the eager neighbours of the shared tree (a new origin's
+// tree starts as a copy of it), sorted.
 func (t *Tree) Eager() []Peer { return sortedPeers(t.eager) }
 
-// Lazy returns the lazy peers, sorted.
+// Lazy returns the lazy neighbours of the shared tree, sorted.
 func (t *Tree) Lazy() []Peer { return sortedPeers(t.lazy) }
+
+// EagerFor returns the neighbours origin o's broadcasts are pushed to,
+// sorted (the shared tree's for an origin without a tree yet); LazyFor
+// those they are announced to.
+func (t *Tree) EagerFor(o string) []Peer {
+	if ot := t.origins[o]; ot != nil {
+		return sortedPeers(ot.eager)
+	}
+	return t.Eager()
+}
+
+// LazyFor returns the neighbours origin o's broadcasts are announced to.
+func (t *Tree) LazyFor(o string) []Peer {
+	if ot := t.origins[o]; ot != nil {
+		return sortedPeers(ot.lazy)
+	}
+	return t.Lazy()
+}
+
+// Links returns the number of origins' trees kept and their eager and
+// lazy links, summed over the trees.
+func (t *Tree) Links() (origins, eager, lazy int) {
+	for _, ot := range t.origins {
+		eager += len(ot.eager)
+		lazy += len(ot.lazy)
+	}
+	return len(t.origins), eager, lazy
+}
 
 // Stats returns the machine's counters.
 func (t *Tree) Stats() Stats { return t.stats }
@@ -394,10 +605,12 @@ func (t *Tree) seen(id ID) bool {
 	return t.received.seen(id)
 }
 
-func (t *Tree) remember(now time.Time, id ID, round uint32, payload []byte) {
-	t.received.add(&record{id: id, at: now, round: round, payload: payload})
+func (t *Tree) remember(now time.Time, id ID, round uint32, payload []byte, from Peer) *record {
+	r := &record{id: id, at: now, round: round, payload: payload, from: from}
+	t.received.add(r)
 	t.stats.CacheEvictions += uint64(t.received.evictPayloads(t.cfg.MaxCacheBytes))
 	t.received.expire(now.Add(-t.cfg.Retention), t.cfg.MaxRecords, now)
+	return r
 }
 
 // push sends a broadcast whole to the eager peers and announces it to the
@@ -405,13 +618,14 @@ func (t *Tree) remember(now time.Time, id ID, round uint32, payload []byte) {
 // each lazy peer not among announcers (those that announced it here
 // have it).
 func (t *Tree) push(now time.Time, id ID, round uint32, payload []byte, from Peer, announcers []source) {
-	for _, p := range sortedPeers(t.eager) {
+	ot := t.tree(now, id.Origin)
+	for _, p := range sortedPeers(ot.eager) {
 		if p != from {
 			t.send(Message{Kind: Gossip, To: p, ID: id, Round: round, Payload: payload})
 		}
 	}
-	lazy := make([]Peer, 0, len(t.lazy))
-	for _, p := range sortedPeers(t.lazy) {
+	lazy := make([]Peer, 0, len(ot.lazy))
+	for _, p := range sortedPeers(ot.lazy) {
 		if p != from {
 			lazy = append(lazy, p)
 		}
@@ -425,7 +639,7 @@ func (t *Tree) push(now time.Time, id ID, round uint32, payload []byte, from Pee
 	for _, p := range lazy {
 		t.pendingIHave[p] = append(t.pendingIHave[p], Announcement{ID: id, Round: round})
 		if t.cfg.ReannounceAfter > 0 && !slices.ContainsFunc(announcers, func(s source) bool { return s.peer == p }) {
-			if !t.unacked.schedule(ackKey{peer: p, id: id}, now.Add(t.cfg.ReannounceAfter), 0, t.cfg.MaxUnacked) {
+			if !t.unacked.schedule(ackKey{peer: p, id: id}, now.Add(t.reannounceAfter()), 0, t.cfg.MaxUnacked) {
 				t.stats.UnackedDropped++
 			}
 		}
@@ -434,6 +648,60 @@ func (t *Tree) push(now time.Time, id ID, round uint32, payload []byte, from Pee
 		t.lazyDue = now.Add(t.cfg.LazyInterval)
 	}
 }
+
+// spurious raises the graft timeout above lateness: how long after its
+// first announcement the tree's copy of a broadcast came that was grafted
+// meanwhile (before the graft's answer, or after it). A loaded machine,
+// or a deep tree, delays the eager path by more than GraftTimeout, and
+// grafting then adds load: each graft costs an answer, a duplicate and a
+// prune, and moves the tree around. With links of 0-80 ms, a fixed 50 ms
+// took 0.47 grafts and 0.98 duplicates per delivery (see
+// TestManyOriginsOnASlowNetwork). A graft whose broadcast never came over
+// the tree (a lost push) changes nothing.
+//
+// One spurious graft is no evidence: under loss, a push lost upstream
+// and grafted there comes late too. The timeout rises at the third
+// within a second (a slow tree makes them by the dozen), to above the
+// largest lateness of those.
+func (t *Tree) spurious(now time.Time, lateness time.Duration) {
+	t.stats.SpuriousGrafts++
+	if now.Sub(t.spuriousSince) > time.Second {
+		t.spuriousSince, t.spuriousCount, t.spuriousLate = now, 0, 0
+	}
+	t.spuriousCount++
+	t.spuriousLate = max(t.spuriousLate, lateness)
+	if t.spuriousCount < spuriousEvidence {
+		return
+	}
+	t.raised = now
+	if d := t.spuriousLate + t.spuriousLate/4; d > t.graftTimeout {
+		t.graftTimeout = min(d, t.cfg.MaxGraftTimeout)
+	}
+}
+
+// spuriousEvidence is how many spurious grafts within a second raise the
+// graft timeout.
+const spuriousEvidence = 3
+
+// settle halves the graft timeout's excess over GraftTimeout for every
+// second without a spurious graft.
+func (t *Tree) settle(now time.Time) {
+	for t.graftTimeout > t.cfg.GraftTimeout && now.Sub(t.raised) >= time.Second {
+		t.graftTimeout = t.cfg.GraftTimeout + (t.graftTimeout-t.cfg.GraftTimeout)/2
+		t.raised = t.raised.Add(time.Second)
+	}
+}
+
+// reannounceAfter is how long a lazy peer may stay silent about an
+// announced id: at least ReannounceAfter, and twice the graft timeout (the
+// peer's own copy may be that much later than this node's).
+func (t *Tree) reannounceAfter() time.Duration {
+	return max(t.cfg.ReannounceAfter, 2*t.graftTimeout)
+}
+
+// GraftTimeout returns the current wait before an announced id is
+// grafted (see Config.MaxGraftTimeout).
+func (t *Tree) GraftTimeout() time.Duration { return t.graftTimeout }
 
 // announceHash mixes an id (FNV-1a of the origin, then the sequence).
 func announceHash(id ID) uint64 {
@@ -448,10 +716,8 @@ func announceHash(id ID) uint64 {
 // the peer is no neighbour any more or the payload is gone (a graft could
 // not be answered), and waits for its answer again.
 func (t *Tree) reannounce(now time.Time, k ackKey, e ackEntry) {
-	_, eager := t.eager[k.peer]
-	_, lazy := t.lazy[k.peer]
 	r := t.received.get(k.id)
-	if !eager && !lazy || r == nil || r.payload == nil {
+	if !t.neighbour(k.peer) || r == nil || r.payload == nil {
 		return
 	}
 	t.stats.Reannounced++
@@ -460,7 +726,7 @@ func (t *Tree) reannounce(now time.Time, k ackKey, e ackEntry) {
 		t.lazyDue = now // the repeat has waited long enough
 	}
 	if e.tries+1 < t.cfg.MaxReannounces {
-		if !t.unacked.schedule(k, now.Add(t.cfg.ReannounceAfter), e.tries+1, t.cfg.MaxUnacked) {
+		if !t.unacked.schedule(k, now.Add(t.reannounceAfter()), e.tries+1, t.cfg.MaxUnacked) {
 			t.stats.UnackedDropped++
 		}
 	}
@@ -490,16 +756,6 @@ func (t *Tree) flushAnnouncements() {
 	t.lazyDue = time.Time{}
 }
 
-func (t *Tree) setEager(p Peer) {
-	t.eager[p] = struct{}{}
-	delete(t.lazy, p)
-}
-
-func (t *Tree) setLazy(p Peer) {
-	delete(t.eager, p)
-	t.lazy[p] = struct{}{}
-}
-
 func (t *Tree) send(m Message) {
 	m.From = t.cfg.Self
 	t.out = append(t.out, m)
@@ -511,5 +767,13 @@ func (t *Tree) expire(now time.Time) {
 	if now.Sub(t.floorSweep) > t.cfg.Retention {
 		t.floorSweep = now
 		t.received.expireFloors(now.Add(-t.cfg.Retention))
+		// An origin silent for OriginRetention (gone, or quiet) loses
+		// its tree; if it broadcasts again, its tree forms again.
+		idle := now.Add(-t.cfg.OriginRetention)
+		for o, ot := range t.origins {
+			if ot.used.Before(idle) {
+				delete(t.origins, o)
+			}
+		}
 	}
 }

@@ -128,6 +128,7 @@ func TestGossipTransitions(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			tr := linked(t, "a", "b", "c")
+			tr.tree(at(0), "other/1") // another origin's tree
 			if c.prepare != nil {
 				c.prepare(tr)
 			}
@@ -144,8 +145,12 @@ func TestGossipTransitions(t *testing.T) {
 					assert.Equal(t, c.msg.Round+1, m.Round, "forwarded one hop further")
 				}
 			}
-			assert.ElementsMatch(t, c.eager, tr.Eager())
-			assert.ElementsMatch(t, c.lazy, tr.Lazy())
+			// The links change in the tree of the broadcast's origin
+			// only (and in the shared one a new origin's starts from).
+			assert.ElementsMatch(t, c.eager, tr.EagerFor(c.msg.ID.Origin))
+			assert.ElementsMatch(t, c.lazy, tr.LazyFor(c.msg.ID.Origin))
+			assert.Subset(t, tr.EagerFor("other/1"), []Peer{"b", "c"})
+			assert.Empty(t, tr.LazyFor("other/1"))
 		})
 	}
 }
@@ -307,6 +312,7 @@ func TestGraftTransitions(t *testing.T) {
 	_, _, _ = tr.Step(at(0), Message{Kind: Prune, From: "c"})
 	tr.Ready()
 	require.Equal(t, []Peer{"c"}, tr.Lazy())
+	tr.tree(at(0), "y/1") // another origin's tree
 
 	// A graft for a cached id: the link turns eager and the payload goes.
 	_, _, err := tr.Step(at(1), Message{Kind: Graft, From: "c", ID: id})
@@ -315,7 +321,8 @@ func TestGraftTransitions(t *testing.T) {
 	require.Equal(t, []string{"gossip>c"}, kinds(out))
 	assert.Equal(t, []byte("p"), out[0].Payload)
 	assert.Equal(t, uint32(2), out[0].Round)
-	assert.Equal(t, []Peer{"b", "c"}, tr.Eager())
+	assert.Equal(t, []Peer{"b", "c"}, tr.EagerFor(id.Origin))
+	assert.Equal(t, []Peer{"c"}, tr.LazyFor("y/1"), "in the tree of the id's origin only")
 
 	// A graft for an unknown id only links, and is counted.
 	_, _, _ = tr.Step(at(2), Message{Kind: Graft, From: "d", ID: ID{Origin: "q/1", Seq: 3}})

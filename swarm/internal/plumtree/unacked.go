@@ -29,9 +29,10 @@ type ackEntry struct {
 // so the peer's own announcement is the acknowledgement, and one that
 // does not come means that the peer, or its announcement, was lost.
 //
-// Deadlines are now plus a constant, so the queue is in deadline order
-// (up to a caller's clock going back, which only delays an entry behind
-// the one before it).
+// Deadlines are now plus the repeat wait, which changes slowly (it
+// follows the graft timeout), so the queue is nearly in deadline order:
+// an entry behind a later one (the wait shrank, or the caller's clock went
+// back) is only delayed until that one is due.
 type unackedSet struct {
 	byKey map[ackKey]ackEntry
 	queue []ackTimer // queue[head:] is live
