@@ -94,6 +94,20 @@ type Point struct {
 }
 
 // Result is what one run measured.
+// TreeSummary is the broadcast tree's work during a run, summed over the
+// nodes; EagerMean is the mean number of tree links at the end.
+type TreeSummary struct {
+	Broadcasts  uint64  `json:"broadcasts"`
+	Delivered   uint64  `json:"delivered"`
+	Duplicates  uint64  `json:"duplicates"`
+	Grafts      uint64  `json:"grafts"`
+	GiveUps     uint64  `json:"give_ups"`
+	Reannounced uint64  `json:"reannounced"`
+	EagerMean   float64 `json:"eager_mean"`
+	LazyMean    float64 `json:"lazy_mean"`
+	MembersMin  int     `json:"members_min"`
+}
+
 type Result struct {
 	Backend string `json:"backend"`
 	Params  Params `json:"params"`
@@ -131,6 +145,15 @@ type Result struct {
 	// load generator: how starved of CPU the process was. The requests of
 	// a gap are offered at once when it ends.
 	MaxStallMs float64 `json:"max_stall_ms"`
+	// SentBytesByKind is shoal's own bytes sent during the run by message
+	// kind (Stats.Sent), summed over the nodes, per second per node; Tree
+	// sums the broadcast tree's counters over the run (shoal only).
+	SentBytesByKind map[string]float64 `json:"sent_bytes_by_kind_per_sec_per_node,omitempty"`
+	// SentMessageBytes is the mean size of one such message, by kind.
+	SentMessageBytes map[string]float64 `json:"sent_message_bytes,omitempty"`
+	Tree             *TreeSummary       `json:"tree,omitempty"`
+	// Drops sums Stats.Drops over the nodes, during the run.
+	Drops map[string]uint64 `json:"drops,omitempty"`
 	// KeysOverloaded is how many keys the keyed ratios cover.
 	KeysOverloaded int `json:"keys_overloaded,omitempty"`
 	// BytesPerKey is the heap growth per active key of one node's keyed

@@ -126,6 +126,7 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 		p.Backend, p.Nodes, p.Offered, p.Limit, p.Window, p.Duration, p.Skew, p.Churn, p.Keyed != nil)
 
 	bytes0 := wireBytes(insts)
+	snap0 := snapshot(insts)
 	cpu0 := cpuTime()
 	start := time.Now()
 	end := start.Add(p.Duration)
@@ -173,6 +174,7 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 	res.CPUPerNode = (cpuTime() - cpu0).Seconds() / elapsed.Seconds() / float64(p.Nodes)
 	if p.Backend != BackendRedis {
 		res.WireBytesPerSecPerNode = float64(wireBytes(insts)-bytes0) / elapsed.Seconds() / float64(p.Nodes)
+		snapshot(insts).since(snap0, &res, elapsed, p.Nodes)
 	}
 	if churnErr != nil {
 		return res, churnErr
@@ -299,6 +301,88 @@ func waitMembers(ctx context.Context, insts []*instance, want int) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// nodeSnapshot is the nodes' counters at one instant, summed.
+type nodeSnapshot struct {
+	sent       map[string]uint64
+	sentMsgs   map[string]uint64
+	drops      map[string]uint64
+	tree       TreeSummary
+	nodes      int
+	eager      float64
+	lazy       float64
+	membersMin int
+}
+
+func snapshot(insts []*instance) nodeSnapshot {
+	s := nodeSnapshot{sent: map[string]uint64{}, sentMsgs: map[string]uint64{}, drops: map[string]uint64{}, membersMin: -1}
+	for _, in := range insts {
+		if in.node == nil || in.node.Closed() {
+			continue
+		}
+		st := in.node.Stats()
+		for k, tr := range st.Sent {
+			s.sent[k] += tr.Bytes
+			s.sentMsgs[k] += tr.Messages
+		}
+		for k, d := range st.Drops {
+			s.drops[k] += d
+		}
+		t := st.Tree
+		s.tree.Broadcasts += t.Broadcasts
+		s.tree.Delivered += t.Delivered
+		s.tree.Duplicates += t.Duplicates
+		s.tree.Grafts += t.Grafts
+		s.tree.GiveUps += t.GraftGiveUps
+		s.tree.Reannounced += t.Reannounced
+		s.eager += t.Eager
+		s.lazy += t.Lazy
+		s.nodes++
+		if s.membersMin < 0 || st.Members < s.membersMin {
+			s.membersMin = st.Members
+		}
+	}
+	return s
+}
+
+// since fills res with what the nodes did between s0 and s.
+func (s nodeSnapshot) since(s0 nodeSnapshot, res *Result, elapsed time.Duration, nodes int) {
+	res.SentBytesByKind = map[string]float64{}
+	for k, d := range s.drops {
+		if d > s0.drops[k] {
+			if res.Drops == nil {
+				res.Drops = map[string]uint64{}
+			}
+			res.Drops[k] = d - s0.drops[k]
+		}
+	}
+	for k, b := range s.sent {
+		res.SentBytesByKind[k] = float64(b-s0.sent[k]) / elapsed.Seconds() / float64(nodes)
+		if m := s.sentMsgs[k] - s0.sentMsgs[k]; m > 0 {
+			if res.SentMessageBytes == nil {
+				res.SentMessageBytes = map[string]float64{}
+			}
+			res.SentMessageBytes[k] = float64(b-s0.sent[k]) / float64(m)
+		}
+	}
+	if s.tree.Broadcasts == 0 && s.tree.Delivered == 0 {
+		return
+	}
+	t := TreeSummary{
+		Broadcasts:  s.tree.Broadcasts - s0.tree.Broadcasts,
+		Delivered:   s.tree.Delivered - s0.tree.Delivered,
+		Duplicates:  s.tree.Duplicates - s0.tree.Duplicates,
+		Grafts:      s.tree.Grafts - s0.tree.Grafts,
+		GiveUps:     s.tree.GiveUps - s0.tree.GiveUps,
+		Reannounced: s.tree.Reannounced - s0.tree.Reannounced,
+		MembersMin:  s.membersMin,
+	}
+	if s.nodes > 0 {
+		t.EagerMean = float64(s.eager) / float64(s.nodes)
+		t.LazyMean = float64(s.lazy) / float64(s.nodes)
+	}
+	res.Tree = &t
 }
 
 func wireBytes(insts []*instance) uint64 {
