@@ -35,11 +35,7 @@
 // to every tree. At most MaxOrigins trees are kept, each until
 // OriginRetention after its origin's last broadcast passed.
 //
-// Two further changes keep the trees short and calm. A lazy peer that
-// announces a broadcast three hops closer to its origin than the tree
-// brought it replaces the tree's link (the paper's optimization; a Graft
-// whose ID has the origin and sequence 0 links for that origin only).
-// And the graft timeout adapts: when grafts prove spurious (the tree's
+// The graft timeout adapts: when grafts prove spurious (the tree's
 // copy came anyway, only late: a loaded machine, a deep tree), three
 // within a second raise it above their lateness, up to MaxGraftTimeout;
 // a second without one halves the excess. A fixed 50 ms on slow links

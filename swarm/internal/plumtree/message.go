@@ -26,8 +26,7 @@ const (
 	IHave
 	// Graft asks the receiver to make the link eager and, when ID is set,
 	// to send that broadcast. A Graft with a zero ID only links, in every
-	// tree (a new neighbour announcing itself); one whose ID has an
-	// origin and sequence 0 links in that origin's tree only.
+	// tree (a new neighbour announcing itself).
 	Graft
 	// Prune asks the receiver to make the link lazy in the tree of
 	// ID.Origin: its sender got a broadcast of that origin twice. A Prune
@@ -67,8 +66,8 @@ type Announcement struct {
 
 // Message is one protocol message, to or from a peer. Which fields are set
 // depends on Kind: Gossip has ID, Round and Payload; IHave has
-// Announcements; Graft has ID (possibly zero, or an origin with sequence 0)
-// and Round; Prune has an ID with only the origin set.
+// Announcements; Graft has ID (possibly zero) and Round; Prune has an ID
+// with only the origin set.
 // The machine never modifies a Payload it was given or returned, so
 // payloads may be shared between messages.
 type Message struct {

@@ -254,32 +254,3 @@ func TestSpuriousGraftsRaiseTheGraftTimeoutUntilItDecays(t *testing.T) {
 	}
 	assert.Equal(t, 60*time.Millisecond, tr2.GraftTimeout())
 }
-
-func TestACloserAnnouncerReplacesADeepLink(t *testing.T) {
-	tr := linked(t, "a", "b", "c")
-	id := ID{Origin: "z/1", Seq: 1}
-	_, ok, _ := tr.Step(at(0), Message{Kind: Gossip, From: "b", ID: id, Round: 5})
-	require.True(t, ok)
-	tr.Ready()
-	// c announces it at round 3: not shorter by optimizeHops (3).
-	_, _, _ = tr.Step(at(1), Message{Kind: IHave, From: "c", Announcements: []Announcement{{ID: id, Round: 3}}})
-	assert.Empty(t, tr.Ready())
-	// At round 2 it is: c's link replaces b's in z's tree.
-	_, _, _ = tr.Step(at(2), Message{Kind: IHave, From: "c", Announcements: []Announcement{{ID: id, Round: 2}}})
-	out := tr.Ready()
-	require.Equal(t, []string{"graft>c", "prune>b"}, kinds(out))
-	assert.Equal(t, ID{Origin: "z/1"}, out[0].ID, "a link for z's tree, no broadcast asked for")
-	assert.Equal(t, ID{Origin: "z/1"}, out[1].ID)
-	assert.Equal(t, []Peer{"c"}, tr.EagerFor("z/1"))
-	assert.Equal(t, uint64(1), tr.Stats().Optimized)
-	// Once per broadcast.
-	_, _, _ = tr.Step(at(3), Message{Kind: IHave, From: "d", Announcements: []Announcement{{ID: id, Round: 0}}})
-	assert.Empty(t, tr.Ready())
-
-	// The receiver of such a graft links without answering.
-	_, _, err := tr.Step(at(4), Message{Kind: Graft, From: "b", ID: ID{Origin: "z/1"}})
-	require.NoError(t, err)
-	assert.Empty(t, tr.Ready())
-	assert.Contains(t, tr.EagerFor("z/1"), Peer("b"))
-	assert.Zero(t, tr.Stats().GraftsMissed)
-}

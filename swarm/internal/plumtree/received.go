@@ -8,14 +8,11 @@ type record struct {
 	at      time.Time
 	round   uint32
 	payload []byte // nil once evicted from the cache
-	// from is the peer it came from ("" for this node's own), optimized
-	// whether an announcement shortened its tree already.
-	from      Peer
-	optimized bool
-	// grafted is set for a broadcast a graft brought, announced to when
-	// it was first announced: a later copy from another peer shows the
-	// graft was spurious.
+	// grafted is set for a broadcast a graft brought (from the grafted
+	// peer from), announced to when it was first announced: a later copy
+	// from another peer shows the graft was spurious.
 	grafted   bool
+	from      Peer
 	announced time.Time
 }
 

@@ -24,9 +24,6 @@ type Stats struct {
 	// SpuriousGrafts counts grafts whose broadcast then came over the
 	// tree anyway, only late: each raises the graft timeout.
 	SpuriousGrafts uint64
-	// Optimized counts links of an origin's tree replaced by a lazy
-	// link that was optimizeHops hops shorter.
-	Optimized uint64
 }
 
 // Tree is one node's Plumtree state. It is not safe for concurrent use:
@@ -106,7 +103,7 @@ func New(cfg Config) (*Tree, error) {
 func (t *Tree) Broadcast(now time.Time, payload []byte) ID {
 	t.seq++
 	id := ID{Origin: t.cfg.Origin, Seq: t.seq}
-	t.remember(now, id, 0, payload, "")
+	t.remember(now, id, 0, payload)
 	t.stats.Broadcasts++
 	t.push(now, id, 0, payload, "", nil)
 	return id
@@ -268,9 +265,9 @@ func (t *Tree) onGossip(now time.Time, m Message) ([]byte, bool, error) {
 		announcers = e.sources
 		delete(t.missing.byID, m.ID) // its timer goes stale
 	}
-	r := t.remember(now, m.ID, m.Round, m.Payload, m.From)
+	r := t.remember(now, m.ID, m.Round, m.Payload)
 	if e != nil && e.grafts > 0 {
-		r.grafted, r.announced = true, e.announced
+		r.grafted, r.announced, r.from = true, e.announced, m.From
 	}
 	t.setEagerFor(now, m.ID.Origin, m.From)
 	t.push(now, m.ID, m.Round+1, m.Payload, m.From, announcers)
@@ -295,8 +292,6 @@ func (t *Tree) onIHave(now time.Time, m Message) {
 		if t.seen(a.ID) {
 			if m.Round > 0 {
 				answer = append(answer, Announcement{ID: a.ID})
-			} else {
-				t.optimize(now, a, m.From)
 			}
 			continue
 		}
@@ -325,9 +320,6 @@ func (t *Tree) onGraft(now time.Time, m Message) {
 		return
 	}
 	t.setEagerFor(now, m.ID.Origin, m.From)
-	if m.ID.Seq == 0 {
-		return // a link for the origin's tree only (optimize)
-	}
 	t.unacked.answered(m.From, m.ID)
 	r := t.received.get(m.ID)
 	if r == nil || r.payload == nil {
@@ -335,29 +327,6 @@ func (t *Tree) onGraft(now time.Time, m Message) {
 		return
 	}
 	t.send(Message{Kind: Gossip, To: m.From, ID: r.id, Round: r.round + 1, Payload: r.payload})
-}
-
-// optimizeHops is how many hops closer to the origin a lazy peer must be
-// than the tree's path before its link replaces the tree's.
-const optimizeHops = 3
-
-// optimize shortens the tree (the paper's optimization): a lazy peer
-// that announces a broadcast optimizeHops hops closer to its origin than
-// the tree brought it replaces the link it came over, once per
-// broadcast. A tree copied from the shared one, or formed under load,
-// may be deep; each hop then adds its delay.
-func (t *Tree) optimize(now time.Time, a Announcement, from Peer) {
-	r := t.received.get(a.ID)
-	if r == nil || r.from == "" || r.from == from || r.optimized || a.Round+optimizeHops > r.round {
-		return
-	}
-	r.optimized = true
-	t.stats.Optimized++
-	o := a.ID.Origin
-	t.setEagerFor(now, o, from)
-	t.send(Message{Kind: Graft, To: from, ID: ID{Origin: o}})
-	t.setLazyFor(now, o, r.from)
-	t.send(Message{Kind: Prune, To: r.from, ID: ID{Origin: o}})
 }
 
 // graftRetry is the wait after e's latest graft: GraftRetry over the first
@@ -605,8 +574,8 @@ func (t *Tree) seen(id ID) bool {
 	return t.received.seen(id)
 }
 
-func (t *Tree) remember(now time.Time, id ID, round uint32, payload []byte, from Peer) *record {
-	r := &record{id: id, at: now, round: round, payload: payload, from: from}
+func (t *Tree) remember(now time.Time, id ID, round uint32, payload []byte) *record {
+	r := &record{id: id, at: now, round: round, payload: payload}
 	t.received.add(r)
 	t.stats.CacheEvictions += uint64(t.received.evictPayloads(t.cfg.MaxCacheBytes))
 	t.received.expire(now.Add(-t.cfg.Retention), t.cfg.MaxRecords, now)
