@@ -71,6 +71,7 @@ type Tree struct {
 	spuriousSince time.Time
 	spuriousCount int
 	spuriousLate  time.Duration
+	deliveries    int       // in that second
 	floorSweep    time.Time // when expired floors were last forgotten
 	nextHello     time.Time // when the view is next told (Hello)
 }
@@ -261,6 +262,8 @@ func (t *Tree) onGossip(now time.Time, m Message) ([]byte, bool, error) {
 		t.spurious(now, now.Sub(e.announced))
 	}
 	t.settle(now)
+	t.window(now)
+	t.deliveries++
 	if e != nil {
 		announcers = e.sources
 		delete(t.missing.byID, m.ID) // its timer goes stale
@@ -630,16 +633,15 @@ func (t *Tree) push(now time.Time, id ID, round uint32, payload []byte, from Pee
 //
 // One spurious graft is no evidence: under loss, a push lost upstream
 // and grafted there comes late too. The timeout rises at the third
-// within a second (a slow tree makes them by the dozen), to above the
-// largest lateness of those.
+// within a second, when they follow at least a quarter of the second's
+// deliveries (a slow tree makes them by the dozen), to above the largest
+// lateness of those.
 func (t *Tree) spurious(now time.Time, lateness time.Duration) {
 	t.stats.SpuriousGrafts++
-	if now.Sub(t.spuriousSince) > time.Second {
-		t.spuriousSince, t.spuriousCount, t.spuriousLate = now, 0, 0
-	}
+	t.window(now)
 	t.spuriousCount++
 	t.spuriousLate = max(t.spuriousLate, lateness)
-	if t.spuriousCount < spuriousEvidence {
+	if t.spuriousCount < spuriousEvidence || t.spuriousCount*spuriousShare < t.deliveries {
 		return
 	}
 	t.raised = now
@@ -648,9 +650,22 @@ func (t *Tree) spurious(now time.Time, lateness time.Duration) {
 	}
 }
 
-// spuriousEvidence is how many spurious grafts within a second raise the
-// graft timeout.
-const spuriousEvidence = 3
+// window starts a new second of evidence when the last is over.
+func (t *Tree) window(now time.Time) {
+	if now.Sub(t.spuriousSince) > time.Second {
+		t.spuriousSince, t.spuriousCount, t.spuriousLate, t.deliveries = now, 0, 0, 0
+	}
+}
+
+// spuriousEvidence spurious grafts within a second, and at least one in
+// spuriousShare of the second's deliveries, raise the graft timeout. Under
+// 5 % loss about one delivery in ten follows a spurious graft (the push
+// was lost upstream, and the tree's copy came after the upstream graft);
+// on a slow tree, most do.
+const (
+	spuriousEvidence = 3
+	spuriousShare    = 4
+)
 
 // settle halves the graft timeout's excess over GraftTimeout for every
 // second without a spurious graft.
