@@ -80,7 +80,7 @@ type Config struct {
 	// repair a lost push.
 	LazyFanout int
 	// MaxOrigins bounds the origins whose broadcast trees a node keeps
-	// (about 100 bytes per neighbour each); past it the least recently
+	// (about 640 bytes each with 6 neighbours); past it the least recently
 	// used is forgotten, and that origin's next broadcast floods the
 	// links once and forms its tree again.
 	MaxOrigins int
