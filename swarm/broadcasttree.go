@@ -470,7 +470,7 @@ func (b *broadcastTree) stats() TreeStats {
 		Origins:    origins,
 		Broadcasts: st.Broadcasts, Delivered: st.Delivered, Duplicates: st.Duplicates,
 		Grafts: st.GraftsSent, GraftGiveUps: st.GraftGiveUps, Reannounced: st.Reannounced,
-		Dropped: st.MissingDropped + st.CacheEvictions + st.GraftsMissed + st.UnackedDropped + st.OriginsDropped,
+		Dropped: st.MissingDropped + st.CacheEvictions + st.GraftsMissed + st.UnackedDropped + st.OriginsDropped + st.NeighboursDropped,
 		Missing: b.t.Missing(),
 	}
 	if origins > 0 {

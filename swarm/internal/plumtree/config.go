@@ -84,6 +84,10 @@ type Config struct {
 	// used is forgotten, and that origin's next broadcast floods the
 	// links once and forms its tree again.
 	MaxOrigins int
+	// MaxNeighbours bounds the neighbours (own view and peers that
+	// linked to this node); each costs an entry in every origin's tree.
+	// The own view is always taken.
+	MaxNeighbours int
 	// OriginRetention is how long an origin's tree is kept after its
 	// last broadcast passed through this node.
 	OriginRetention time.Duration
@@ -120,6 +124,7 @@ func DefaultConfig(self Peer, origin string) Config {
 		MaxMissing:       1 << 14,
 		MaxAnnouncements: 64,
 		MaxOrigins:       4096,
+		MaxNeighbours:    64,
 		OriginRetention:  10 * time.Minute,
 		HelloInterval:    10 * time.Second,
 	}
@@ -163,6 +168,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: LazyFanout %d must not be negative", ErrInvalidConfig, c.LazyFanout)
 	case c.MaxOrigins <= 0:
 		return fmt.Errorf("%w: MaxOrigins %d must be positive", ErrInvalidConfig, c.MaxOrigins)
+	case c.MaxNeighbours <= 0:
+		return fmt.Errorf("%w: MaxNeighbours %d must be positive", ErrInvalidConfig, c.MaxNeighbours)
 	case c.OriginRetention <= 0:
 		return fmt.Errorf("%w: OriginRetention %v must be positive", ErrInvalidConfig, c.OriginRetention)
 	case c.HelloInterval <= 0:

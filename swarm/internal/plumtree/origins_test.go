@@ -1,6 +1,7 @@
 package plumtree
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -254,4 +255,29 @@ func TestSpuriousGraftsRaiseTheGraftTimeoutUntilItDecays(t *testing.T) {
 		_, _, _ = tr2.Step(at(900), Message{Kind: Gossip, From: "b", ID: id})
 	}
 	assert.Equal(t, 60*time.Millisecond, tr2.GraftTimeout())
+}
+
+func TestNeighboursAreBounded(t *testing.T) {
+	cfg := DefaultConfig("a", "a/1")
+	cfg.MaxNeighbours = 4
+	tr, err := New(cfg)
+	require.NoError(t, err)
+	tr.SetView([]Peer{"b", "c"})
+	tr.Ready()
+	tr.tree(at(0), "z/1")
+	// Peers claiming to have linked to this node, under many names: two
+	// fit, the rest are refused and counted, in no tree.
+	for i := range 10 {
+		_, _, err := tr.Step(at(1), Message{Kind: Hello, From: Peer(fmt.Sprintf("x%d", i))})
+		require.NoError(t, err)
+	}
+	_, _, _ = tr.Step(at(1), Message{Kind: Graft, From: "y"})
+	_, _, _ = tr.Step(at(1), Message{Kind: Gossip, From: "w", ID: ID{Origin: "q/1", Seq: 1}})
+	assert.Len(t, append(tr.Eager(), tr.Lazy()...), 4)
+	assert.Len(t, append(tr.EagerFor("z/1"), tr.LazyFor("z/1")...), 4)
+	assert.Len(t, append(tr.EagerFor("q/1"), tr.LazyFor("q/1")...), 4)
+	assert.Equal(t, uint64(10), tr.Stats().NeighboursDropped)
+	// The node's own view is always taken.
+	tr.SetView([]Peer{"b", "c", "d"})
+	assert.Contains(t, tr.Eager(), Peer("d"))
 }

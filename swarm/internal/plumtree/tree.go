@@ -20,9 +20,12 @@ type Stats struct {
 	GoneDropped    uint64 // neighbours that went down forgotten (PeerUp will not re-link them): maxGone reached
 	MissingDropped uint64 // announcements ignored: MaxMissing reached
 	CacheEvictions uint64 // payloads dropped to stay in MaxCacheBytes
-	OriginsDropped uint64 // origins' trees forgotten to stay in MaxOrigins (their next broadcast floods the links once)
+	OriginsDropped uint64 // origins' trees forgotten to stay in MaxOrigins (their next broadcast starts from the shared tree)
+	// NeighboursDropped counts peers not taken as neighbours: MaxNeighbours
+	// reached (a hostile sender of Hellos under many names, say).
+	NeighboursDropped uint64
 	// SpuriousGrafts counts grafts whose broadcast then came over the
-	// tree anyway, only late: each raises the graft timeout.
+	// tree anyway, only late (enough of them raise the graft timeout).
 	SpuriousGrafts uint64
 }
 
@@ -62,8 +65,8 @@ type Tree struct {
 	stats     Stats
 	// graftTimeout is the wait before an announced id is grafted: at
 	// least cfg.GraftTimeout, raised to above the lateness of the tree's
-	// copies behind announcements when a graft proves spurious, and
-	// decaying back (see observeLateness).
+	// copies behind announcements when grafts prove spurious, and
+	// decaying back (see spurious and settle).
 	graftTimeout time.Duration
 	raised       time.Time // when graftTimeout was last raised, or halved
 	// spuriousSince starts the second in which spuriousCount spurious
@@ -153,12 +156,20 @@ func (t *Tree) forgetOldestOrigin() {
 }
 
 // link makes p a neighbour whose link is eager (or lazy), in the shared
-// tree and in every origin's tree.
-func (t *Tree) link(p Peer, eager bool) {
+// tree and in every origin's tree. A new neighbour past MaxNeighbours is
+// refused (false), unless view (the node's own choice, at most its view
+// size): each costs an entry in every origin's tree, so peers that link
+// themselves, or claim to, must not grow them without bound.
+func (t *Tree) link(p Peer, eager, view bool) bool {
+	if !view && !t.neighbour(p) && len(t.eager)+len(t.lazy) >= t.cfg.MaxNeighbours {
+		t.stats.NeighboursDropped++
+		return false
+	}
 	setMode(t.eager, t.lazy, p, eager)
 	for _, ot := range t.origins {
 		setMode(ot.eager, ot.lazy, p, eager)
 	}
+	return true
 }
 
 // neighbour reports whether p is a neighbour.
@@ -173,8 +184,8 @@ func (t *Tree) neighbour(p Peer) bool {
 // linking graft was lost) becomes one, eager in every tree, as a linking
 // graft would make it.
 func (t *Tree) setEagerFor(now time.Time, o string, p Peer) {
-	if !t.neighbour(p) {
-		t.link(p, true)
+	if !t.neighbour(p) && !t.link(p, true, false) {
+		return
 	}
 	ot := t.tree(now, o)
 	setMode(ot.eager, ot.lazy, p, true)
@@ -184,8 +195,8 @@ func (t *Tree) setEagerFor(now time.Time, o string, p Peer) {
 // setLazyFor makes p's link lazy in origin o's tree and in the shared one
 // (p, if no neighbour yet, becomes a lazy one).
 func (t *Tree) setLazyFor(now time.Time, o string, p Peer) {
-	if !t.neighbour(p) {
-		t.link(p, false)
+	if !t.neighbour(p) && !t.link(p, false, false) {
+		return
 	}
 	ot := t.tree(now, o)
 	setMode(ot.eager, ot.lazy, p, false)
@@ -223,13 +234,13 @@ func (t *Tree) Step(now time.Time, m Message) (payload []byte, deliver bool, err
 		t.onGraft(now, m)
 	case Prune:
 		if m.ID.Origin == "" {
-			t.link(m.From, false) // a peer of an earlier version: the whole link
+			t.link(m.From, false, false) // a peer of an earlier version: the whole link
 		} else {
 			t.setLazyFor(now, m.ID.Origin, m.From)
 		}
 	case Hello:
 		if !t.neighbour(m.From) {
-			t.link(m.From, false)
+			t.link(m.From, false, false)
 		}
 	default:
 		return nil, false, fmt.Errorf("%w: kind %d from %s", ErrInvalidMessage, m.Kind, m.From)
@@ -319,7 +330,7 @@ func (t *Tree) onIHave(now time.Time, m Message) {
 
 func (t *Tree) onGraft(now time.Time, m Message) {
 	if m.ID.Origin == "" {
-		t.link(m.From, true) // a new neighbour linking itself
+		t.link(m.From, true, false) // a new neighbour linking itself
 		return
 	}
 	t.setEagerFor(now, m.ID.Origin, m.From)
@@ -415,7 +426,7 @@ func (t *Tree) SetView(peers []Peer) {
 		}
 		next[p] = struct{}{}
 		if _, ok := t.view[p]; !ok {
-			t.link(p, true)
+			t.link(p, true, true)
 			t.send(Message{Kind: Graft, To: p})
 		}
 	}
@@ -430,7 +441,7 @@ func (t *Tree) SetView(peers []Peer) {
 // PeerDown forgets a peer that failed or left: it is no neighbour any
 // more, and its announcements are not waited for. Missing ids it alone
 // announced are given up at their timer (anti-entropy repairs them). If it
-// was eager, in the starting modes or in some origin's tree, one neighbour
+// was eager, in the shared tree or in some origin's tree, one neighbour
 // lazy there is grafted in its place, eager in every tree.
 func (t *Tree) PeerDown(p Peer) {
 	_, wasEager := t.eager[p]
@@ -465,7 +476,7 @@ func (t *Tree) PeerDown(p Peer) {
 		// redundant link is pruned by the next duplicates.
 		lazy := sortedPeers(candidates)
 		q := lazy[announceHash(ID{Origin: string(p)})%uint64(len(lazy))]
-		t.link(q, true)
+		t.link(q, true, false)
 		t.send(Message{Kind: Graft, To: q})
 	}
 }
@@ -481,7 +492,7 @@ func (t *Tree) PeerUp(p Peer) {
 	}
 	delete(t.gone, p)
 	if !t.neighbour(p) {
-		t.link(p, false)
+		t.link(p, false, false)
 	}
 }
 

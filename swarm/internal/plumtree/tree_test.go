@@ -437,6 +437,10 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		func(c *Config) { c.MaxAnnouncements = 0 },
 		func(c *Config) { c.HelloInterval = 0 },
 		func(c *Config) { c.LazyFanout = -1 },
+		func(c *Config) { c.MaxGraftTimeout = c.GraftTimeout - 1 },
+		func(c *Config) { c.MaxOrigins = 0 },
+		func(c *Config) { c.MaxNeighbours = 0 },
+		func(c *Config) { c.OriginRetention = 0 },
 	} {
 		cfg := DefaultConfig("a", "a/1")
 		mut(&cfg)
