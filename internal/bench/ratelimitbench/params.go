@@ -47,7 +47,9 @@ type Params struct {
 	Lag     time.Duration
 	// Duration of the measured run (default 60 s).
 	Duration time.Duration
-	// Offered is the load as a multiple of Limit per Window (default 2).
+	// Offered is the load as a multiple of Limit per Window (default 2),
+	// each node's requests evenly spaced and node i's a 1/N turn after
+	// node i−1's.
 	Offered float64
 	// Skew is the share of the load offered to node 0 (0: even; 0.8 puts
 	// 80 % on one node and spreads the rest evenly).

@@ -134,6 +134,18 @@ func Run(ctx context.Context, p Params, progress io.Writer) (Result, error) {
 	startLoad := func(in *instance, i int) *loader {
 		rate := p.Offered * float64(p.Limit) / p.Window.Seconds() * p.share(i, p.Nodes)
 		l := &loader{inst: in, rate: rate, stop: make(chan struct{}), done: make(chan struct{})}
+		if p.Keyed == nil && rate > 0 {
+			// Node i offers a 1/N turn after node i−1, so the cluster's
+			// requests come evenly spaced, as independent clients' do.
+			// In lockstep (every node at the same instants, 100 nodes at
+			// 2/s) they came in cohorts of N every 500 ms, and with a
+			// 10 s window, 20 periods exactly, each cohort met the room
+			// its predecessor of one window before freed still held by
+			// the oldest bucket (counted in full, up to W/B after it
+			// left): the room waited a whole period, and the limit
+			// admitted 0.95·L on average (1000 and 900 in turn).
+			l.phase = time.Duration(float64(time.Second) / rate * float64(i) / float64(p.Nodes))
+		}
 		if k := p.Keyed; k != nil {
 			rate = k.Rate
 			l.rate = rate
