@@ -107,9 +107,9 @@ func TestOriginTreesAreBoundedAndExpire(t *testing.T) {
 // TestManyOriginsUnderJitterKeepTheirTrees: 80 nodes broadcasting 200
 // times a second between them, over links whose delay varies from 0 to
 // 20 ms, so that copies of one broadcast overtake each other. Each
-// origin's tree stays a tree: hardly any duplicates or grafts. One tree
-// shared by every origin lost links that other origins needed at each
-// duplicate, and took 0.9 duplicates and 0.3 grafts per delivery here.
+// origin's tree stays a tree: hardly any duplicates or grafts (0.04 and
+// 0.02 per delivery). With a duplicate pruning the whole link, as in one
+// tree shared by every origin, it took 0.13 duplicates and 0.86 grafts.
 func TestManyOriginsUnderJitterKeepTheirTrees(t *testing.T) {
 	simJitter = 20001
 	defer func() { simJitter = 2001 }()
