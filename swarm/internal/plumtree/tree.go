@@ -183,24 +183,19 @@ func (t *Tree) neighbour(p Peer) bool {
 // one; a peer that is no neighbour yet (it linked to this node, and the
 // linking graft was lost) becomes one, eager in every tree, as a linking
 // graft would make it.
-func (t *Tree) setEagerFor(now time.Time, o string, p Peer) {
-	if !t.neighbour(p) && !t.link(p, true, false) {
-		return
-	}
-	ot := t.tree(now, o)
-	setMode(ot.eager, ot.lazy, p, true)
-	setMode(t.eager, t.lazy, p, true)
-}
+func (t *Tree) setEagerFor(now time.Time, o string, p Peer) { t.setModeFor(now, o, p, true) }
 
 // setLazyFor makes p's link lazy in origin o's tree and in the shared one
 // (p, if no neighbour yet, becomes a lazy one).
-func (t *Tree) setLazyFor(now time.Time, o string, p Peer) {
-	if !t.neighbour(p) && !t.link(p, false, false) {
+func (t *Tree) setLazyFor(now time.Time, o string, p Peer) { t.setModeFor(now, o, p, false) }
+
+func (t *Tree) setModeFor(now time.Time, o string, p Peer, eager bool) {
+	if !t.neighbour(p) && !t.link(p, eager, false) {
 		return
 	}
 	ot := t.tree(now, o)
-	setMode(ot.eager, ot.lazy, p, false)
-	setMode(t.eager, t.lazy, p, false)
+	setMode(ot.eager, ot.lazy, p, eager)
+	setMode(t.eager, t.lazy, p, eager)
 }
 
 func setMode(eager, lazy map[Peer]struct{}, p Peer, toEager bool) {
