@@ -1,13 +1,17 @@
 package swarm
 
 import (
+	"encoding/base64"
+	"hash/fnv"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
 
 	"github.com/shoal-go/shoal/codec"
+	"github.com/shoal-go/shoal/crdt"
 	"github.com/shoal-go/shoal/swarm/internal/plumtree"
 )
 
@@ -75,6 +79,29 @@ type broadcastTree struct {
 	// refresh, in order.
 	changes []memberChange
 	rnd     *rand.Rand
+
+	// sentBytes counts the encoded tree messages sent by packet, by
+	// treeTraffic class; broadcastBytes the payloads broadcast here.
+	sentBytes      [3]atomic.Uint64
+	broadcastBytes atomic.Uint64
+}
+
+// Classes of tree traffic (TreeStats): payloads pushed or sent in answer
+// to a graft, announcements, and the rest (grafts, prunes, hellos).
+const (
+	treePush = iota
+	treeAnnounce
+	treeControl
+)
+
+func treeTraffic(k plumtree.Kind) int {
+	switch k {
+	case plumtree.Gossip:
+		return treePush
+	case plumtree.IHave:
+		return treeAnnounce
+	}
+	return treeControl
 }
 
 // memberChange is a member that went down, or came back up after a
@@ -90,7 +117,7 @@ type memberChange struct {
 const maxMemberChanges = 4096
 
 func newBroadcastTree(n *Node) (*broadcastTree, error) {
-	t, err := plumtree.New(plumtree.DefaultConfig(plumtree.Peer(n.cfg.Name), n.self.String()))
+	t, err := plumtree.New(plumtree.DefaultConfig(plumtree.Peer(n.cfg.Name), treeOrigin(n.self)))
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +126,22 @@ func newBroadcastTree(n *Node) (*broadcastTree, error) {
 	n.handlers[kindTree] = b.onEnvelope
 	n.members.addHook(b.onMember)
 	return b, nil
+}
+
+// treeOriginLen is the length of a tree origin (treeOrigin).
+const treeOriginLen = 11
+
+// treeOrigin names a replica's broadcasts in the tree: the 64-bit FNV-1a
+// hash of "name#incarnation", in unpadded base64url, 11 bytes. The tree
+// treats it as opaque, and every announcement carries it: a Kubernetes
+// pod's "name#incarnation" is about 45 bytes, and announcements are most
+// of the tree's traffic. A new incarnation gets a new origin, so sequence
+// numbers never repeat. Nodes of earlier versions name their broadcasts
+// by the whole string; the two mix, since relays keep the id they got.
+func treeOrigin(r crdt.Replica) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(r.String()))
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
 }
 
 // treeActive reports whether deltas travel the tree: past the fast path,
@@ -151,7 +194,7 @@ func (b *broadcastTree) onMember(ev MemberEvent) {
 // fit a packet (each envelope encoded once).
 func (b *broadcastTree) broadcast(envs []codec.Envelope) {
 	n := b.n
-	limit := n.maxPkt - 96 - 2*len(n.self.String())
+	limit := n.maxPkt - 96 - len(n.self.String()) - treeOriginLen
 	var batch []codec.Envelope
 	size := 0
 	send := func() {
@@ -164,6 +207,7 @@ func (b *broadcastTree) broadcast(envs []codec.Envelope) {
 			n.log.Error("encode tree batch", "err", err)
 			return
 		}
+		b.broadcastBytes.Add(uint64(len(buf)))
 		b.mu.Lock()
 		b.t.Broadcast(time.Now(), buf)
 		b.queueLocked(b.t.Ready())
@@ -335,8 +379,9 @@ func (b *broadcastTree) queueLocked(msgs []plumtree.Message) {
 func (b *broadcastTree) send(msgs []plumtree.Message) (large []largeTreeMsg) {
 	n := b.n
 	type dest struct {
-		to   *memberlist.Node
-		bufs [][]byte
+		to    *memberlist.Node
+		bufs  [][]byte
+		kinds []plumtree.Kind // of bufs, for the traffic counts
 	}
 	var order []plumtree.Peer
 	byPeer := make(map[plumtree.Peer]*dest)
@@ -363,6 +408,9 @@ func (b *broadcastTree) send(msgs []plumtree.Message) (large []largeTreeMsg) {
 				continue
 			}
 			d.bufs = append(d.bufs, bufs...)
+			for range bufs {
+				d.kinds = append(d.kinds, m.Kind)
+			}
 			continue
 		}
 		if last == nil || !sameEncoding(last, m) {
@@ -375,6 +423,7 @@ func (b *broadcastTree) send(msgs []plumtree.Message) (large []largeTreeMsg) {
 			last = m
 		}
 		d.bufs = append(d.bufs, buf)
+		d.kinds = append(d.kinds, m.Kind)
 	}
 	for _, p := range order {
 		d := byPeer[p]
@@ -388,9 +437,10 @@ func (b *broadcastTree) send(msgs []plumtree.Message) (large []largeTreeMsg) {
 				n.log.Debug("tree send", "to", p, "err", err)
 			}
 		}
-		for _, e := range d.bufs {
+		for i, e := range d.bufs {
 			if len(e) <= n.maxPkt {
 				n.stats.sent(kindTree, len(e))
+				b.sentBytes[treeTraffic(d.kinds[i])].Add(uint64(len(e)))
 			}
 		}
 		for _, e := range big {
@@ -445,7 +495,10 @@ func (b *broadcastTree) encode(m *plumtree.Message) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.n.codec.EncodeEnvelope(&codec.Envelope{Kind: kindTree, Origin: b.n.self, Payload: payload})
+	// The receiver needs the sender's name only (the peer of the link);
+	// leaving the incarnation out saves 10 bytes on every tree message,
+	// a fifth of an announcement.
+	return b.n.codec.EncodeEnvelope(&codec.Envelope{Kind: kindTree, Origin: crdt.Replica{Node: b.n.self.Node}, Payload: payload})
 }
 
 // sendLarge hands messages too large for a packet to the node's stream
@@ -470,8 +523,12 @@ func (b *broadcastTree) stats() TreeStats {
 		Origins:    origins,
 		Broadcasts: st.Broadcasts, Delivered: st.Delivered, Duplicates: st.Duplicates,
 		Grafts: st.GraftsSent, GraftGiveUps: st.GraftGiveUps, Reannounced: st.Reannounced,
-		Dropped: st.MissingDropped + st.CacheEvictions + st.GraftsMissed + st.UnackedDropped + st.OriginsDropped + st.NeighboursDropped,
-		Missing: b.t.Missing(),
+		Dropped:        st.MissingDropped + st.CacheEvictions + st.GraftsMissed + st.UnackedDropped + st.OriginsDropped + st.NeighboursDropped,
+		Missing:        b.t.Missing(),
+		BroadcastBytes: b.broadcastBytes.Load(),
+		PushBytes:      b.sentBytes[treePush].Load(),
+		AnnounceBytes:  b.sentBytes[treeAnnounce].Load(),
+		ControlBytes:   b.sentBytes[treeControl].Load(),
 	}
 	if origins > 0 {
 		ts.Eager, ts.Lazy = float64(eager)/float64(origins), float64(lazy)/float64(origins)

@@ -354,6 +354,7 @@ func (n *Node) JoinDiscovered(ctx context.Context) (int, error) {
 func (n *Node) Stats() Stats {
 	s := n.stats.snapshot()
 	s.Members = n.numMembers()
+	s.MembershipBytesSent = n.tr.membership.Load()
 	s.BroadcastQueue = n.queue.NumQueued()
 	s.BroadcastQueueBytes = n.out.queuedBytes.Load()
 	s.PendingValues, s.PendingBytes = n.pending.usage()

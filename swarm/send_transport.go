@@ -21,7 +21,10 @@ import (
 //     ends them at once instead of waiting for their deadline.
 type nodeTransport struct {
 	memberlist.NodeAwareTransport
-	sent          *atomic.Uint64
+	sent *atomic.Uint64
+	// membership counts the bytes of memberlist's own messages in the
+	// packets sent (Stats.MembershipBytesSent).
+	membership    atomic.Uint64
 	streamTimeout time.Duration
 
 	mu      sync.Mutex
@@ -34,13 +37,75 @@ func newNodeTransport(tr memberlist.NodeAwareTransport, sent *atomic.Uint64, str
 }
 
 func (t *nodeTransport) WriteTo(b []byte, addr string) (time.Time, error) {
-	t.sent.Add(uint64(len(b)))
+	t.count(b)
 	return t.NodeAwareTransport.WriteTo(b, addr)
 }
 
 func (t *nodeTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
-	t.sent.Add(uint64(len(b)))
+	t.count(b)
 	return t.NodeAwareTransport.WriteToAddress(b, a)
+}
+
+func (t *nodeTransport) count(b []byte) {
+	t.sent.Add(uint64(len(b)))
+	if user, ok := userBytes(b); ok {
+		t.membership.Add(uint64(len(b) - user))
+	}
+}
+
+// memberlist's packet framing (net.go, label.go in memberlist v0.7).
+const (
+	mlCompound = 7
+	mlUser     = 8
+	mlCRC      = 12
+	mlLabel    = 244
+)
+
+// userBytes reads memberlist's framing of a packet this node sends and
+// returns the bytes of the user messages in it (shoal's own), so that the
+// rest is memberlist's: probes, acks, and its membership gossip, alone or
+// in a compound message with ours. ok is false for a packet it cannot
+// read (compressed or encrypted): neither share is known.
+func userBytes(b []byte) (user int, ok bool) {
+	if len(b) >= 2 && b[0] == mlLabel {
+		if len(b) < 2+int(b[1]) {
+			return 0, false
+		}
+		b = b[2+int(b[1]):]
+	}
+	if len(b) >= 5 && b[0] == mlCRC {
+		b = b[5:]
+	}
+	if len(b) == 0 {
+		return 0, false
+	}
+	switch b[0] {
+	case mlUser:
+		return len(b), true
+	case mlCompound:
+		if len(b) < 2 {
+			return 0, false
+		}
+		parts := int(b[1])
+		lens, body := b[2:], 2+2*parts
+		if len(b) < body {
+			return 0, false
+		}
+		for i := range parts {
+			l := int(lens[2*i])<<8 | int(lens[2*i+1])
+			if body+l > len(b) {
+				return 0, false
+			}
+			if b[body] == mlUser {
+				user += l
+			}
+			body += l
+		}
+		return user, true
+	case 9, 10: // compressed, encrypted
+		return 0, false
+	}
+	return 0, true
 }
 
 func (t *nodeTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {

@@ -26,6 +26,11 @@ type Stats struct {
 	// WireBytesSent counts every byte this node's transport wrote
 	// (shoal's messages, memberlist's probes and headers, encryption).
 	WireBytesSent uint64
+	// MembershipBytesSent is the part of WireBytesSent that carried
+	// memberlist's own messages (probes, acks, membership gossip), read
+	// from memberlist's framing of each packet: with Compression or a
+	// Keyring, packets cannot be read and count in neither part.
+	MembershipBytesSent uint64
 	// BroadcastQueue is the number of messages waiting in the gossip
 	// queue, BroadcastQueueBytes their size (bounded by
 	// Config.MaxBroadcastQueueBytes).
@@ -95,6 +100,13 @@ type TreeStats struct {
 	Grafts, GraftGiveUps, Reannounced, Dropped uint64
 	// Missing is the number of announced broadcasts not received yet.
 	Missing int
+	// BroadcastBytes sums the payloads of the broadcasts made here (the
+	// flushes' deltas, batched); PushBytes, AnnounceBytes and
+	// ControlBytes the tree messages sent by packet: payloads pushed or
+	// sent in answer to grafts, announcements (IHave), and grafts, prunes
+	// and hellos. Announcements to every lazy link are the tree's cost
+	// per broadcast beyond the payload (docs/DESIGN.md, "Dissemination").
+	BroadcastBytes, PushBytes, AnnounceBytes, ControlBytes uint64
 }
 
 const maxKind = 16

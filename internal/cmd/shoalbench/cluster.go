@@ -299,6 +299,7 @@ func (c *cluster) close() {
 	if c.sim != nil {
 		_ = c.sim.Close()
 	}
+	c.nodes, c.sim = nil, nil // a second close does nothing
 }
 
 // sleepCtx sleeps for d or until ctx ends.

@@ -121,6 +121,27 @@ func TestScaleJSON(t *testing.T) {
 	}
 }
 
+// TestScaleTrafficJSON runs past the fast path, so that the tree carries
+// the updates and its traffic is split by class, and measures the idle
+// cluster.
+func TestScaleTrafficJSON(t *testing.T) {
+	t.Parallel()
+	r := runJSON(t, "scale", "-nodes", "12", "-updates", "3", "-idle", "1s", "-tree-fanout", "2", "-direct-max", "0", "-preset", "fast")[0]
+	if r["converged"] != true || num(t, r, "bytes_per_update_per_node") <= 0 || num(t, r, "delta_bytes") <= 0 {
+		t.Errorf("result = %v, want converged, with bytes per update and the delta's size", r)
+	}
+	split, ok := r["tree_bytes_per_update_per_node"].(map[string]any)
+	if !ok || num(t, split, "push") <= 0 {
+		t.Errorf("tree bytes = %v, want pushes", r["tree_bytes_per_update_per_node"])
+	}
+	if m, all := num(t, r, "idle_membership_bytes_per_node_per_s"), num(t, r, "idle_bytes_per_node_per_s"); m <= 0 || m > all || num(t, r, "idle_ratio") < 1 {
+		t.Errorf("idle %v, memberlist's share %v: want 0 < share <= all", all, m)
+	}
+	if len(r["warmup_ms"].([]any)) != 1 {
+		t.Errorf("warmup_ms = %v, want one", r["warmup_ms"])
+	}
+}
+
 func TestBurstAndLeaveJSON(t *testing.T) {
 	t.Parallel()
 	r := runJSON(t, "burst", "-nodes", "3", "-values", "300", "-rounds", "2")[0]

@@ -59,10 +59,10 @@ func fullPlan() reportPlan {
 		trafficParams{Nodes: 50, Rate: 10000, Keys: 1, Duration: 10 * time.Second, Writers: "one", Preset: "lan", Net: loop},
 	)
 	p.Scale = []scaleParams{
-		{Nodes: 500, Updates: 5, Preset: "scale", Net: network{Transport: "sim", Seed: 1}, Timeout: 60 * time.Second},
+		{Nodes: 500, Updates: 5, Preset: "scale", Net: network{Transport: "sim", Seed: 1}, Timeout: 60 * time.Second, DirectMax: -1, Warmup: 1},
 		// 10 % killed at once, 5 % loss: updates must reach every live node.
-		{Nodes: 200, Updates: 10, Preset: "scale", Net: network{Transport: "sim", Drop: 0.05, Seed: 1}, Timeout: 60 * time.Second, Kill: 0.1},
-		{Nodes: 500, Updates: 10, Preset: "scale", Net: network{Transport: "sim", Seed: 1}, Timeout: 60 * time.Second, Kill: 0.1},
+		{Nodes: 200, Updates: 10, Preset: "scale", Net: network{Transport: "sim", Drop: 0.05, Seed: 1}, Timeout: 60 * time.Second, Kill: 0.1, DirectMax: -1, Warmup: 1},
+		{Nodes: 500, Updates: 10, Preset: "scale", Net: network{Transport: "sim", Seed: 1}, Timeout: 60 * time.Second, Kill: 0.1, DirectMax: -1, Warmup: 1},
 	}
 	p.AntiEntropy = []antiEntropyParams{{Nodes: 2, Values: 100_000, Replicas: 10, PushPull: 5 * time.Second, Timeout: 120 * time.Second}}
 	base := ratelimitbench.Params{Nodes: 10, Limit: 1000, Window: 10 * time.Second, Duration: 60 * time.Second, Offered: 2}
@@ -108,7 +108,7 @@ func quickPlan() reportPlan {
 	for _, rate := range []float64{100, 1000} {
 		p.Traffic = append(p.Traffic, trafficParams{Nodes: 3, Rate: rate, Keys: 1, Duration: time.Second, Writers: "one", Preset: "fast", Net: loop})
 	}
-	p.Scale = []scaleParams{{Nodes: 20, Updates: 1, Preset: "scale", Net: network{Transport: "sim", Seed: 1}, Timeout: 30 * time.Second}}
+	p.Scale = []scaleParams{{Nodes: 20, Updates: 1, Preset: "scale", Net: network{Transport: "sim", Seed: 1}, Timeout: 30 * time.Second, DirectMax: -1, Warmup: 1}}
 	p.AntiEntropy = []antiEntropyParams{{Nodes: 2, Values: 500, Replicas: 3, PushPull: 300 * time.Millisecond, Timeout: 30 * time.Second}}
 	p.Ratelimit = []ratelimitbench.Params{{Backend: ratelimitbench.BackendShoal, Nodes: 3, Limit: 100, Window: time.Second, Duration: 2 * time.Second, Offered: 2}}
 	return p
@@ -159,6 +159,18 @@ func (p scaleParams) command() string {
 	s := fmt.Sprintf("scale -nodes %d -updates %d -preset %s%s", p.Nodes, p.Updates, p.Preset, p.Net.flags())
 	if p.Kill > 0 {
 		s += fmt.Sprintf(" -kill %g", p.Kill)
+	}
+	if p.Idle > 0 {
+		s += fmt.Sprintf(" -idle %v", p.Idle)
+	}
+	if p.TreeFanout > 0 {
+		s += fmt.Sprintf(" -tree-fanout %d", p.TreeFanout)
+	}
+	if p.DirectMax >= 0 {
+		s += fmt.Sprintf(" -direct-max %d", p.DirectMax)
+	}
+	if p.Warmup != 1 {
+		s += fmt.Sprintf(" -warmup %d", p.Warmup)
 	}
 	return s
 }

@@ -22,6 +22,20 @@ type scaleParams struct {
 	// updates are measured among the others once they all see the
 	// failures.
 	Kill float64
+	// Idle, when positive, measures what the formed cluster writes while
+	// idle for this long, and memberlist's share of it.
+	Idle time.Duration
+	// TreeFanout, when positive, overrides the preset's
+	// Config.TreeFanout; DirectMax, when not negative, its
+	// DirectSendMaxMembers (0 puts the tree to work at any size).
+	TreeFanout int
+	DirectMax  int
+	// Warmup updates are made (one after another, each waited for) before
+	// the measured ones. A cluster's first broadcast past the fast path
+	// floods every tree link once, and its duplicates prune the links into
+	// a tree (about 2,000 duplicates at 500 nodes, none after): the
+	// warm-up keeps that one-time cost out of the traffic per update.
+	Warmup int
 }
 
 // scaleResult is one scale row.
@@ -38,12 +52,12 @@ type scaleResult struct {
 	JoinS       float64 `json:"join_s"`
 	MembershipS float64 `json:"membership_s"`
 	// SettleS is the wait after full membership (and kills) until the
-	// process used less than half a core over a second, at most a
-	// minute: every node runs in this process, and the join's alive
-	// messages, gossiped to 500 nodes, keep two cores busy for a while
-	// after the last node sees them all. Updates measured then timed
-	// the harness's CPU, not dissemination (p50 330 ms with no loss,
-	// while the tree alone, simulated, takes about 30 ms).
+	// process is quiet (see settle), at most two minutes: every node runs
+	// in this process, and the join's alive messages, gossiped to 500
+	// nodes, keep two cores busy for a while after the last node sees
+	// them all. Updates measured then timed the harness's CPU, not
+	// dissemination (p50 330 ms with no loss, while the tree alone,
+	// simulated, takes about 30 ms).
 	SettleS float64 `json:"settle_s"`
 	// Killed nodes were closed at once after full membership; DetectS is
 	// the time until every live node saw them gone.
@@ -51,11 +65,33 @@ type scaleResult struct {
 	DetectS float64 `json:"detect_s"`
 	// Updates were made one after another by nodes spread over the
 	// cluster; the latencies are until the last node read each.
-	Updates          int     `json:"updates"`
-	P50MS            millis  `json:"p50_ms"`
-	MaxMS            millis  `json:"max_ms"`
-	BytesPerNodePerS float64 `json:"bytes_per_node_per_s"`
-	Converged        bool    `json:"converged"`
+	Updates int `json:"updates"`
+	// WarmupMS are the warm-up updates' latencies (not in the others).
+	WarmupMS         []millis `json:"warmup_ms,omitempty"`
+	P50MS            millis   `json:"p50_ms"`
+	MaxMS            millis   `json:"max_ms"`
+	BytesPerNodePerS float64  `json:"bytes_per_node_per_s"`
+	// BytesPerUpdatePerNode is what every node wrote (packets, memberlist's
+	// included) while the updates were made, over updates × nodes;
+	// MarginalBytesPerUpdatePerNode the same less the idle rate (with
+	// -idle). DeltaBytes is the mean payload an update broadcast (its
+	// delta, encoded), the yardstick for both; TreeBytesPerUpdatePerNode
+	// splits the tree's share into pushes, announcements and control.
+	BytesPerUpdatePerNode         float64         `json:"bytes_per_update_per_node"`
+	MarginalBytesPerUpdatePerNode float64         `json:"marginal_bytes_per_update_per_node,omitempty"`
+	DeltaBytes                    float64         `json:"delta_bytes,omitempty"`
+	TreeBytesPerUpdatePerNode     *treeBytesSplit `json:"tree_bytes_per_update_per_node,omitempty"`
+	// IdleBytesPerNodePerS (with -idle) is what each node wrote per
+	// second while the cluster was idle (packets); of it,
+	// IdleMembershipBytesPerNodePerS carried memberlist's own messages
+	// (probes, acks, membership gossip: Stats.MembershipBytesSent), and
+	// IdleRatio is the first over the second: what shoal costs an idle
+	// cluster over memberlist's probe traffic.
+	IdleBytesPerNodePerS           float64         `json:"idle_bytes_per_node_per_s,omitempty"`
+	IdleMembershipBytesPerNodePerS float64         `json:"idle_membership_bytes_per_node_per_s,omitempty"`
+	IdleRatio                      float64         `json:"idle_ratio,omitempty"`
+	IdleTreeBytesPerNodePerS       *treeBytesSplit `json:"idle_tree_bytes_per_node_per_s,omitempty"`
+	Converged                      bool            `json:"converged"`
 	// TreeGrafts, TreeGraftGiveUps and TreeDuplicates sum the broadcast
 	// tree's counters over the live nodes at the end: a give-up is a
 	// missing broadcast left to anti-entropy.
@@ -88,6 +124,10 @@ func runScaleCmd(ctx context.Context, args []string, out, errOut io.Writer) erro
 	p.Net.register(fs, "sim")
 	fs.DurationVar(&p.Timeout, "timeout", 60*time.Second, "wait per update before it counts as missed")
 	fs.Float64Var(&p.Kill, "kill", 0, "share of nodes killed at once after full membership (updates then reach the rest)")
+	fs.DurationVar(&p.Idle, "idle", 0, "measure the idle cluster's traffic, and memberlist's share of it, for this long (0: not measured)")
+	fs.IntVar(&p.TreeFanout, "tree-fanout", 0, "Config.TreeFanout (0: the preset's)")
+	fs.IntVar(&p.DirectMax, "direct-max", -1, "Config.DirectSendMaxMembers (-1: the preset's; 0: the tree at any size)")
+	fs.IntVar(&p.Warmup, "warmup", 1, "updates made before the measured ones (a cluster's first broadcast floods the tree's links once)")
 	asJSON := fs.Bool("json", false, "print one JSON object per result on stdout")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -109,6 +149,14 @@ func (p scaleParams) validate() error {
 		return fmt.Errorf("%w: -kill %v (want [0, 1))", errBadFlag, p.Kill)
 	case p.Timeout <= 0:
 		return fmt.Errorf("%w: -timeout %v", errBadFlag, p.Timeout)
+	case p.Warmup < 0:
+		return fmt.Errorf("%w: -warmup %d", errBadFlag, p.Warmup)
+	case p.Idle < 0:
+		return fmt.Errorf("%w: -idle %v", errBadFlag, p.Idle)
+	case p.DirectMax < -1:
+		return fmt.Errorf("%w: -direct-max %d", errBadFlag, p.DirectMax)
+	case p.TreeFanout < 0 || p.TreeFanout > 64:
+		return fmt.Errorf("%w: -tree-fanout %d (want 0-64)", errBadFlag, p.TreeFanout)
 	}
 	if _, err := presetConfig(p.Preset, "x"); err != nil {
 		return err
@@ -139,6 +187,12 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 	t0 := time.Now()
 	for i := range p.Nodes {
 		cfg, _ := presetConfig(p.Preset, fmt.Sprintf("node-%d", i))
+		if p.TreeFanout > 0 {
+			cfg.TreeFanout = p.TreeFanout
+		}
+		if p.DirectMax >= 0 {
+			cfg.DirectSendMaxMembers = p.DirectMax
+		}
 		if c.sim != nil {
 			tr, err := c.sim.NewTransport(cfg.Name)
 			if err != nil {
@@ -188,11 +242,24 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		prog.done("%s: %d killed, detected by every live node after %.1f s", what, res.Killed, res.DetectS)
 	}
 	t4 := time.Now()
-	if err := settle(ctx, time.Minute); err != nil {
+	if err := settle(ctx, 2*time.Minute, c.membershipBytes); err != nil {
 		return res, err
 	}
 	res.SettleS = time.Since(t4).Seconds()
 	prog.done("%s: quiet after %.1f s", what, res.SettleS)
+	if p.Idle > 0 {
+		b0, m0, tr0, t0 := c.wireBytes(), c.membershipBytes(), c.treeBytes(), time.Now()
+		if err := sleepCtx(ctx, p.Idle); err != nil {
+			return res, err
+		}
+		secs := time.Since(t0).Seconds() * float64(live)
+		res.IdleBytesPerNodePerS = float64(c.wireBytes()-b0) / secs
+		res.IdleMembershipBytesPerNodePerS = float64(c.membershipBytes()-m0) / secs
+		res.IdleRatio = res.IdleBytesPerNodePerS / res.IdleMembershipBytesPerNodePerS
+		res.IdleTreeBytesPerNodePerS = c.treeBytes().since(tr0).per(secs)
+		prog.done("%s: idle, %s per node per second, memberlist's share %s: %.2f×", what,
+			humanBytes(res.IdleBytesPerNodePerS), humanBytes(res.IdleMembershipBytesPerNodePerS), res.IdleRatio)
+	}
 	arr := newArrivals(live, live)
 	counters := make([]*swarm.Counter, live)
 	for i, nd := range c.nodes {
@@ -203,9 +270,16 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 	}
 	defer watchCounters(counters, c.replicas(), arr)()
 	slots := make(originTracker, live)
-	bytes0, t2 := c.wireBytes(), time.Now()
-	var lat []float64
-	for k := range p.Updates {
+	var (
+		bytes0 uint64
+		tree0  treeBytesSplit
+		t2     time.Time
+		lat    []float64
+	)
+	for k := range p.Warmup + p.Updates {
+		if k == p.Warmup {
+			bytes0, tree0, t2 = c.wireBytes(), c.treeBytes(), time.Now()
+		}
 		origin := (k * 7919) % live // spread the origins over the cluster
 		target := slots.next(origin)
 		arr.arm(origin, target)
@@ -215,14 +289,29 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		}
 		arr.markLevel(origin, origin, target, sent)
 		last, _, ok, err := waitProgress(ctx, arr, p.Timeout, prog, func(n int) string {
-			return fmt.Sprintf("%s: update %d/%d has reached %d/%d nodes, elapsed %s", what, k+1, p.Updates, n, p.Nodes, prog.elapsed())
+			return fmt.Sprintf("%s: update %d/%d has reached %d/%d nodes, elapsed %s", what, k+1, p.Warmup+p.Updates, n, p.Nodes, prog.elapsed())
 		})
 		if err != nil {
 			return res, err
 		}
+		if k < p.Warmup {
+			res.WarmupMS = append(res.WarmupMS, millis(latencyOf(sent, last, ok)))
+			continue
+		}
 		lat = append(lat, latencyOf(sent, last, ok))
 	}
-	res.BytesPerNodePerS = float64(c.wireBytes()-bytes0) / float64(live) / time.Since(t2).Seconds()
+	took := time.Since(t2)
+	sent := c.wireBytes() - bytes0
+	res.BytesPerNodePerS = float64(sent) / float64(live) / took.Seconds()
+	res.BytesPerUpdatePerNode = float64(sent) / float64(p.Updates*live)
+	if res.IdleBytesPerNodePerS > 0 {
+		res.MarginalBytesPerUpdatePerNode = max(0, (res.BytesPerNodePerS-res.IdleBytesPerNodePerS)*took.Seconds()/float64(p.Updates))
+	}
+	tree := c.treeBytes().since(tree0)
+	if tree.broadcasts > 0 {
+		res.DeltaBytes = float64(tree.broadcast) / float64(tree.broadcasts)
+		res.TreeBytesPerUpdatePerNode = tree.per(float64(p.Updates * live))
+	}
 	r := convergenceResult{LatenciesMS: lat, Updates: p.Updates}
 	r.summarize()
 	res.P50MS, res.MaxMS, res.Converged = r.P50MS, r.MaxMS, r.Converged
@@ -233,31 +322,82 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		res.TreeDuplicates += st.Duplicates
 		res.TreeReannounced += st.Reannounced
 	}
-	prog.done("%s: updates reach every node in p50 %s, max %s, converged %v; tree: %d grafts, %d given up, %d duplicates, %d announcements repeated", what,
-		res.P50MS.withUnit(), res.MaxMS.withUnit(), res.Converged, res.TreeGrafts, res.TreeGraftGiveUps, res.TreeDuplicates, res.TreeReannounced)
+	prog.done("%s: updates reach every node in p50 %s, max %s, converged %v; tree: %d grafts, %d given up, %d duplicates, %d announcements repeated; %.0f bytes per update per node", what,
+		res.P50MS.withUnit(), res.MaxMS.withUnit(), res.Converged, res.TreeGrafts, res.TreeGraftGiveUps, res.TreeDuplicates, res.TreeReannounced, res.BytesPerUpdatePerNode)
 	return res, nil
 }
 
-// settle waits until this process used less than half a core over a
-// second, or for max (or forever where CPU time cannot be read: it then
-// returns at once).
-func settle(ctx context.Context, max time.Duration) error {
-	deadline := time.Now().Add(max)
-	prev, ok := processCPU()
-	if !ok {
-		return nil
+// treeBytesSplit is the broadcast tree's traffic by class (TreeStats).
+type treeBytesSplit struct {
+	Push     float64 `json:"push"`
+	Announce float64 `json:"announce"`
+	Control  float64 `json:"control"`
+
+	broadcasts, broadcast uint64
+}
+
+func (t treeBytesSplit) since(t0 treeBytesSplit) treeBytesSplit {
+	return treeBytesSplit{Push: t.Push - t0.Push, Announce: t.Announce - t0.Announce, Control: t.Control - t0.Control,
+		broadcasts: t.broadcasts - t0.broadcasts, broadcast: t.broadcast - t0.broadcast}
+}
+
+func (t treeBytesSplit) per(d float64) *treeBytesSplit {
+	return &treeBytesSplit{Push: t.Push / d, Announce: t.Announce / d, Control: t.Control / d}
+}
+
+// membershipBytes sums the nodes' Stats.MembershipBytesSent.
+func (c *cluster) membershipBytes() uint64 {
+	var sum uint64
+	for _, nd := range c.nodes {
+		sum += nd.Stats().MembershipBytesSent
 	}
+	return sum
+}
+
+// treeBytes sums the nodes' tree traffic.
+func (c *cluster) treeBytes() treeBytesSplit {
+	var t treeBytesSplit
+	for _, nd := range c.nodes {
+		if nd.Closed() {
+			continue
+		}
+		st := nd.Stats().Tree
+		t.Push += float64(st.PushBytes)
+		t.Announce += float64(st.AnnounceBytes)
+		t.Control += float64(st.ControlBytes)
+		t.broadcasts += st.Broadcasts
+		t.broadcast += st.BroadcastBytes
+	}
+	return t
+}
+
+// settle waits until this process used less than half a core over two
+// seconds and memberlist's own traffic (bytes, the nodes' summed
+// Stats.MembershipBytesSent) fell by less than a tenth from one two-second
+// window to the next, or for max. The join's alive messages, gossiped to 500 nodes,
+// keep the process busy, and then keep memberlist's traffic falling for
+// half a minute more: updates timed meanwhile measured that (max 208 ms
+// against 66 ms once it was done, 500 nodes, no loss). Where CPU time
+// cannot be read only the traffic is watched.
+func settle(ctx context.Context, max time.Duration, bytes func() uint64) error {
+	const settleWindow = 2 * time.Second
+	deadline := time.Now().Add(max)
+	prevCPU, cpuOK := processCPU()
+	prevBytes, prevRate := bytes(), -1.0
 	for time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(settleWindow):
 		}
-		cur, _ := processCPU()
-		if cur-prev < 500*time.Millisecond {
+		cpu, _ := processCPU()
+		cur := bytes()
+		rate := float64(cur - prevBytes)
+		quiet := !cpuOK || cpu-prevCPU < settleWindow/2
+		if quiet && prevRate >= 0 && rate > 0.9*prevRate {
 			return nil
 		}
-		prev = cur
+		prevCPU, prevBytes, prevRate = cpu, cur, rate
 	}
 	return nil
 }
