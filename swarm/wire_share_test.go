@@ -39,4 +39,3 @@ func TestUserBytesReadsMemberlistFraming(t *testing.T) {
 		})
 	}
 }
-
