@@ -325,3 +325,19 @@ func TestGCounterDeltaIntoManySlots(t *testing.T) {
 		}
 	}
 }
+
+// Merge of a one-slot increment into a PN counter: what every delta a
+// node receives for a counter costs (a burst merges thousands).
+func BenchmarkPNCounterMergeDelta(b *testing.B) {
+	x := NewPNCounter(Replica{"a", 1})
+	d := NewPNCounter(Replica{"b", 1})
+	d.Add(1)
+	x.Merge(t0, d)
+	b.ReportAllocs()
+	for b.Loop() {
+		d.P.S[0].N++
+		if _, changed := x.Merge(t0, d); !changed {
+			b.Fatal("no change")
+		}
+	}
+}

@@ -113,9 +113,19 @@ func (c *GCounter) Merge(now time.Time, other *GCounter) (effect *GCounter, chan
 	if len(c.Gone) > 0 || len(other.Gone) > 0 {
 		return c.mergeRetired(now, other)
 	}
+	eff := c.mergeSlots(other)
+	if len(eff) == 0 {
+		return nil, false
+	}
+	return &GCounter{S: eff}, true
+}
+
+// mergeSlots is Merge for counters without retirement records: it raises
+// c's slots to other's and returns the slots that rose (nil for none).
+func (c *GCounter) mergeSlots(other *GCounter) (eff []Slot) {
 	// One pass over both sorted slices raises c's slots in place and
 	// collects the effect; slots c lacks are inserted afterwards.
-	var eff, ins []Slot
+	var ins []Slot
 	for i, j := 0, 0; j < len(other.S); j++ {
 		o := other.S[j]
 		if o.N == 0 {
@@ -139,9 +149,6 @@ func (c *GCounter) Merge(now time.Time, other *GCounter) (effect *GCounter, chan
 		}
 		eff = append(eff, o)
 	}
-	if len(eff) == 0 {
-		return nil, false
-	}
 	if len(ins) > 0 {
 		c.S = insertSorted(c.S, ins, func(a, b Slot) int { return a.Replica.Compare(b.Replica) })
 		c.own = 0 // inserts moved the own slot
@@ -149,7 +156,7 @@ func (c *GCounter) Merge(now time.Time, other *GCounter) (effect *GCounter, chan
 			c.own = i + 1
 		}
 	}
-	return &GCounter{S: eff}, true
+	return eff
 }
 
 // Delta returns the replica's own slot if Add was called since the last
