@@ -87,20 +87,9 @@ func (c *Codec) AppendBatch(dst []byte, envs []Envelope) ([]byte, error) {
 // sentinels as DecodeEnvelope. The payloads alias data, as with
 // DecodeEnvelope. An empty batch decodes to an empty, non-nil slice.
 func (c *Codec) DecodeBatch(data []byte) ([]Envelope, error) {
-	if err := c.wellformed("decode batch", data); err != nil {
+	r, n, err := c.batchHead(data)
+	if err != nil {
 		return nil, err
-	}
-	r := reader{data: data}
-	h, err := r.head()
-	if err != nil {
-		return nil, fmt.Errorf("shoal/codec: decode batch: %w", err)
-	}
-	if h.major != majorArray {
-		return nil, fmt.Errorf("shoal/codec: decode batch: %w", malformed(h.at, "batch must be an array, got %s", majorName(h.major)))
-	}
-	n, err := r.count(h, minEnvelopeBytes)
-	if err != nil {
-		return nil, fmt.Errorf("shoal/codec: decode batch: %w", err)
 	}
 	// Grow as envelopes decode rather than trusting n: an Envelope is
 	// about 20 times the size of the smallest encoded one.
@@ -116,6 +105,54 @@ func (c *Codec) DecodeBatch(data []byte) ([]Envelope, error) {
 		return nil, fmt.Errorf("shoal/codec: decode batch: %w", malformed(r.off, "%d bytes of trailing data", len(data)-r.off))
 	}
 	return envs, nil
+}
+
+// DecodeBatchEach decodes a message made by EncodeBatch one envelope at a
+// time, handing each to fn as soon as it is decoded, for a receiver that
+// takes envelopes independently of each other. It builds no slice of the
+// batch's envelopes: for a burst of 5,000, DecodeBatch's growing slice
+// was a tenth of a receiver's CPU. fn must not keep e, which is reused,
+// nor e.Payload, which aliases data. Unlike DecodeBatch it is not all or
+// nothing: on an envelope that fails to decode it returns the error (as
+// DecodeBatch would) after fn has taken the envelopes before it. The
+// whole message is checked to be well-formed CBOR first.
+func (c *Codec) DecodeBatchEach(data []byte, fn func(e *Envelope)) error {
+	r, n, err := c.batchHead(data)
+	if err != nil {
+		return err
+	}
+	var e Envelope
+	for i := range n {
+		if e, err = decodeEnvelope(&r); err != nil {
+			return fmt.Errorf("shoal/codec: decode batch: envelope %d of %d: %w", i, n, err)
+		}
+		fn(&e)
+	}
+	if r.off != len(data) {
+		return fmt.Errorf("shoal/codec: decode batch: %w", malformed(r.off, "%d bytes of trailing data", len(data)-r.off))
+	}
+	return nil
+}
+
+// batchHead checks that data is well formed and a batch, and returns a
+// reader past the batch's head and its number of envelopes.
+func (c *Codec) batchHead(data []byte) (reader, int, error) {
+	if err := c.wellformed("decode batch", data); err != nil {
+		return reader{}, 0, err
+	}
+	r := reader{data: data}
+	h, err := r.head()
+	if err != nil {
+		return r, 0, fmt.Errorf("shoal/codec: decode batch: %w", err)
+	}
+	if h.major != majorArray {
+		return r, 0, fmt.Errorf("shoal/codec: decode batch: %w", malformed(h.at, "batch must be an array, got %s", majorName(h.major)))
+	}
+	n, err := r.count(h, minEnvelopeBytes)
+	if err != nil {
+		return r, 0, fmt.Errorf("shoal/codec: decode batch: %w", err)
+	}
+	return r, n, nil
 }
 
 // BatchSize returns the size of a batch of n envelopes whose encodings

@@ -77,8 +77,33 @@ func TestDecodeBatchRejects(t *testing.T) {
 			got, err := tc.c.DecodeBatch(tc.data)
 			wantErr(t, err, tc.target, tc.text)
 			equal(t, got, []Envelope(nil), "result after error")
+			// DecodeBatchEach refuses the same input with the same error.
+			err = tc.c.DecodeBatchEach(tc.data, func(*Envelope) {})
+			wantErr(t, err, tc.target, tc.text)
 		})
 	}
+}
+
+// DecodeBatchEach hands over what DecodeBatch returns, in order, and on a
+// bad envelope stops there, having handed over those before it.
+func TestDecodeBatchEach(t *testing.T) {
+	c := Default()
+	want := []Envelope{
+		sampleEnvelope(),
+		{Version: Version, Kind: KindState, Name: "limits", Payload: bytes.Repeat([]byte{0xf6}, 300)},
+		{Version: Version, Kind: 77, Origin: crdt.Replica{Node: "b", Incarnation: 2}},
+	}
+	data, err := c.EncodeBatch(want)
+	noErr(t, err)
+	var got []Envelope
+	noErr(t, c.DecodeBatchEach(data, func(e *Envelope) { got = append(got, *e) }))
+	equal(t, got, want, "envelopes handed over")
+
+	v2 := []byte{0x82, 0xa2, 0x01, 0x01, 0x02, 0x01, 0xa2, 0x01, 0x02, 0x02, 0x01}
+	got = nil
+	err = c.DecodeBatchEach(v2, func(e *Envelope) { got = append(got, *e) })
+	wantErr(t, err, ErrVersion, "envelope 1 of 2")
+	equal(t, got, []Envelope{{Version: 1, Kind: 1}}, "the envelope before the bad one")
 }
 
 func TestEncodeBatchRejects(t *testing.T) {

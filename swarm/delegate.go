@@ -43,35 +43,34 @@ func (d *delegate) NotifyMsg(buf []byte) {
 	if n.live.Load() == nil || n.closed.Load() || len(buf) == 0 {
 		return
 	}
-	envs, err := n.decodeMessage(buf)
+	// Deltas, gossiped or sent directly, are relayed as the change they
+	// caused; a node that learned nothing new relays nothing. Past the
+	// fast path the broadcast tree relays; gossip carries only the
+	// origin's copy, as a safety net. A burst came over the stream from
+	// its origin to every member: nothing to relay.
+	take := func(env *codec.Envelope) {
+		n.stats.received(env.Kind, len(env.Payload))
+		n.receive(env, (env.Kind == codec.KindDelta && !n.treeActive()) || env.Kind == kindDirect)
+	}
+	// One envelope or a batch, told apart by the CBOR major type of the
+	// first byte (map or array). A batch is taken envelope by envelope as
+	// it decodes (a burst holds thousands); one that fails to decode part
+	// way has had its envelopes before that point merged, each checked on
+	// its own as always.
+	if buf[0]>>5 == 4 {
+		if err := n.codec.DecodeBatchEach(buf, take); err != nil {
+			n.stats.reject(rejectDecode)
+			n.warnLimited(rejectDecode, "dropped a message that does not decode", "bytes", len(buf), "err", err)
+		}
+		return
+	}
+	env, err := n.codec.DecodeEnvelope(buf)
 	if err != nil {
 		n.stats.reject(rejectDecode)
 		n.warnLimited(rejectDecode, "dropped a message that does not decode", "bytes", len(buf), "err", err)
 		return
 	}
-	for i := range envs {
-		n.stats.received(envs[i].Kind, len(envs[i].Payload))
-		// Deltas, gossiped or sent directly, are relayed as the change they
-		// caused; a node that learned nothing new relays nothing.
-		// Past the fast path the broadcast tree relays; gossip carries only
-		// the origin's copy, as a safety net.
-		// A burst came over the stream from its origin to every member:
-		// nothing to relay.
-		n.receive(&envs[i], (envs[i].Kind == codec.KindDelta && !n.treeActive()) || envs[i].Kind == kindDirect)
-	}
-}
-
-// decodeMessage decodes one envelope or a batch, told apart by the CBOR
-// major type of the first byte (map or array).
-func (n *Node) decodeMessage(buf []byte) ([]codec.Envelope, error) {
-	if buf[0]>>5 == 4 { // CBOR array: a batch
-		return n.codec.DecodeBatch(buf)
-	}
-	env, err := n.codec.DecodeEnvelope(buf)
-	if err != nil {
-		return nil, err
-	}
-	return []codec.Envelope{env}, nil
+	take(&env)
 }
 
 // receive merges one envelope. forward relays what it changed by gossip.

@@ -176,16 +176,16 @@ func waitBurst(ctx context.Context, nodes [][]*swarm.Counter, want int64, start 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pending := append([]*swarm.Counter(nil), ctrs...)
+			// The counters are checked in order, each until it has
+			// arrived (a count never goes back), so a round reads each
+			// once or a few times. Rescanning every pending counter
+			// whenever the first had arrived read them thousands of times
+			// while a burst was being merged: a sixth of the process's
+			// CPU, taken from the nodes it measured.
+			pending := ctrs
 			for len(pending) > 0 {
 				if arrived(pending[0]) {
-					rest := pending[:0]
-					for _, c := range pending[1:] {
-						if !arrived(c) {
-							rest = append(rest, c)
-						}
-					}
-					pending = rest
+					pending = pending[1:]
 					continue
 				}
 				if time.Now().After(deadline) || ctx.Err() != nil {
