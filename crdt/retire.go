@@ -75,6 +75,13 @@ type RetirePlan struct {
 	// runs a newer incarnation. It must report false for the value's own
 	// replica.
 	Gone func(r Replica) bool
+	// Orphaned, if set, reports whether a record's Into has been gone long
+	// enough for the folder to re-home the record. A replica that left on
+	// purpose handed its records over just before (HandOver); a member
+	// that missed that message gets it from anti-entropy soon after, and
+	// re-homing first would start the record's settle period again. nil
+	// means Gone. It must imply Gone.
+	Orphaned func(r Replica) bool
 	// Folder is set on the one member (in this member's view) that folds
 	// the slots of gone replicas and takes over the records of gone
 	// folders. Two members that both believe they are the folder fold
@@ -322,8 +329,8 @@ func (c *GCounter) deltaRetired() (*GCounter, bool) {
 //   - fold: a slot of a gone replica becomes a record into this replica,
 //     when this replica is the plan's folder, or when the replica already
 //     has a record into this replica (a late remainder);
-//   - re-home: a record not yet committed whose Into is gone is taken over
-//     by the folder;
+//   - re-home: a record not yet committed whose Into is gone (and
+//     orphaned, when the plan says) is taken over by the folder;
 //   - commit: a record into this replica that has been unchanged for the
 //     horizon adds N − A to this replica's own slot and sets A = N;
 //   - adopt: a committed record of this replica itself (retired while it
@@ -397,11 +404,15 @@ func (c *GCounter) Retire(now time.Time, p RetirePlan) bool {
 	}
 
 	// Re-home, commit, forget.
+	orphaned := p.Orphaned
+	if orphaned == nil {
+		orphaned = p.Gone
+	}
 	forget := 0
 	for i := range c.Gone {
 		g := &c.Gone[i]
 		switch {
-		case g.A < g.N && g.Into != c.self && p.Folder && budget > 0 && p.Gone(g.Into):
+		case g.A < g.N && g.Into != c.self && p.Folder && budget > 0 && orphaned(g.Into):
 			touch(g)
 			budget--
 		case g.A < g.N && g.Into == c.self && g.At <= settled:

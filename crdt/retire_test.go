@@ -150,18 +150,23 @@ func (w *retireWorld) deliver(k int, keep bool) {
 	w.procs[to].c.Merge(w.now, m.state)
 }
 
-func (w *retireWorld) retire(i int, folder bool, misjudged func(Replica) bool, maxFolds int) {
+// retire runs a retirement pass at process i. late holds every re-home
+// back (Orphaned false: the grace after an Into left), which must not
+// change any total.
+func (w *retireWorld) retire(i int, folder bool, misjudged func(Replica) bool, maxFolds int, late bool) {
 	p := w.procs[i]
+	gone := func(r Replica) bool {
+		if r == p.c.self {
+			return false
+		}
+		return !w.isLive(r) || misjudged(r)
+	}
 	p.c.Retire(w.now, RetirePlan{
 		MaxFolds: maxFolds,
-		Gone: func(r Replica) bool {
-			if r == p.c.self {
-				return false
-			}
-			return !w.isLive(r) || misjudged(r)
-		},
-		Folder:  folder,
-		Horizon: w.horizon,
+		Gone:     gone,
+		Orphaned: func(r Replica) bool { return !late && gone(r) },
+		Folder:   folder,
+		Horizon:  w.horizon,
 	})
 }
 
@@ -175,7 +180,7 @@ func (w *retireWorld) sync() {
 		}
 	}
 	for _, i := range live {
-		w.retire(i, i == folder, func(Replica) bool { return false }, 0)
+		w.retire(i, i == folder, func(Replica) bool { return false }, 0, false)
 		if d, ok := w.procs[i].c.Delta(); ok {
 			w.send(i, d)
 		}
@@ -247,7 +252,7 @@ func (w *retireWorld) step() {
 				}
 			}
 			return false
-		}, rapid.IntRange(0, 2).Draw(t, "maxFolds"))
+		}, rapid.IntRange(0, 2).Draw(t, "maxFolds"), rapid.Bool().Draw(t, "rehomeLate"))
 	case 11:
 		dt := time.Duration(rapid.Int64Range(0, int64(w.horizon/4)).Draw(t, "dt"))
 		if w.now.Add(dt).Sub(w.synced) > w.horizon/4 {
@@ -819,6 +824,36 @@ func TestRetirementCheckHandOver(t *testing.T) {
 // The tally counts the records a pass leaves, and dates the oldest one
 // still settling: a fold, then its commit a horizon later, then its
 // forgetting another horizon on.
+// A record whose Into has left is re-homed by the folder only once Into
+// is orphaned (the plan's grace after it left), not as soon as it is gone:
+// its hand-over may still be on its way.
+func TestRetireRehomeWaitsForOrphaned(t *testing.T) {
+	const h = time.Minute
+	r, a, f := Replica{"r", 1}, Replica{"a", 1}, Replica{"f", 1}
+	cr, ca, cf := NewGCounter(r), NewGCounter(a), NewGCounter(f)
+	cr.Add(3)
+	ca.Merge(t0, cr.Clone())
+	ca.Retire(t0, RetirePlan{Gone: func(x Replica) bool { return x == r }, Folder: true, Horizon: h})
+	cf.Merge(t0, ca.Clone())
+	into := func() Replica { return cf.Gone[0].Into }
+	if len(cf.Gone) != 1 || into() != a {
+		t.Fatalf("f holds %+v, want r's record into a", cf.Gone)
+	}
+	gone := func(x Replica) bool { return x == r || x == a }
+	cf.Retire(t0.Add(time.Second), RetirePlan{Gone: gone, Orphaned: func(Replica) bool { return false }, Folder: true, Horizon: h})
+	if into() != a {
+		t.Fatalf("re-homed into %s before a was orphaned", into())
+	}
+	cf.Retire(t0.Add(2*time.Second), RetirePlan{Gone: gone, Orphaned: gone, Folder: true, Horizon: h})
+	if into() != f {
+		t.Fatalf("record into %s once a is orphaned, want the folder f", into())
+	}
+	cf.Retire(t0.Add(2*time.Second+h), RetirePlan{Gone: gone, Folder: true, Horizon: h})
+	if cf.Value() != 3 {
+		t.Fatalf("value %d after the commit, want 3", cf.Value())
+	}
+}
+
 func TestRetireTally(t *testing.T) {
 	const h = time.Minute
 	r, s := Replica{"r", 1}, Replica{"s", 1}

@@ -164,8 +164,8 @@ func (m *membership) departed(ln *memberlist.Node) {
 // forgetting the members that have been failed or left for after: the
 // table holds the live members and the recently departed only. It returns
 // how many it forgot. O(members), under the table's lock.
-func (m *membership) retireView(now time.Time, self crdt.Replica, started time.Time, after time.Duration) (*retireView, int) {
-	v := &retireView{self: self, now: now, after: after, known: now.Sub(started) >= after, folder: self}
+func (m *membership) retireView(now time.Time, self crdt.Replica, started time.Time, after, grace time.Duration) (*retireView, int) {
+	v := &retireView{self: self, now: now, after: after, grace: grace, known: now.Sub(started) >= after, folder: self}
 	forgotten := 0
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -99,10 +99,10 @@ func (n *Node) retireLoop() {
 // slots and records and at most retireMaxFolds folds.
 func (n *Node) retireOnce() {
 	now := n.now()
-	view, forgotten := n.members.retireView(now, n.self, n.started, n.cfg.RetireAfter)
+	view, forgotten := n.members.retireView(now, n.self, n.started, n.cfg.RetireAfter, rehomeGrace(n.cfg.PushPullInterval))
 	n.retired.forgotten.Add(uint64(forgotten))
 	var tally crdt.RetireTally
-	plan := crdt.RetirePlan{Gone: view.gone, Folder: view.folder == n.self, Horizon: n.cfg.RetireHorizon, MaxFolds: retireMaxFolds, Tally: &tally}
+	plan := crdt.RetirePlan{Gone: view.gone, Orphaned: view.orphaned, Folder: view.folder == n.self, Horizon: n.cfg.RetireHorizon, MaxFolds: retireMaxFolds, Tally: &tally}
 
 	entries := n.entries()
 	for _, e := range entries {
@@ -138,6 +138,9 @@ type retireView struct {
 	// rather than one not heard of yet.
 	known bool
 	after time.Duration
+	// grace is how long a record's Into must have been gone before the
+	// folder re-homes the record (orphaned).
+	grace time.Duration
 	// folder is the oldest live replica (smallest incarnation, then
 	// name): the member that folds replicas gone without a successor.
 	// Oldest, because a rolling deploy replaces the newest last, so
@@ -168,6 +171,35 @@ func (v *retireView) gone(r crdt.Replica) bool {
 	default:
 		return v.now.Sub(m.Since) >= v.after
 	}
+}
+
+// rehomeGrace is how long the folder waits, after a record's Into is
+// gone, before it re-homes the record: two anti-entropy intervals. A
+// replica that leaves hands its records to its successor in its last
+// flush (handOver); a member whose copy of a record was stale refuses that
+// delta as a foreign write (it cannot tell a hand-over from a forgery) and
+// gets the record by anti-entropy instead, whose full states are checked
+// against bounds, not origins. Re-homing before then started the record's
+// settle period again at every deploy: in a 20-minute soak with a 2-minute
+// horizon, records settled for up to 137 s, and the heap grew. Waiting is
+// safe: only the re-home is late, and a record waits for its Into anyway.
+// Without anti-entropy there is nothing to wait for.
+func rehomeGrace(pushPull time.Duration) time.Duration {
+	return 2 * pushPull
+}
+
+// orphaned reports whether r is gone and has been for the re-home grace
+// (see rehomeGrace): a member unknown to the table, or whose newer run
+// replaced r, counts from when the table last saw its state change.
+func (v *retireView) orphaned(r crdt.Replica) bool {
+	if !v.gone(r) {
+		return false
+	}
+	m, ok := v.members[r.Node]
+	if !ok || m.Replica.IsZero() {
+		return true
+	}
+	return v.now.Sub(m.Since) >= v.grace
 }
 
 // handOver passes, before Leave's last flush, the retirement records

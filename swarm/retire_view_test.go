@@ -24,7 +24,7 @@ func TestRetireView(t *testing.T) {
 	now := t0
 
 	// A node that has just started does not take unknown names for gone.
-	v, forgotten := m.retireView(now, self, now, after)
+	v, forgotten := m.retireView(now, self, now, after, 10*time.Second)
 	if forgotten != 1 {
 		t.Fatalf("forgot %d members, want 1 (old)", forgotten)
 	}
@@ -53,11 +53,23 @@ func TestRetireView(t *testing.T) {
 			t.Errorf("gone(%s) = %v, want %v (%s)", c.r, got, c.gone, c.why)
 		}
 	}
+	// A member that left a second ago is gone but not orphaned: its
+	// hand-over may still be on its way by anti-entropy (10 s of grace).
+	if left := (crdt.Replica{Node: "left", Incarnation: 5}); v.orphaned(left) {
+		t.Errorf("orphaned(%s) a second after it left, want not before the 10 s grace", left)
+	}
+	if v.orphaned(self) || v.orphaned(crdt.Replica{Node: "a", Incarnation: 30}) {
+		t.Errorf("a live replica is orphaned")
+	}
+	v11, _ := m.retireView(now.Add(9*time.Second), self, now, after, 10*time.Second)
+	if left := (crdt.Replica{Node: "left", Incarnation: 5}); !v11.orphaned(left) {
+		t.Errorf("orphaned(%s) 10 s after it left = false, want true", left)
+	}
 
 	// A minute later: the failed member has been away for RetireAfter,
 	// and this node has run long enough to know every member.
 	later := t0.Add(after)
-	v, _ = m.retireView(later, self, t0, after)
+	v, _ = m.retireView(later, self, t0, after, 10*time.Second)
 	for _, c := range []struct {
 		r    crdt.Replica
 		gone bool
