@@ -255,7 +255,9 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		secs := time.Since(t0).Seconds() * float64(live)
 		res.IdleBytesPerNodePerS = float64(c.wireBytes()-b0) / secs
 		res.IdleMembershipBytesPerNodePerS = float64(c.membershipBytes()-m0) / secs
-		res.IdleRatio = res.IdleBytesPerNodePerS / res.IdleMembershipBytesPerNodePerS
+		if res.IdleMembershipBytesPerNodePerS > 0 { // 0 when packets are compressed or encrypted
+			res.IdleRatio = res.IdleBytesPerNodePerS / res.IdleMembershipBytesPerNodePerS
+		}
 		res.IdleTreeBytesPerNodePerS = c.treeBytes().since(tr0).per(secs)
 		prog.done("%s: idle, %s per node per second, memberlist's share %s: %.2f×", what,
 			humanBytes(res.IdleBytesPerNodePerS), humanBytes(res.IdleMembershipBytesPerNodePerS), res.IdleRatio)
