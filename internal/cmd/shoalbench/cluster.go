@@ -269,9 +269,20 @@ func waitFull(ctx context.Context, size int, timeout time.Duration, members func
 
 // wireBytes sums every node's bytes written to the network.
 func (c *cluster) wireBytes() uint64 {
+	return c.sum(func(st swarm.Stats) uint64 { return st.WireBytesSent })
+}
+
+// membershipBytes sums the part of them that carried memberlist's own
+// messages (Stats.MembershipBytesSent).
+func (c *cluster) membershipBytes() uint64 {
+	return c.sum(func(st swarm.Stats) uint64 { return st.MembershipBytesSent })
+}
+
+// sum adds up one counter of every node's Stats.
+func (c *cluster) sum(counter func(swarm.Stats) uint64) uint64 {
 	var sum uint64
 	for _, nd := range c.nodes {
-		sum += nd.Stats().WireBytesSent
+		sum += counter(nd.Stats())
 	}
 	return sum
 }

@@ -347,15 +347,6 @@ func (t treeBytesSplit) per(d float64) *treeBytesSplit {
 	return &treeBytesSplit{Push: t.Push / d, Announce: t.Announce / d, Control: t.Control / d}
 }
 
-// membershipBytes sums the nodes' Stats.MembershipBytesSent.
-func (c *cluster) membershipBytes() uint64 {
-	var sum uint64
-	for _, nd := range c.nodes {
-		sum += nd.Stats().MembershipBytesSent
-	}
-	return sum
-}
-
 // treeBytes sums the nodes' tree traffic.
 func (c *cluster) treeBytes() treeBytesSplit {
 	var t treeBytesSplit
