@@ -2,6 +2,7 @@ package debugpage_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,12 +24,15 @@ func TestMain(m *testing.M) {
 }
 
 // startCluster starts n nodes sharing a counter "requests" (node i adds
-// 10·(i+1)) and a map "owners", and waits until node 0 sees every add.
+// 10·(i+1)) and a map "owners" (node i sets "shard-node-i"), and waits
+// until every node sees every add and every entry: the tests read the page
+// of any node.
 func startCluster(t *testing.T, n int) *swarmtest.Cluster {
 	t.Helper()
 	c := swarmtest.Start(t, n, swarmtest.Options{})
 	var want int64
-	var first *swarm.Counter
+	var ctrs []*swarm.Counter
+	var maps []*swarm.Map[string, string]
 	for i, nd := range c.Nodes() {
 		ctr, err := swarm.NewCounter(nd, "requests")
 		require.NoError(t, err)
@@ -37,26 +41,30 @@ func startCluster(t *testing.T, n int) *swarmtest.Cluster {
 		m, err := swarm.NewMap[string, string](nd, "owners", crdt.LWWOptions{})
 		require.NoError(t, err)
 		require.NoError(t, m.Set("shard-"+nd.Name(), nd.Name()))
-		if i == 0 {
-			first = ctr
-		}
+		ctrs = append(ctrs, ctr)
+		maps = append(maps, m)
 	}
 	swarmtest.WaitFor(t, 10*time.Second, func() error {
-		v, err := first.Value()
-		if err != nil {
-			return err
-		}
-		if v != want {
-			return errValue(v)
+		for i, ctr := range ctrs {
+			v, err := ctr.Value()
+			if err != nil {
+				return err
+			}
+			if v != want {
+				return fmt.Errorf("node %d: counter %d, want %d", i, v, want)
+			}
+			l, err := maps[i].Len()
+			if err != nil {
+				return err
+			}
+			if l != n {
+				return fmt.Errorf("node %d: map has %d entries, want %d", i, l, n)
+			}
 		}
 		return nil
 	})
 	return c
 }
-
-type errValue int64
-
-func (e errValue) Error() string { return "counter not converged yet" }
 
 func get(t *testing.T, srv *httptest.Server, path string) (*http.Response, string) {
 	t.Helper()
