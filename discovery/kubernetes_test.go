@@ -424,7 +424,10 @@ func TestKubernetesRequestTimeout(t *testing.T) {
 		<-r.Context().Done()
 		return true
 	}
-	k := newTestKubernetes(t, srv, KubernetesConfig{RequestTimeout: 50 * time.Millisecond, Retries: 1})
+	// 500 ms, not less: the fake counts a request when its handler runs,
+	// and a client that gives up sooner may close the connection before
+	// a busy server has read the request.
+	k := newTestKubernetes(t, srv, KubernetesConfig{RequestTimeout: 500 * time.Millisecond, Retries: 1})
 	_, err := k.Peers(t.Context())
 	require.ErrorIs(t, err, ErrUnreachable)
 	assert.ErrorContains(t, err, srv.URL)

@@ -73,7 +73,9 @@ func TestCounterMapConvergesOnThreeNodes(t *testing.T) {
 // housekeeping drops them from memory.
 func TestCounterMapIdleKeysExpire(t *testing.T) {
 	c := swarmtest.Start(t, 2, swarmtest.Options{})
-	opts := crdt.CounterMapOptions{IdleTTL: time.Second}
+	// b must see s1 before it has been idle for IdleTTL: 3 s leaves
+	// room for a slow delivery on a busy machine.
+	opts := crdt.CounterMapOptions{IdleTTL: 3 * time.Second}
 	a, err := swarm.NewCounterMapWithOptions[string](c.Node(0), "sessions", opts)
 	require.NoError(t, err)
 	b, err := swarm.NewCounterMapWithOptions[string](c.Node(1), "sessions", opts)

@@ -24,8 +24,14 @@ func TestHealthFollowsTheFailureDetector(t *testing.T) {
 	h := c.Node(0).Health()
 	assert.Equal(t, 3, h.Members)
 	assert.True(t, h.Ready)
-	assert.Equal(t, 0, h.Score)
-	assert.False(t, h.Degraded)
+	// An ack missed during the join on a busy machine raises the score;
+	// good probes bring it back to 0.
+	swarmtest.WaitFor(t, 30*time.Second, func() error {
+		if h := c.Node(0).Health(); h.Score != 0 || h.Degraded {
+			return fmt.Errorf("a connected node-0 is not healthy: %+v", h)
+		}
+		return nil
+	})
 
 	net.Isolate("node-0")
 	swarmtest.WaitFor(t, 30*time.Second, func() error {

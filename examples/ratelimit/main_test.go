@@ -207,13 +207,14 @@ func TestPerClientLimit(t *testing.T) {
 }
 
 // serve runs as a command: it prints where it listens, answers, and stops
-// cleanly when its context ends.
+// cleanly when its context ends. The server's window (10 s) is longer than
+// the load (1 s), so no admission leaves it and exactly 5 are admitted.
 func TestServeCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut lockedBuffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"serve", "-name", "solo", "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-limit", "5", "-window", "1s"}, &out, &errOut)
+		done <- run(ctx, []string{"serve", "-name", "solo", "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-limit", "5", "-window", "10s"}, &out, &errOut)
 	}()
 	re := regexp.MustCompile(`http on (http://\S+)`)
 	var base string

@@ -27,7 +27,9 @@ var (
 )
 
 func TestKeyLimiterAllowAndWait(t *testing.T) {
-	k := newKeyed(t, ratelimit.KeyedConfig{Limit: 2, Window: 200 * time.Millisecond, Lag: -1})
+	// A 2 s window: the three Allows and the short Wait must all fall in
+	// one window even when the machine stalls.
+	k := newKeyed(t, ratelimit.KeyedConfig{Limit: 2, Window: 2 * time.Second, Lag: -1})
 	a := k.ForKey("a")
 	assert.True(t, a.Allow())
 	assert.True(t, a.Allow())

@@ -66,6 +66,8 @@ func TestPartitionBound(t *testing.T) {
 			// per side. On a busy machine a ticker drops ticks, so the
 			// lower bound scales with what was offered.
 			var admitted, offered [2]atomic.Int64
+			var stallMu sync.Mutex
+			var stall time.Duration // longest gap between two ticks of any load loop
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
 			for i, l := range lims {
@@ -74,11 +76,16 @@ func TestPartitionBound(t *testing.T) {
 					defer wg.Done()
 					tick := time.NewTicker(window / (limit * 3 / 2))
 					defer tick.Stop()
+					last := time.Now()
 					for {
 						select {
 						case <-stop:
 							return
 						case now := <-tick.C:
+							stallMu.Lock()
+							stall = max(stall, time.Since(last))
+							stallMu.Unlock()
+							last = time.Now()
 							offered[i/2].Add(1)
 							if l.AllowN(now, 1) {
 								admitted[i/2].Add(1)
@@ -98,6 +105,18 @@ func TestPartitionBound(t *testing.T) {
 			close(stop)
 			wg.Wait()
 			windows := elapsed.Seconds() / window.Seconds()
+			// The failure detector runs at 200 ms probes: a stall of the
+			// process long enough to declare a partner dead leaves each
+			// node of a side alone with the whole limit. That is the
+			// documented bound of a finer partition, not this one's.
+			split := false
+			for _, n := range c.Nodes() {
+				split = split || n.Stats().Members != 2
+			}
+			t.Logf("%s: longest stall %v, a side split since: %v", tc.name, stall, split)
+			if stall > 300*time.Millisecond || split {
+				t.Skipf("the process stalled for %v (a side split: %v): the bound is not judged", stall, split)
+			}
 			for side := 0; side < 2; side++ {
 				per := float64(admitted[side].Load()-base[side]) / windows / limit
 				off := float64(offered[side].Load()-baseOffered[side]) / windows / limit

@@ -26,7 +26,9 @@ func TestMain(m *testing.M) {
 // runJSON runs the program with args (plus -json) and decodes its results.
 func runJSON(t *testing.T, args ...string) []map[string]any {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// More than scale's settle waits at most (2 minutes) plus the run: the
+	// tests run in parallel, and settle waits for a quiet process.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out, errOut bytes.Buffer
 	if err := run(ctx, append(args, "-json"), &out, &errOut); err != nil {
