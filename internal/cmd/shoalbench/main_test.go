@@ -121,6 +121,19 @@ func TestScaleJSON(t *testing.T) {
 	if m := num(t, r, "membership_s"); m <= 0 || m < num(t, r, "join_s") {
 		t.Errorf("membership_s %v, join_s %v: membership is reached after the joins", m, num(t, r, "join_s"))
 	}
+	per, _ := r["per_update"].([]any)
+	if len(per) != 2 {
+		t.Fatalf("per_update = %v, want the 2 updates", r["per_update"])
+	}
+	for _, u := range per {
+		u := u.(map[string]any)
+		if num(t, u, "latency_ms") <= 0 || num(t, u, "latency_ms") > num(t, r, "max_ms") {
+			t.Errorf("per_update %v: latency outside (0, max_ms]", u)
+		}
+		if _, ok := u["sched_latency_max_ms"]; !ok {
+			t.Errorf("per_update %v: no scheduling latency", u)
+		}
+	}
 }
 
 // TestScaleTrafficJSON runs past the fast path, so that the tree carries

@@ -67,10 +67,15 @@ type scaleResult struct {
 	// cluster; the latencies are until the last node read each.
 	Updates int `json:"updates"`
 	// WarmupMS are the warm-up updates' latencies (not in the others).
-	WarmupMS         []millis `json:"warmup_ms,omitempty"`
-	P50MS            millis   `json:"p50_ms"`
-	MaxMS            millis   `json:"max_ms"`
-	BytesPerNodePerS float64  `json:"bytes_per_node_per_s"`
+	WarmupMS []millis `json:"warmup_ms,omitempty"`
+	P50MS    millis   `json:"p50_ms"`
+	MaxMS    millis   `json:"max_ms"`
+	// PerUpdate are the measured updates in order: each one's latency and
+	// what the Go runtime saw of this process meanwhile (garbage
+	// collections, the longest wait of a runnable goroutine), to tell a
+	// slow tree from a stalled harness.
+	PerUpdate        []scaleUpdate `json:"per_update"`
+	BytesPerNodePerS float64       `json:"bytes_per_node_per_s"`
 	// BytesPerUpdatePerNode is what every node wrote (packets, memberlist's
 	// included) while the updates were made, over updates × nodes;
 	// MarginalBytesPerUpdatePerNode the same less the idle rate (with
@@ -101,6 +106,12 @@ type scaleResult struct {
 	TreeReannounced  uint64 `json:"tree_reannounced"`
 	// Command reproduces the run.
 	Command string `json:"command"`
+}
+
+// scaleUpdate is one measured update of a scale run.
+type scaleUpdate struct {
+	LatencyMS millis `json:"latency_ms"`
+	stallSince
 }
 
 func (r scaleResult) columns() []string {
@@ -278,6 +289,7 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		t2     time.Time
 		lat    []float64
 	)
+	stalls := newStallProbe()
 	for k := range p.Warmup + p.Updates {
 		if k == p.Warmup {
 			bytes0, tree0, t2 = c.wireBytes(), c.treeBytes(), time.Now()
@@ -285,6 +297,7 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		origin := (k * 7919) % live // spread the origins over the cluster
 		target := slots.next(origin)
 		arr.arm(origin, target)
+		before := stalls.read()
 		sent := time.Now()
 		if err := counters[origin].Add(1); err != nil {
 			return res, err
@@ -300,7 +313,9 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 			res.WarmupMS = append(res.WarmupMS, millis(latencyOf(sent, last, ok)))
 			continue
 		}
-		lat = append(lat, latencyOf(sent, last, ok))
+		l := latencyOf(sent, last, ok)
+		lat = append(lat, l)
+		res.PerUpdate = append(res.PerUpdate, scaleUpdate{LatencyMS: millis(l), stallSince: stalls.read().since(before)})
 	}
 	took := time.Since(t2)
 	sent := c.wireBytes() - bytes0
