@@ -40,8 +40,19 @@ type burstResult struct {
 	// process on a few shared cores, the latency is mostly the wait for
 	// that CPU, which nodes on machines of their own would not share.
 	CPUMSPerRound millis `json:"cpu_ms_per_round"`
-	Converged     bool   `json:"converged"`
-	Command       string `json:"command"`
+	// PerRound are the rounds in order: each one's latency, CPU and what
+	// the Go runtime saw of this process meanwhile (see scale's
+	// per_update).
+	PerRound  []burstRound `json:"per_round"`
+	Converged bool         `json:"converged"`
+	Command   string       `json:"command"`
+}
+
+// burstRound is one round of a burst run.
+type burstRound struct {
+	LatencyMS millis `json:"latency_ms"`
+	CPUMS     millis `json:"cpu_ms"`
+	stallSince
 }
 
 func (r burstResult) columns() []string {
@@ -123,8 +134,10 @@ func runBurst(ctx context.Context, p burstParams, prog *progress) (burstResult, 
 	var lat []float64
 	var cpu time.Duration
 	res.Converged = true
+	stalls := newStallProbe()
 	for round := 1; round <= p.Rounds; round++ {
 		cpu0, _ := processCPU()
+		before := stalls.read()
 		start := time.Now()
 		for _, ctr := range ctrs[0] {
 			if err := ctr.Add(1); err != nil {
@@ -143,6 +156,7 @@ func runBurst(ctx context.Context, p burstParams, prog *progress) (burstResult, 
 		lat = append(lat, toMillis(took))
 		cpu1, _ := processCPU()
 		cpu += cpu1 - cpu0
+		res.PerRound = append(res.PerRound, burstRound{LatencyMS: millis(toMillis(took)), CPUMS: millis(toMillis(cpu1 - cpu0)), stallSince: stalls.read().since(before)})
 		prog.update("%s: round %d/%d in %v", what, round, p.Rounds, took.Round(time.Millisecond))
 		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil { // let relays settle
 			return res, err

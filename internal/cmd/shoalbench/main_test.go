@@ -163,6 +163,9 @@ func TestBurstAndLeaveJSON(t *testing.T) {
 	if r["scenario"] != "burst" || r["converged"] != true || num(t, r, "values") != 300 || num(t, r, "p50_ms") <= 0 {
 		t.Errorf("result = %v, want 300 values converged on 3 nodes", r)
 	}
+	if rounds, _ := r["per_round"].([]any); len(rounds) != 2 || num(t, rounds[0].(map[string]any), "latency_ms") <= 0 {
+		t.Errorf("per_round = %v, want 2 timed rounds", r["per_round"])
+	}
 	r = runJSON(t, "leave", "-nodes", "2", "-values", "500")[0]
 	if r["scenario"] != "leave" || num(t, r, "leave_ms") <= 0 || num(t, r, "values") != 500 {
 		t.Errorf("result = %v, want a timed Leave with 500 dirty values", r)
