@@ -34,6 +34,11 @@ type convergenceParams struct {
 	// Idle, if positive, measures what the formed cluster writes with no
 	// update for this long before the updates start.
 	Idle time.Duration
+	// Settle waits, before the idle measurement and the updates, until the
+	// process is quiet and memberlist's own traffic has stopped falling
+	// (see settle), for each cluster in turn: at hundreds of nodes the
+	// join's gossip otherwise takes the cores the updates are timed on.
+	Settle bool
 }
 
 // convergenceResult is one row: shoal, or the memberlist reference.
@@ -69,6 +74,8 @@ type convergenceResult struct {
 	// themselves cost.
 	IdleBytesPerNodePerS          float64 `json:"idle_bytes_per_node_per_s,omitempty"`
 	MarginalBytesPerUpdatePerNode float64 `json:"marginal_bytes_per_update_per_node,omitempty"`
+	// SettleS (with -settle) is how long the cluster took to be quiet.
+	SettleS float64 `json:"settle_s,omitempty"`
 	// TreeGrafts and TreeDuplicates sum the broadcast tree's grafts and
 	// duplicate receipts over the nodes (shoal past the fast path).
 	TreeGrafts     uint64 `json:"tree_grafts"`
@@ -105,6 +112,7 @@ func runConvergenceCmd(ctx context.Context, args []string, out, errOut io.Writer
 	fs.DurationVar(&p.Timeout, "timeout", 10*time.Second, "wait per update before it counts as missed")
 	fs.DurationVar(&p.RefTimeout, "reftimeout", 5*time.Second, "the same for the memberlist reference (which has no repair)")
 	fs.DurationVar(&p.Idle, "idle", 0, "first measure the bytes an idle cluster writes for this long (0: not measured)")
+	fs.BoolVar(&p.Settle, "settle", false, "first wait until the process is quiet and memberlist's join gossip is done (for hundreds of nodes)")
 	noRef := fs.Bool("noref", false, "skip the memberlist relay reference")
 	svg := fs.String("svg", "", "also write the latency CDF as an SVG plot to this file")
 	sizes := fs.String("sizes", "", "comma-separated cluster sizes to run in turn instead of -nodes (for -nsvg)")
@@ -225,6 +233,9 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 	defer watchCounters(counters, c.replicas(), arr)()
 	slots := make(originTracker, p.Nodes)
 	cfg, _ := presetConfig(p.Preset, "x")
+	if res.SettleS, err = settleIf(ctx, p, c.membershipBytes, prog, what); err != nil {
+		return res, err
+	}
 	if res.IdleBytesPerNodePerS, err = idleRate(ctx, p, c.wireBytes); err != nil {
 		return res, err
 	}
@@ -274,6 +285,9 @@ func convergeReference(ctx context.Context, p convergenceParams, prog *progress)
 	}
 	defer rc.close()
 	cfg, _ := presetConfig(p.Preset, "x")
+	if res.SettleS, err = settleIf(ctx, p, rc.wireBytes, prog, what); err != nil { // all of it is memberlist's
+		return res, err
+	}
 	if res.IdleBytesPerNodePerS, err = idleRate(ctx, p, rc.wireBytes); err != nil {
 		return res, err
 	}
@@ -361,6 +375,22 @@ func parseSizes(s string, nodes int) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// settleIf runs settle (at most two minutes) if p.Settle, and returns how
+// long it took in seconds.
+func settleIf(ctx context.Context, p convergenceParams, membershipBytes func() uint64, prog *progress, what string) (float64, error) {
+	if !p.Settle {
+		return 0, nil
+	}
+	t0 := time.Now()
+	prog.update("%s: waiting for a quiet process", what)
+	if err := settle(ctx, 2*time.Minute, membershipBytes); err != nil {
+		return 0, err
+	}
+	s := time.Since(t0).Seconds()
+	prog.done("%s: quiet after %.1f s", what, s)
+	return s, nil
 }
 
 // idleRate measures, when p.Idle is set, the bytes per node per second a

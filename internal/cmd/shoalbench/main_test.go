@@ -56,7 +56,7 @@ func num(t *testing.T, r map[string]any, key string) float64 {
 
 func TestConvergenceJSON(t *testing.T) {
 	t.Parallel()
-	rs := runJSON(t, "convergence", "-nodes", "3", "-updates", "4", "-preset", "local")
+	rs := runJSON(t, "convergence", "-nodes", "3", "-updates", "4", "-preset", "local", "-settle")
 	if len(rs) != 2 {
 		t.Fatalf("got %d results, want shoal and the reference: %v", len(rs), rs)
 	}
@@ -77,6 +77,9 @@ func TestConvergenceJSON(t *testing.T) {
 		}
 		if b := num(t, r, "bytes_per_node_per_s"); b <= 0 {
 			t.Errorf("%s bytes_per_node_per_s = %v, want > 0", system, b)
+		}
+		if s := num(t, r, "settle_s"); s < 4 {
+			t.Errorf("%s settle_s = %v, want at least two 2-s windows", system, s)
 		}
 	}
 }

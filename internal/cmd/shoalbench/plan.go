@@ -125,6 +125,9 @@ func (p convergenceParams) command() string {
 	if p.Idle > 0 {
 		s += fmt.Sprintf(" -idle %v", p.Idle)
 	}
+	if p.Settle {
+		s += " -settle"
+	}
 	if !p.Reference {
 		s += " -noref"
 	} else if p.RefTimeout != 5*time.Second {

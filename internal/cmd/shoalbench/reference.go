@@ -125,15 +125,13 @@ func startRefCluster(ctx context.Context, size int, preset string, nw network, a
 		rc.close()
 		return nil, err
 	}
-	// A node short of members re-joins three random ones (a failed
-	// re-join is retried): joining every address at once, as this did
-	// before, made 500 nodes push/pull with 500 each every 2 s, and the
-	// cluster never formed.
+	// A node short of members re-joins three random ones (see
+	// randomSeeds; a failed re-join is retried).
 	rng := rand.New(rand.NewPCG(uint64(size), 11))
 	if err := waitFull(ctx, size, 5*time.Minute, func(i int) int {
 		return rc.nodes[i].ml.NumMembers()
 	}, func(i int) {
-		_, _ = rc.nodes[i].ml.Join([]string{addrs[rng.IntN(size)], addrs[rng.IntN(size)], addrs[rng.IntN(size)]})
+		_, _ = rc.nodes[i].ml.Join(randomSeeds(rng, addrs))
 	}, prog, what); err != nil {
 		rc.close()
 		return nil, err
