@@ -82,6 +82,9 @@ type convergenceResult struct {
 	TreeDuplicates uint64 `json:"tree_duplicates"`
 	// Converged is true only if every update reached every node.
 	Converged bool `json:"converged"`
+	// PerUpdate are the updates in order: each one's latency and what the
+	// Go runtime saw of this process meanwhile (see scale's per_update).
+	PerUpdate []timedUpdate `json:"per_update,omitempty"`
 	// LatenciesMS holds every update's latency (+Inf for missed ones), for
 	// the CDF plot.
 	LatenciesMS []float64 `json:"-"`
@@ -240,6 +243,7 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 		return res, err
 	}
 	bytes0, t0 := c.wireBytes(), time.Now()
+	stalls := newStallProbe()
 	for k := range p.Updates {
 		if err := sleepCtx(ctx, randomGap(cfg.GossipInterval)); err != nil {
 			return res, err
@@ -247,6 +251,7 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 		origin := k % p.Nodes
 		target := slots.next(origin)
 		arr.arm(origin, target)
+		before := stalls.read()
 		sent := time.Now()
 		if err := counters[origin].Add(1); err != nil {
 			return res, err
@@ -260,6 +265,7 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 			return res, err
 		}
 		res.LatenciesMS = append(res.LatenciesMS, latencyOf(sent, last, ok))
+		res.PerUpdate = append(res.PerUpdate, timedUpdate{LatencyMS: millis(latencyOf(sent, last, ok)), stallSince: stalls.read().since(before)})
 		res.NodeLatenciesMS = arr.nodeLatencies(res.NodeLatenciesMS, origin, sent)
 	}
 	res.bytesPerUpdate(p, c.wireBytes()-bytes0, time.Since(t0))
@@ -292,12 +298,14 @@ func convergeReference(ctx context.Context, p convergenceParams, prog *progress)
 		return res, err
 	}
 	bytes0, t0 := rc.wireBytes(), time.Now()
+	stalls := newStallProbe()
 	for k := range p.Updates {
 		if err := sleepCtx(ctx, randomGap(cfg.GossipInterval)); err != nil {
 			return res, err
 		}
 		origin, id := k%p.Nodes, uint64(k+1)
 		arr.arm(0, id)
+		before := stalls.read()
 		sent := time.Now()
 		rc.broadcast(origin, id)
 		arr.markID(origin, id, sent)
@@ -309,6 +317,7 @@ func convergeReference(ctx context.Context, p convergenceParams, prog *progress)
 			return res, err
 		}
 		res.LatenciesMS = append(res.LatenciesMS, latencyOf(sent, last, ok))
+		res.PerUpdate = append(res.PerUpdate, timedUpdate{LatencyMS: millis(latencyOf(sent, last, ok)), stallSince: stalls.read().since(before)})
 		res.NodeLatenciesMS = arr.nodeLatencies(res.NodeLatenciesMS, origin, sent)
 	}
 	res.bytesPerUpdate(p, rc.wireBytes()-bytes0, time.Since(t0))

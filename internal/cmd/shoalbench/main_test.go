@@ -81,6 +81,9 @@ func TestConvergenceJSON(t *testing.T) {
 		if s := num(t, r, "settle_s"); s < 4 {
 			t.Errorf("%s settle_s = %v, want at least two 2-s windows", system, s)
 		}
+		if per, _ := r["per_update"].([]any); len(per) != 4 || num(t, per[0].(map[string]any), "latency_ms") <= 0 {
+			t.Errorf("%s per_update = %v, want the 4 updates timed", system, r["per_update"])
+		}
 	}
 }
 

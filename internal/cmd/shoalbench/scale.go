@@ -74,7 +74,7 @@ type scaleResult struct {
 	// what the Go runtime saw of this process meanwhile (garbage
 	// collections, the longest wait of a runnable goroutine), to tell a
 	// slow tree from a stalled harness.
-	PerUpdate        []scaleUpdate `json:"per_update"`
+	PerUpdate        []timedUpdate `json:"per_update"`
 	BytesPerNodePerS float64       `json:"bytes_per_node_per_s"`
 	// BytesPerUpdatePerNode is what every node wrote (packets, memberlist's
 	// included) while the updates were made, over updates × nodes;
@@ -108,8 +108,8 @@ type scaleResult struct {
 	Command string `json:"command"`
 }
 
-// scaleUpdate is one measured update of a scale run.
-type scaleUpdate struct {
+// timedUpdate is one measured update of a scale or convergence run.
+type timedUpdate struct {
 	LatencyMS millis `json:"latency_ms"`
 	stallSince
 }
@@ -315,7 +315,7 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		}
 		l := latencyOf(sent, last, ok)
 		lat = append(lat, l)
-		res.PerUpdate = append(res.PerUpdate, scaleUpdate{LatencyMS: millis(l), stallSince: stalls.read().since(before)})
+		res.PerUpdate = append(res.PerUpdate, timedUpdate{LatencyMS: millis(l), stallSince: stalls.read().since(before)})
 	}
 	took := time.Since(t2)
 	sent := c.wireBytes() - bytes0
