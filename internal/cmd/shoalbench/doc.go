@@ -18,7 +18,7 @@
 //
 //	convergence -nodes N -updates K [-preset lan|local|fast] [-transport loopback|sim]
 //	            [-drop P] [-delay D] [-jitter D] [-timeout D] [-reftimeout D] [-noref] [-svg FILE]
-//	            [-idle D] [-sizes N,N,...] [-nsvg FILE]
+//	            [-idle D] [-settle] [-sizes N,N,...] [-nsvg FILE]
 //
 // Node k mod N adds 1 to a shared counter, one update at a time; the
 // latency of an update is the time from the Add until the last node reads
@@ -32,8 +32,11 @@
 // CDF. bytes/update/node is everything the nodes wrote during the updates
 // over updates × nodes; -idle first measures what the formed cluster
 // writes with no update for that long, and the marginal column subtracts
-// it. -sizes runs several cluster sizes in turn; -nsvg plots p99 against
-// them.
+// it. -settle first waits until the process is quiet and memberlist's
+// join gossip is done (at hundreds of nodes it otherwise takes the cores
+// the updates are timed on). With -json, per_update gives each update's
+// latency and the process's own stalls meanwhile (see scale). -sizes runs
+// several cluster sizes in turn; -nsvg plots p99 against them.
 //
 //	traffic -nodes N -rate R -keys K -duration D [-writers one|all] [-preset P]
 //
