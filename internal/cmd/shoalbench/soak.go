@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,7 +47,7 @@ var soakMetricHelp = map[string]string{
 	"goroutines":  "goroutines in the process",
 	"state":       "anti-entropy state per exchange (bytes, mean over the cluster)",
 	"queue":       "gossip queue depth (messages, sum over the nodes)",
-	"slots":       "counter slots held by node 0 (over every PN counter)",
+	"slots":       "counter slots over every PN counter, the most held by a node up for the catch-up time (node 0's alone before 2026-12-02)",
 	"records":     "retirement records held by node 0 (over every PN counter)",
 	"uncommitted": "retirement records not committed yet, at node 0's last retirement pass",
 	"settling":    "seconds the oldest uncommitted record has settled, the largest over the nodes (commits happen at the horizon)",
@@ -390,17 +391,31 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 				up++
 			})
 		}
+		// Slots: the most any node up for catchUp holds. One node's
+		// count swings with its restarts (node 0 alone read 10 or 10,010
+		// in one run, as anti-entropy had refilled it or not); the
+		// largest is what a node that has every value's state holds, and
+		// grows if slots do.
+		var caughtUp []int
+		for _, s := range nodes {
+			s.with(func(s *soakNode) {
+				if time.Since(s.started) >= catchUp {
+					sl, _ := counterSlots(s)
+					caughtUp = append(caughtUp, sl)
+				}
+			})
+		}
 		joined, settled := false, false
 		var uncommitted float64
 		nodes[0].with(func(s *soakNode) {
-			sl, rec := counterSlots(s)
-			slots, records = float64(sl), float64(rec)
+			_, rec := counterSlots(s)
+			records = float64(rec)
 			st := s.node.Stats()
 			uncommitted = float64(st.Retirement.Uncommitted)
 			joined = st.Members == len(nodes)
 			settled = time.Since(s.started) >= catchUp
 		})
-		if up < len(nodes) || !joined || !settled {
+		if up < len(nodes) || !joined || !settled || len(caughtUp) == 0 {
 			// A node is restarting, or node 0 has not heard everyone or
 			// has not had the time to receive the values' states (a
 			// just-restarted node 0 holds no slot): not a state to
@@ -411,6 +426,7 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 		add("heap", float64(ms.HeapAlloc))
 		add("goroutines", float64(runtime.NumGoroutine()))
 		add("queue", queue)
+		slots = float64(slices.Max(caughtUp))
 		add("slots", slots)
 		add("records", records)
 		add("uncommitted", uncommitted)
