@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -40,7 +41,17 @@ type soakParams struct {
 }
 
 // soakMetrics are the sampled quantities, in report order.
-var soakMetrics = []string{"heap", "goroutines", "state", "queue", "slots", "records", "uncommitted", "settling"}
+var soakMetrics = []string{"heap", "goroutines", "state", "queue", "slots", "slots_peak", "records", "uncommitted", "settling"}
+
+// peakMetrics are fitted over the most of each restart period, not its
+// mean: slots_peak is slots' envelope, the most slots a node held. Slots
+// swing by design with the retirement phase (a restarted replica's slot
+// becomes a record, and the record commits at the horizon), so a period's
+// mean depends on where restarts and commits fall in it; a leak raises
+// every peak. The peak depends on how many of the burst writer's
+// incarnations overlap (two or three per counter), so it is reported, not
+// bounded by default.
+var peakMetrics = map[string]string{"slots_peak": "slots"}
 
 var soakMetricHelp = map[string]string{
 	"heap":        "live heap after a GC (bytes, the whole process)",
@@ -48,6 +59,7 @@ var soakMetricHelp = map[string]string{
 	"state":       "anti-entropy state per exchange (bytes, mean over the cluster)",
 	"queue":       "gossip queue depth (messages, sum over the nodes)",
 	"slots":       "counter slots over every PN counter, the most held by a node up for the catch-up time (node 0's alone before 2026-12-02)",
+	"slots_peak":  "slots' most in each restart period (its samples are slots'; the fit is over period maxima)",
 	"records":     "retirement records held by node 0 (over every PN counter)",
 	"uncommitted": "retirement records not committed yet, at node 0's last retirement pass",
 	"settling":    "seconds the oldest uncommitted record has settled, the largest over the nodes (commits happen at the horizon)",
@@ -455,7 +467,12 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 	}
 	rows := make([]soakRow, 0, len(soakMetrics))
 	for _, m := range soakMetrics {
-		r := trend(samples[m], p.Warmup.Seconds(), p.Restart.Seconds())
+		var r soakRow
+		if src, ok := peakMetrics[m]; ok {
+			r = peakTrend(samples[src], p.Warmup.Seconds(), p.Restart.Seconds())
+		} else {
+			r = trend(samples[m], p.Warmup.Seconds(), p.Restart.Seconds())
+		}
 		r.Events = events
 		r.Metric, r.Command = m, "go run ./internal/cmd/shoalbench "+p.command()
 		r.Bound = p.Bounds[m]
@@ -569,28 +586,49 @@ type point struct{ t, v float64 }
 
 // trend fits a line (least squares) to the samples after warmup seconds:
 // the slope per minute, and the change it amounts to over the sampled span
-// relative to the mean.
-// trend fits a line to the samples after warmup. With a period (the
-// rolling restart's), the fit is to the means of whole periods from the
-// warm-up on: a quantity that rises and falls with every restart (the
-// slots of just-restarted replicas, until they are folded) would otherwise
-// show a slope that depends only on where in the cycle the run ends.
-// First, Last and Mean are of the samples themselves.
+// relative to the mean. With a period (the rolling restart's), the fit is
+// to the means of whole periods from the warm-up on: a quantity that rises
+// and falls with every restart (the slots of just-restarted replicas,
+// until they are folded) would otherwise show a slope that depends only on
+// where in the cycle the run ends. First, Last and Mean are of the samples
+// themselves.
 func trend(ps []point, warmup, period float64) soakRow {
+	use := after(ps, warmup)
+	r := soakRow{Samples: len(use)}
+	if len(use) < 2 {
+		return r
+	}
+	fit := use
+	if cycles := periods(use, warmup, period, false); len(cycles) >= 2 {
+		fit = cycles
+	}
+	return fitRow(r, use, fit)
+}
+
+// peakTrend is trend over the most of each whole period: the envelope of a
+// quantity that swings within a period. First, Last and Mean are of the
+// period maxima. Without two whole periods it is trend.
+func peakTrend(ps []point, warmup, period float64) soakRow {
+	use := after(ps, warmup)
+	peaks := periods(use, warmup, period, true)
+	if len(peaks) < 2 {
+		return trend(ps, warmup, period)
+	}
+	return fitRow(soakRow{Samples: len(use)}, peaks, peaks)
+}
+
+func after(ps []point, warmup float64) []point {
 	var use []point
 	for _, p := range ps {
 		if p.t >= warmup {
 			use = append(use, p)
 		}
 	}
-	r := soakRow{Samples: len(use)}
-	if len(use) < 2 {
-		return r
-	}
-	fit := use
-	if cycles := cycleMeans(use, warmup, period); len(cycles) >= 2 {
-		fit = cycles
-	}
+	return use
+}
+
+// fitRow fills r from the slope of fit, relative to the mean of use.
+func fitRow(r soakRow, use, fit []point) soakRow {
 	slope := slopeOf(fit)
 	var sv float64
 	for _, p := range use {
@@ -607,22 +645,28 @@ func trend(ps []point, warmup, period float64) soakRow {
 	return r
 }
 
-// cycleMeans returns one point per whole period from start on, at the mean
-// time and value of the period's samples; none without a period.
-func cycleMeans(ps []point, start, period float64) []point {
+// periods returns one point per whole period from start on, at the mean
+// time of the period's samples and their mean value (or their most, with
+// peak); none without a period.
+func periods(ps []point, start, period float64, peak bool) []point {
 	if period <= 0 || len(ps) == 0 {
 		return nil
 	}
 	end := ps[len(ps)-1].t
 	var out []point
-	var st, sv, n float64
+	var st, sv, top, n float64
 	k := 0
 	flush := func() {
 		if n > 0 {
-			out = append(out, point{st / n, sv / n})
+			v := sv / n
+			if peak {
+				v = top
+			}
+			out = append(out, point{st / n, v})
 		}
-		st, sv, n = 0, 0, 0
+		st, sv, top, n = 0, 0, math.Inf(-1), 0
 	}
+	flush()
 	for _, p := range ps {
 		for p.t >= start+float64(k+1)*period {
 			flush()
@@ -631,7 +675,7 @@ func cycleMeans(ps []point, start, period float64) []point {
 		if start+float64(k+1)*period > end {
 			break // the last, partial period
 		}
-		st, sv, n = st+p.t, sv+p.v, n+1
+		st, sv, top, n = st+p.t, sv+p.v, max(top, p.v), n+1
 	}
 	flush()
 	return out

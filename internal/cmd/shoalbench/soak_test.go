@@ -64,6 +64,36 @@ func TestSoakTrendOverRestartPeriods(t *testing.T) {
 	}
 }
 
+// A quantity whose mean over a period depends on the phase of its drops
+// (slots, which fall to a tenth while retirements are uncommitted) has a
+// flat envelope when every period reaches the same peak, and a rising one
+// when the peaks rise.
+func TestSoakPeakTrend(t *testing.T) {
+	swing := func(rise float64) []point {
+		var ps []point
+		for i := range 130 { // 0..645 s, every 5 s
+			ts := float64(i * 5)
+			v := 10010 + rise*ts
+			if k := i % 7; k == 3 || k == 4 { // drops at a phase that drifts against the 60 s period
+				v = 10
+			}
+			ps = append(ps, point{t: ts, v: v})
+		}
+		return ps
+	}
+	mean := trend(swing(0), 60, 60)
+	peak := peakTrend(swing(0), 60, 60)
+	if math.Abs(mean.Change) < 2 || peak.Change != 0 || peak.Mean != 10010 || peak.Samples != 118 {
+		t.Fatalf("flat peaks: change %.2f %% over period means, %+v over period maxima; want > 2 and 0", mean.Change, peak)
+	}
+	if up := peakTrend(swing(0.1), 60, 60); math.Abs(up.PerMin-6) > 0.5 {
+		t.Fatalf("rising peaks: %.3f per minute, want 6", up.PerMin)
+	}
+	if short := peakTrend(swing(0), 0, 1000); short != trend(swing(0), 0, 1000) {
+		t.Fatalf("without two whole periods: %+v, want trend's", short)
+	}
+}
+
 func TestSoakBounds(t *testing.T) {
 	b, err := parseBounds("heap=5, slots=0,queue=12.5")
 	if err != nil || len(b) != 2 || b["heap"] != 5 || b["queue"] != 12.5 {
