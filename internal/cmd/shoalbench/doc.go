@@ -85,8 +85,10 @@
 // counters from one node each -burst. Every -sample, while every node is
 // up, it records the process's live heap and goroutines, the mean
 // anti-entropy state per exchange, the summed gossip queue depth and the
-// counter slots node 0 holds; after -warmup it fits a line to each and
-// reports the slope as a change in % of the mean over the run. The run
+// most counter slots a node up for the catch-up time holds; after -warmup
+// it fits a line to each and reports the slope as a change in % of the
+// mean over the run (over whole -restart periods when there are two; for
+// slots_peak, over each period's most slots). The run
 // fails (exit 2) when a metric in -bounds changes by more than its bound
 // (0 or absent: reported only). CI runs -duration 2m. A restarted
 // replica's slots stay for about RetireHorizon (24 h by default), so a
