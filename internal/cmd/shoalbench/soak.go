@@ -48,9 +48,9 @@ var soakMetrics = []string{"heap", "goroutines", "state", "queue", "slots", "slo
 // swing by design with the retirement phase (a restarted replica's slot
 // becomes a record, and the record commits at the horizon), so a period's
 // mean depends on where restarts and commits fall in it; a leak raises
-// every peak. The peak depends on how many of the burst writer's
-// incarnations overlap (two or three per counter), so it is reported, not
-// bounded by default.
+// every peak. The peak depends on how many replicas' slots overlap before
+// retirement folds them (two to three per counter in soak run 11), so it
+// is reported, not bounded by default.
 var peakMetrics = map[string]string{"slots_peak": "slots"}
 
 var soakMetricHelp = map[string]string{
@@ -654,7 +654,8 @@ func periods(ps []point, start, period float64, peak bool) []point {
 	}
 	end := ps[len(ps)-1].t
 	var out []point
-	var st, sv, top, n float64
+	var st, sv, n float64
+	top := math.Inf(-1)
 	k := 0
 	flush := func() {
 		if n > 0 {
@@ -666,7 +667,6 @@ func periods(ps []point, start, period float64, peak bool) []point {
 		}
 		st, sv, top, n = 0, 0, math.Inf(-1), 0
 	}
-	flush()
 	for _, p := range ps {
 		for p.t >= start+float64(k+1)*period {
 			flush()
