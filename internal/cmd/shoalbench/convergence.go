@@ -264,8 +264,9 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 		if err != nil {
 			return res, err
 		}
-		res.LatenciesMS = append(res.LatenciesMS, latencyOf(sent, last, ok))
-		res.PerUpdate = append(res.PerUpdate, timedUpdate{LatencyMS: millis(latencyOf(sent, last, ok)), stallSince: stalls.read().since(before)})
+		l := latencyOf(sent, last, ok)
+		res.LatenciesMS = append(res.LatenciesMS, l)
+		res.PerUpdate = append(res.PerUpdate, timedUpdate{LatencyMS: millis(l), stallSince: stalls.read().since(before)})
 		res.NodeLatenciesMS = arr.nodeLatencies(res.NodeLatenciesMS, origin, sent)
 	}
 	res.bytesPerUpdate(p, c.wireBytes()-bytes0, time.Since(t0))
@@ -316,8 +317,9 @@ func convergeReference(ctx context.Context, p convergenceParams, prog *progress)
 		if err != nil {
 			return res, err
 		}
-		res.LatenciesMS = append(res.LatenciesMS, latencyOf(sent, last, ok))
-		res.PerUpdate = append(res.PerUpdate, timedUpdate{LatencyMS: millis(latencyOf(sent, last, ok)), stallSince: stalls.read().since(before)})
+		l := latencyOf(sent, last, ok)
+		res.LatenciesMS = append(res.LatenciesMS, l)
+		res.PerUpdate = append(res.PerUpdate, timedUpdate{LatencyMS: millis(l), stallSince: stalls.read().since(before)})
 		res.NodeLatenciesMS = arr.nodeLatencies(res.NodeLatenciesMS, origin, sent)
 	}
 	res.bytesPerUpdate(p, rc.wireBytes()-bytes0, time.Since(t0))

@@ -8,7 +8,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,16 +41,6 @@ type soakParams struct {
 
 // soakMetrics are the sampled quantities, in report order.
 var soakMetrics = []string{"heap", "goroutines", "state", "queue", "slots", "slots_peak", "records", "uncommitted", "settling"}
-
-// peakMetrics are fitted over the most of each restart period, not its
-// mean: slots_peak is slots' envelope, the most slots a node held. Slots
-// swing by design with the retirement phase (a restarted replica's slot
-// becomes a record, and the record commits at the horizon), so a period's
-// mean depends on where restarts and commits fall in it; a leak raises
-// every peak. The peak depends on how many replicas' slots overlap before
-// retirement folds them (two to three per counter in soak run 11), so it
-// is reported, not bounded by default.
-var peakMetrics = map[string]string{"slots_peak": "slots"}
 
 var soakMetricHelp = map[string]string{
 	"heap":        "live heap after a GC (bytes, the whole process)",
@@ -392,7 +381,12 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 		runtime.ReadMemStats(&ms)
 		var queue, slots, records, settling float64
 		var ppBytes, ppCount uint64
-		up := 0
+		// Slots: the most any node up for catchUp holds. One node's
+		// count swings with its restarts (node 0 alone read 10 or 10,010
+		// in one run, as anti-entropy had refilled it or not); the
+		// largest is what a node that has every value's state holds, and
+		// grows if slots do.
+		up, caughtUp := 0, 0
 		for _, s := range nodes {
 			s.with(func(s *soakNode) {
 				st := s.node.Stats()
@@ -401,19 +395,10 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 				ppCount += st.PushPulls
 				settling = max(settling, st.Retirement.OldestUncommitted.Seconds())
 				up++
-			})
-		}
-		// Slots: the most any node up for catchUp holds. One node's
-		// count swings with its restarts (node 0 alone read 10 or 10,010
-		// in one run, as anti-entropy had refilled it or not); the
-		// largest is what a node that has every value's state holds, and
-		// grows if slots do.
-		var caughtUp []int
-		for _, s := range nodes {
-			s.with(func(s *soakNode) {
 				if time.Since(s.started) >= catchUp {
 					sl, _ := counterSlots(s)
-					caughtUp = append(caughtUp, sl)
+					slots = max(slots, float64(sl))
+					caughtUp++
 				}
 			})
 		}
@@ -427,7 +412,7 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 			joined = st.Members == len(nodes)
 			settled = time.Since(s.started) >= catchUp
 		})
-		if up < len(nodes) || !joined || !settled || len(caughtUp) == 0 {
+		if up < len(nodes) || !joined || !settled || caughtUp == 0 {
 			// A node is restarting, or node 0 has not heard everyone or
 			// has not had the time to receive the values' states (a
 			// just-restarted node 0 holds no slot): not a state to
@@ -438,7 +423,6 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 		add("heap", float64(ms.HeapAlloc))
 		add("goroutines", float64(runtime.NumGoroutine()))
 		add("queue", queue)
-		slots = float64(slices.Max(caughtUp))
 		add("slots", slots)
 		add("records", records)
 		add("uncommitted", uncommitted)
@@ -468,8 +452,16 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 	rows := make([]soakRow, 0, len(soakMetrics))
 	for _, m := range soakMetrics {
 		var r soakRow
-		if src, ok := peakMetrics[m]; ok {
-			r = peakTrend(samples[src], p.Warmup.Seconds(), p.Restart.Seconds())
+		if m == "slots_peak" {
+			// slots' envelope: fitted over the most of each restart
+			// period, not the means. Slots swing by design with the
+			// retirement phase (a restarted replica's slot becomes a
+			// record, which commits at the horizon), so a period's mean
+			// depends on where restarts and commits fall; a leak raises
+			// every peak. How many replicas' slots overlap before they
+			// are folded varies (two to three per counter in soak run
+			// 11), so it is reported, not bounded by default.
+			r = peakTrend(samples["slots"], p.Warmup.Seconds(), p.Restart.Seconds())
 		} else {
 			r = trend(samples[m], p.Warmup.Seconds(), p.Restart.Seconds())
 		}
