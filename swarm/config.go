@@ -123,6 +123,18 @@ type Config struct {
 	// carries at most by default); Stats.PendingBytes shows the use.
 	MaxPendingBytes int
 
+	// MaxEarlyBytes bounds the deltas held because their origin is not
+	// announced to this node yet: a member that just started sends its
+	// first deltas directly while memberlist's gossip of its arrival is
+	// still spreading. They are merged when the announcement arrives, or
+	// refused (Stats.Rejected["origin_not_member"]) if it has not within
+	// 25 GossipIntervals (5 s by default). When over the bound the oldest
+	// are dropped, each counted in Stats.Drops["early_bytes"]; anti-entropy
+	// carries what they held. Default 4 MiB (about 20,000 small deltas);
+	// Stats.EarlyBytes shows the use. 0 holds none: such deltas are
+	// refused at once.
+	MaxEarlyBytes int
+
 	// MaxMessageBytes bounds every message this node decodes (and so the
 	// largest value it can receive).
 	MaxMessageBytes int
@@ -310,6 +322,7 @@ func DefaultLANConfig(name string) Config {
 		RediscoverInterval:   30 * time.Second,
 		DiscoveryFleetRate:   1,
 		MaxPendingBytes:      16 << 20,
+		MaxEarlyBytes:        4 << 20,
 		RetireAfter:          DefaultRetireAfter,
 		RetireHorizon:        DefaultRetireHorizon,
 		SnapshotInterval:     10 * time.Second,
@@ -444,6 +457,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxPendingBytes < 0 {
 		return bad("MaxPendingBytes", "%d must be >= 0", c.MaxPendingBytes)
+	}
+	if c.MaxEarlyBytes < 0 {
+		return bad("MaxEarlyBytes", "%d must be >= 0", c.MaxEarlyBytes)
 	}
 	for i, k := range c.SecretKeys {
 		if err := memberlist.ValidateKey(k); err != nil {

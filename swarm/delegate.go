@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/shoal-go/shoal/codec"
@@ -106,9 +107,18 @@ func (n *Node) receive(env *codec.Envelope, forward bool) {
 		n.pending.put(env) // counts what it evicts or refuses
 		return
 	}
-	if err := n.mergeEnvelope(e, env, forward); err != nil {
-		n.rejectValue(env, err, "rejected a value from a peer")
+	n.mergeOrHold(e, env, forward, "rejected a value from a peer")
+}
+
+// mergeOrHold merges env into e, holding a delta whose origin is not
+// announced yet until it is (early.go), and counts and logs a refusal with
+// msg.
+func (n *Node) mergeOrHold(e *entry, env *codec.Envelope, forward bool, msg string) {
+	err := n.mergeEnvelope(e, env, forward)
+	if err == nil || errors.Is(err, errOriginUnannounced) && n.park(env, forward) {
+		return
 	}
+	n.rejectValue(env, err, msg)
 }
 
 // mergeEnvelope decodes, validates, checks and merges one envelope into e

@@ -90,7 +90,9 @@
 // Every store a peer can fill is bounded in bytes or by a count with a
 // documented default, and what is dropped to stay within it is counted by
 // reason in Stats.Drops: values for names not registered here
-// (Config.MaxPendingBytes, 16 MiB, and MaxPendingValues), LWW map
+// (Config.MaxPendingBytes, 16 MiB, and MaxPendingValues), deltas that
+// arrive before their origin's announcement (Config.MaxEarlyBytes, 4 MiB,
+// held at most 25 gossip intervals), LWW map
 // tombstones (expired by the node after the map's TombstoneTTL, one
 // bounded step at a time under the value's lock). LWW writes stamped
 // beyond the value's clock-skew cap are refused at merge and counted in

@@ -41,6 +41,7 @@ var configFlags = map[string]string{
 	"DiscoveryFleetRate":     "discovery-fleet-rate",
 	"MaxBroadcastQueueBytes": "max-broadcast-queue-bytes",
 	"MaxPendingBytes":        "max-pending-bytes",
+	"MaxEarlyBytes":          "max-early-bytes",
 	"MaxCount":               "max-count",
 	"MaxCountStep":           "max-count-step",
 	"MaxReplicas":            "max-replicas",
@@ -96,6 +97,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.Float64Var(&c.DiscoveryFleetRate, f("DiscoveryFleetRate"), c.DiscoveryFleetRate, "calls per second the whole cluster makes to Discovery in steady state")
 	fs.IntVar(&c.MaxBroadcastQueueBytes, f("MaxBroadcastQueueBytes"), c.MaxBroadcastQueueBytes, "bytes of gossip messages queued at most")
 	fs.IntVar(&c.MaxPendingBytes, f("MaxPendingBytes"), c.MaxPendingBytes, "bytes of values kept for names not yet registered")
+	fs.IntVar(&c.MaxEarlyBytes, f("MaxEarlyBytes"), c.MaxEarlyBytes, "bytes of deltas held until their origin's announcement arrives")
 	fs.Uint64Var(&c.MaxCount, f("MaxCount"), c.MaxCount, "largest count a peer's value may hold")
 	fs.Uint64Var(&c.MaxCountStep, f("MaxCountStep"), c.MaxCountStep, "largest increase of a count one delta may carry")
 	fs.IntVar(&c.MaxReplicas, f("MaxReplicas"), c.MaxReplicas, "replicas per value at most")

@@ -30,7 +30,8 @@ func TestFlagsAndEnvRoundTripToConfig(t *testing.T) {
 		"secret-keys": keys, "allow-plaintext": "true", "cluster-label": "prod",
 		"compression-enabled": "true", "udp-buffer-size": "1200", "rediscover-interval": "15s",
 		"discovery-fleet-rate": "2.5", "max-broadcast-queue-bytes": "4194304", "max-pending-bytes": "8388608",
-		"max-count": "1000000", "max-count-step": "5000", "max-replicas": "100",
+		"max-early-bytes": "2097152",
+		"max-count":       "1000000", "max-count-step": "5000", "max-replicas": "100",
 		"state-dir": "/var/lib/shoal", "snapshot-interval": "5s", "snapshot-max-age": "12h",
 		"retire-after": "2h", "retire-horizon": "48h",
 	}
@@ -45,6 +46,7 @@ func TestFlagsAndEnvRoundTripToConfig(t *testing.T) {
 	want.SecretKeys, want.AllowPlaintext, want.Label = [][]byte{k1, k2}, true, "prod"
 	want.Compression, want.UDPBufferSize, want.RediscoverInterval = true, 1200, 15*time.Second
 	want.DiscoveryFleetRate, want.MaxBroadcastQueueBytes, want.MaxPendingBytes = 2.5, 4<<20, 8<<20
+	want.MaxEarlyBytes = 2 << 20
 	want.MaxCount, want.MaxCountStep, want.MaxReplicas = 1_000_000, 5000, 100
 	want.StateDir, want.SnapshotInterval, want.SnapshotMaxAge = "/var/lib/shoal", 5*time.Second, 12*time.Hour
 	want.RetireAfter, want.RetireHorizon = 2*time.Hour, 48*time.Hour
@@ -89,6 +91,7 @@ func TestFlagsAndEnvRoundTripToConfig(t *testing.T) {
 		assert.Equal(t, want.DiscoveryFleetRate, got.DiscoveryFleetRate)
 		assert.Equal(t, want.MaxBroadcastQueueBytes, got.MaxBroadcastQueueBytes)
 		assert.Equal(t, want.MaxPendingBytes, got.MaxPendingBytes)
+		assert.Equal(t, want.MaxEarlyBytes, got.MaxEarlyBytes)
 		assert.Equal(t, want.MaxCount, got.MaxCount)
 		assert.Equal(t, want.MaxCountStep, got.MaxCountStep)
 		assert.Equal(t, want.MaxReplicas, got.MaxReplicas)

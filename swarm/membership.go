@@ -124,6 +124,9 @@ func (m *membership) update(ln *memberlist.Node, st MemberState) {
 	}
 	hooks := m.hooks
 	m.mu.Unlock()
+	if m.n.early != nil && st == MemberAlive && !mem.Replica.IsZero() {
+		m.n.early.release(mem.Replica) // its deltas that came first
+	}
 	for _, h := range hooks {
 		h(ev)
 	}

@@ -79,6 +79,7 @@ type Node struct {
 	valuesMu sync.RWMutex
 	values   map[string]*entry
 	pending  *pendingStore
+	early    *earlyStore // nil when Config.MaxEarlyBytes is 0
 
 	// store keeps snapshots (Config.StateDir or Config.Store); restored
 	// holds the loaded snapshot's states until their names register.
@@ -146,6 +147,9 @@ func New(cfg Config) (*Node, error) {
 		stop:     make(chan struct{}),
 	}
 	n.pending = newPendingStore(cfg.MaxPendingValues, cfg.MaxPendingBytes, n.stats.drop)
+	if cfg.MaxEarlyBytes > 0 {
+		n.early = newEarlyStore(cfg.MaxEarlyBytes, earlyHoldGossips*cfg.GossipInterval, n.stats.drop)
+	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if n.log == nil {
 		n.log = slog.Default()
@@ -260,6 +264,10 @@ func New(cfg Config) (*Node, error) {
 		n.wg.Add(1)
 		go n.tree.run()
 	}
+	if n.early != nil {
+		n.wg.Add(1)
+		go n.earlyLoop()
+	}
 	n.streams.start()
 	if cfg.Discovery != nil {
 		n.wg.Add(1)
@@ -358,6 +366,9 @@ func (n *Node) Stats() Stats {
 	s.BroadcastQueue = n.queue.NumQueued()
 	s.BroadcastQueueBytes = n.out.queuedBytes.Load()
 	s.PendingValues, s.PendingBytes = n.pending.usage()
+	if n.early != nil {
+		s.EarlyDeltas, s.EarlyBytes = n.early.usage()
+	}
 	s.Retirement = n.retired.snapshot()
 	if n.tree != nil {
 		s.Tree = n.tree.stats()

@@ -98,6 +98,7 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		"MaxStateBytes":        func(c *swarm.Config) { c.MaxStateBytes = 21 << 20 },
 		"SecretKeys[0]":        func(c *swarm.Config) { c.SecretKeys = [][]byte{[]byte("short")} },
 		"FlushInterval":        func(c *swarm.Config) { c.FlushInterval = -time.Millisecond },
+		"MaxEarlyBytes":        func(c *swarm.Config) { c.MaxEarlyBytes = -1 },
 	}
 	for field, mutate := range cases {
 		t.Run(field, func(t *testing.T) {

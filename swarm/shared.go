@@ -91,9 +91,7 @@ func (n *Node) register(name, typeName string, config any, newAdapter func() ada
 		}
 	}
 	for _, env := range n.pending.take(name) {
-		if err := n.mergeEnvelope(e, &env, false); err != nil {
-			n.rejectValue(&env, err, "rejected a value held for registration")
-		}
+		n.mergeOrHold(e, &env, false, "rejected a value held for registration")
 	}
 	return e, nil
 }

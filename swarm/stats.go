@@ -66,6 +66,14 @@ type Stats struct {
 	// and PendingBytes what they cost (bounded by Config.MaxPendingBytes).
 	PendingValues int
 	PendingBytes  int
+	// EarlyDeltas is the number of deltas held because their origin's
+	// announcement has not reached this node yet, and EarlyBytes what
+	// they cost (bounded by Config.MaxEarlyBytes). EarlyMerged counts
+	// those merged once the announcement came; those never claimed are
+	// refused after the hold, as Rejected["origin_not_member"].
+	EarlyDeltas int
+	EarlyBytes  int
+	EarlyMerged uint64
 	// Retirement counts replica retirement and the member table's
 	// forgetting.
 	Retirement RetireStats
@@ -132,6 +140,7 @@ type counters struct {
 	transportErrors     atomic.Uint64
 	pushPulls           atomic.Uint64
 	ppSent, ppRecv      atomic.Uint64
+	earlyMerged         atomic.Uint64
 	stateOverflows      atomic.Uint64
 	discoveryErrors     atomic.Uint64
 	tombstonesExpired   atomic.Uint64
@@ -168,6 +177,7 @@ func (c *counters) snapshot() Stats {
 		PushPulls:             c.pushPulls.Load(),
 		PushPullBytesSent:     c.ppSent.Load(),
 		PushPullBytesReceived: c.ppRecv.Load(),
+		EarlyMerged:           c.earlyMerged.Load(),
 		StateOverflows:        c.stateOverflows.Load(),
 		DiscoveryErrors:       c.discoveryErrors.Load(),
 		TombstonesExpired:     c.tombstonesExpired.Load(),

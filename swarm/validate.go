@@ -31,6 +31,10 @@ var (
 	// errOriginNotMember is returned when a delta's origin is not the
 	// replica a member (alive or departed) announced.
 	errOriginNotMember = errors.New("delta from a replica no member announced")
+	// errOriginUnannounced is errOriginNotMember for an origin that may
+	// still be announced: a name no member has, or a later incarnation
+	// of a member's. Such a delta is held (earlyStore), not refused.
+	errOriginUnannounced = fmt.Errorf("%w yet", errOriginNotMember)
 	// errClassicNotMember is returned when a classic entry names a node
 	// that is not a live member.
 	errClassicNotMember = errors.New("classic entry of a node that is not a live member")
@@ -97,13 +101,17 @@ func (n *Node) noteHealed(e *entry, dropped int) {
 // memberlist has not told us of, nor another incarnation of a known name.
 // So one packet cannot add a made-up replica to a value; a full state
 // still may (within MaxReplicas), since it legitimately carries replicas
-// of earlier runs. A member's first deltas may race its announcement:
-// counters and windows repair that with their next delta (a delta carries
-// the whole slot), other types at the next anti-entropy exchange.
+// of earlier runs. A member's first deltas may race its announcement: an
+// origin that may still be announced (an unknown name, or a later
+// incarnation of a member's) is reported as errOriginUnannounced, and
+// receive holds its delta until the announcement comes (early.go).
 func (n *Node) checkOrigin(origin crdt.Replica) error {
 	m, ok := n.members.get(origin.Node)
-	if !ok || m.Replica != origin {
-		return fmt.Errorf("%w: %s", errOriginNotMember, origin)
+	switch {
+	case ok && m.Replica == origin:
+		return nil
+	case !ok || m.Replica.IsZero() || m.Replica.Incarnation < origin.Incarnation:
+		return fmt.Errorf("%w: %s", errOriginUnannounced, origin)
 	}
-	return nil
+	return fmt.Errorf("%w: %s", errOriginNotMember, origin)
 }

@@ -74,17 +74,17 @@ var memberStates = []swarm.MemberState{swarm.MemberAlive, swarm.MemberFailed, sw
 type Collector struct {
 	n *swarm.Node
 
-	members                           *prometheus.Desc
-	sentMsgs, sentBytes               *prometheus.Desc
-	recvMsgs, recvBytes               *prometheus.Desc
-	wireSent, queue                   *prometheus.Desc
-	dropped, decodeErrs, transErrs    *prometheus.Desc
-	pushPulls, ppSent, ppRecv         *prometheus.Desc
-	overflows, discoveryErrs, pending *prometheus.Desc
-	rejected                          *prometheus.Desc
-	records, uncommitted, settling    *prometheus.Desc
-	health, ready, degraded           *prometheus.Desc
-	buildInfo                         prometheus.Metric
+	members                                  *prometheus.Desc
+	sentMsgs, sentBytes                      *prometheus.Desc
+	recvMsgs, recvBytes                      *prometheus.Desc
+	wireSent, queue                          *prometheus.Desc
+	dropped, decodeErrs, transErrs           *prometheus.Desc
+	pushPulls, ppSent, ppRecv                *prometheus.Desc
+	overflows, discoveryErrs, pending, early *prometheus.Desc
+	rejected                                 *prometheus.Desc
+	records, uncommitted, settling           *prometheus.Desc
+	health, ready, degraded                  *prometheus.Desc
+	buildInfo                                prometheus.Metric
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -118,6 +118,7 @@ func NewCollector(n *swarm.Node, o Options) *Collector {
 		overflows:     d("state_overflows_total", "Anti-entropy states cut at MaxStateBytes."),
 		discoveryErrs: d("discovery_errors_total", "Failed re-discovery rounds."),
 		pending:       d("pending_values", "Values received for names not registered on this node."),
+		early:         d("early_deltas", "Deltas held until their origin's announcement reaches this node."),
 		records:       d("retirement_records", "Retirement records held by the node's counters at its last retirement pass."),
 		uncommitted:   d("retirement_uncommitted_records", "Retirement records not committed yet at the last pass."),
 		settling:      d("retirement_oldest_uncommitted_seconds", "How long the oldest uncommitted retirement record had settled at the last pass; far above RetireHorizon plus RetireAfter, records are re-homed faster than they commit."),
@@ -129,7 +130,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.members, c.sentMsgs, c.sentBytes, c.recvMsgs, c.recvBytes, c.wireSent, c.queue,
 		c.dropped, c.decodeErrs, c.transErrs, c.pushPulls, c.ppSent, c.ppRecv,
-		c.overflows, c.discoveryErrs, c.pending, c.rejected, c.health, c.ready, c.degraded,
+		c.overflows, c.discoveryErrs, c.pending, c.early, c.rejected, c.health, c.ready, c.degraded,
 		c.records, c.uncommitted, c.settling,
 		c.buildInfo.Desc(),
 	} {
@@ -173,6 +174,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.overflows, st.StateOverflows)
 	counter(c.discoveryErrs, st.DiscoveryErrors)
 	gauge(c.pending, st.PendingValues)
+	gauge(c.early, st.EarlyDeltas)
 	gauge(c.records, int(st.Retirement.Records))
 	gauge(c.uncommitted, int(st.Retirement.Uncommitted))
 	ch <- prometheus.MustNewConstMetric(c.settling, prometheus.GaugeValue, st.Retirement.OldestUncommitted.Seconds())

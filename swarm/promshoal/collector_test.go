@@ -110,10 +110,10 @@ shoal_members{node="node-0",state="left"} 0
 	require.Empty(t, problems)
 	count, err := testutil.GatherAndCount(reg)
 	require.NoError(t, err)
-	// 3 member states + 2 series per kind sent and received + 10 single
+	// 3 member states + 2 series per kind sent and received + 11 single
 	// counters and gauges + dropped and rejected "other" + health score,
 	// ready, degraded + build_info + 3 retirement gauges.
-	require.Equal(t, 3+2*len(st.Sent)+2*len(st.Received)+10+2+3+1+3, count)
+	require.Equal(t, 3+2*len(st.Sent)+2*len(st.Received)+11+2+3+1+3, count)
 }
 
 // A member that leaves moves from alive to left.

@@ -203,6 +203,18 @@ type soakNode struct {
 	limiter  *ratelimit.KeyedLimiter
 	burst    []*swarm.Counter
 	started  time.Time // when node last started
+	// refused and early total, over the node's earlier runs, the deltas
+	// it refused as origin_not_member and those it held until their
+	// origin's announcement and then merged.
+	refused, early atomic.Uint64
+}
+
+// tally adds the node's current run's refused and early deltas to its
+// totals; the run's counters go with it.
+func (s *soakNode) tally(nd *swarm.Node) {
+	st := nd.Stats()
+	s.refused.Add(st.Rejected["origin_not_member"])
+	s.early.Add(st.EarlyMerged)
 }
 
 func (s *soakNode) start(p soakParams) error {
@@ -255,6 +267,7 @@ func (s *soakNode) stop() {
 	if nd != nil {
 		lim.Close()
 		_ = nd.Leave()
+		s.tally(nd)
 	}
 }
 
@@ -449,6 +462,12 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 	if n := slowJoins.Load(); n > 0 {
 		events += fmt.Sprintf(", %d restarted nodes saw not every member within 60 s", n)
 	}
+	var refused, early uint64
+	for _, s := range nodes {
+		s.with(func(s *soakNode) { s.tally(s.node) })
+		refused, early = refused+s.refused.Load(), early+s.early.Load()
+	}
+	events += fmt.Sprintf(", %d deltas merged after waiting for their origin's announcement, %d refused as origin_not_member", early, refused)
 	rows := make([]soakRow, 0, len(soakMetrics))
 	for _, m := range soakMetrics {
 		var r soakRow
