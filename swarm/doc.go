@@ -121,7 +121,8 @@
 // Config.MaxReplicas replicas per value, classic entries only from live
 // members at the incarnation they announce. Each refusal is counted in
 // Stats.Rejected by reason ("slot_ceiling", "slot_step", "foreign_slot",
-// "origin_not_member", "too_many_replicas", "classic_not_member", "classic_incarnation", ...)
+// "origin_not_member", "origin_superseded", "too_many_replicas", "classic_not_member",
+// "classic_incarnation", ...)
 // and logged at most every 10 s per reason. A node poisoned before these
 // checks drops its counts above the ceiling at its next anti-entropy
 // exchange (Stats.Drops["poisoned_count"]) and takes the true ones back

@@ -25,6 +25,7 @@ func TestEarlyDeltaWaitsForItsOriginsAnnouncement(t *testing.T) {
 		t.Run(fmt.Sprintf("hold=%v", hold), func(t *testing.T) {
 			c := swarmtest.Start(t, 1, swarmtest.Options{Config: func(_ int, cfg *swarm.Config) {
 				cfg.PushPullInterval = 0
+				cfg.GossipInterval = time.Second // a 25 s hold: the join below comes well within it
 				if !hold {
 					cfg.MaxEarlyBytes = 0
 				}
@@ -83,10 +84,14 @@ func TestEarlyDeltaWaitsForItsOriginsAnnouncement(t *testing.T) {
 }
 
 // A delta of a replica no member ever announces is held for the hold (25
-// gossip intervals) and then refused, as origin_not_member; so is one of
-// an earlier incarnation than the member's, at once.
+// gossip intervals) and then refused, as origin_not_member; one of an
+// earlier incarnation than the member's, never announced, is refused at
+// once, as origin_superseded.
 func TestEarlyDeltaOfNoMemberIsRefusedAfterTheHold(t *testing.T) {
-	c := swarmtest.Start(t, 2, swarmtest.Options{Config: noAntiEntropy})
+	c := swarmtest.Start(t, 2, swarmtest.Options{Config: func(_ int, cfg *swarm.Config) {
+		cfg.PushPullInterval = 0
+		cfg.GossipInterval = 200 * time.Millisecond // a 5 s hold, which a loaded test still sees
+	}})
 	cs := counters(t, c, "c")
 	a := c.Node(0)
 	ghost := crdt.Replica{Node: "ghost", Incarnation: 1}
@@ -105,8 +110,9 @@ func TestEarlyDeltaOfNoMemberIsRefusedAfterTheHold(t *testing.T) {
 	old.Incarnation--
 	forge(t, a, codec.Envelope{Kind: codec.KindDelta, Name: "c", Type: "*crdt.PNCounter", Origin: old,
 		Payload: marshal(t, pnState(crdt.Slot{Replica: old, N: 7}))})
-	waitRejected(t, a, "origin_not_member", 2)
+	waitRejected(t, a, "origin_superseded", 1)
 	require.Zero(t, a.Stats().EarlyMerged)
+	require.Equal(t, uint64(1), a.Stats().Rejected["origin_not_member"])
 
 	require.NoError(t, cs[1].Add(1))
 	waitCounters(t, cs, 1, 10*time.Second)
@@ -146,4 +152,55 @@ func TestEarlyDeltasStayWithinBytes(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A member that restarts quickly is announced again while its previous
+// run's last deltas (Leave's final flush, relayed) may still be on their
+// way: those are merged for 25 gossip intervals after the new run's
+// announcement (5 s here), and refused after that as origin_superseded.
+// Here the previous run's delta is forged, so the grace is the only way
+// its count can arrive (anti-entropy is off).
+func TestPreviousRunsDeltaIsTakenForAWhileAfterARestart(t *testing.T) {
+	const grace = 5 * time.Second
+	c := swarmtest.Start(t, 2, swarmtest.Options{Config: func(_ int, cfg *swarm.Config) {
+		cfg.PushPullInterval = 0
+		cfg.GossipInterval = grace / 25
+	}})
+	a := c.Node(0)
+	ctr, err := swarm.NewCounter(a, "c")
+	require.NoError(t, err)
+	prev := c.Node(1).Replica()
+	_, port := splitPort(t, c.Node(1).Addr())
+	require.NoError(t, c.Node(1).Close())
+	cfg := c.Config("node-1", 1)
+	cfg.BindPort = port // memberlist takes a name back only at its address
+	again, err := c.AddConfig(cfg)
+	require.NoError(t, err)
+	_, err = again.Join(context.Background(), a.Addr())
+	require.NoError(t, err)
+	swarmtest.WaitFor(t, 10*time.Second, func() error {
+		if m, ok := a.Member("node-1"); !ok || m.Replica != again.Replica() {
+			return fmt.Errorf("node-1 is %+v here, want its new run %s", m, again.Replica())
+		}
+		return nil
+	})
+	announced := time.Now()
+
+	send := func(n uint64) {
+		forge(t, a, codec.Envelope{Kind: codec.KindDelta, Name: "c", Type: "*crdt.PNCounter", Origin: prev,
+			Payload: marshal(t, pnState(crdt.Slot{Replica: prev, N: n}))})
+	}
+	send(3)
+	swarmtest.WaitFor(t, 10*time.Second, func() error {
+		if v, err := ctr.Value(); err != nil || v != 3 {
+			return fmt.Errorf("counter reads %d (%v), want the previous run's 3 (refused: %v)", v, err, a.Stats().Rejected)
+		}
+		return nil
+	})
+	time.Sleep(time.Until(announced.Add(grace + time.Second))) // past the grace
+	send(4)
+	waitRejected(t, a, "origin_superseded", 1)
+	v, err := ctr.Value()
+	require.NoError(t, err)
+	require.EqualValues(t, 3, v)
 }

@@ -71,11 +71,23 @@ type membership struct {
 	nodes map[string]memberlist.Node
 	// leavers are replicas that announced they are leaving on purpose.
 	leavers map[crdt.Replica]time.Time
+	// superseded holds, per name, the run a member's announced replica
+	// replaced, and until when its last deltas are still taken (see
+	// Node.checkOrigin); one per name, forgotten with the member.
+	superseded map[string]supersededRun
+}
+
+// supersededRun is a member's previous run, whose last deltas may still
+// be on their way when its next run is announced.
+type supersededRun struct {
+	replica crdt.Replica
+	until   time.Time
 }
 
 func newMembership(n *Node) *membership {
 	return &membership{n: n, members: make(map[string]Member), subs: make(map[chan MemberEvent]struct{}),
-		leavers: make(map[crdt.Replica]time.Time), nodes: make(map[string]memberlist.Node)}
+		leavers: make(map[crdt.Replica]time.Time), nodes: make(map[string]memberlist.Node),
+		superseded: make(map[string]supersededRun)}
 }
 
 func (m *membership) setLocal(ln *memberlist.Node) {
@@ -109,6 +121,9 @@ func (m *membership) update(ln *memberlist.Node, st MemberState) {
 	}
 	if seen && old.State == st {
 		mem.Since = old.Since
+	}
+	if seen && !old.Replica.IsZero() && older(old.Replica, mem.Replica) {
+		m.superseded[ln.Name] = supersededRun{replica: old.Replica, until: m.n.now().Add(m.n.earlyHold())}
 	}
 	m.members[ln.Name] = mem
 	ev := MemberEvent{Member: mem}
@@ -174,8 +189,12 @@ func (m *membership) retireView(now time.Time, self crdt.Replica, started time.T
 	defer m.mu.Unlock()
 	v.members = make(map[string]Member, len(m.members))
 	for name, mem := range m.members {
+		if p, ok := m.superseded[name]; ok && now.After(p.until) {
+			delete(m.superseded, name)
+		}
 		if mem.State != MemberAlive && name != self.Node && now.Sub(mem.Since) >= after {
 			delete(m.members, name)
+			delete(m.superseded, name)
 			forgotten++
 			continue
 		}
@@ -213,6 +232,15 @@ func (m *membership) peers() []*memberlist.Node {
 		}
 	}
 	return out
+}
+
+// supersededLately reports whether r is the run a member's current one
+// replaced less than the early hold ago.
+func (m *membership) supersededLately(r crdt.Replica, now time.Time) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	p, ok := m.superseded[r.Node]
+	return ok && p.replica == r && !now.After(p.until)
 }
 
 func (m *membership) get(name string) (Member, bool) {

@@ -148,7 +148,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.pending = newPendingStore(cfg.MaxPendingValues, cfg.MaxPendingBytes, n.stats.drop)
 	if cfg.MaxEarlyBytes > 0 {
-		n.early = newEarlyStore(cfg.MaxEarlyBytes, earlyHoldGossips*cfg.GossipInterval, n.stats.drop)
+		n.early = newEarlyStore(cfg.MaxEarlyBytes, n.earlyHold(), n.stats.drop)
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if n.log == nil {

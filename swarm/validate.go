@@ -18,6 +18,7 @@ const (
 	rejectTooManyReplicas  = "too_many_replicas"   // a merge that would pass Config.MaxReplicas
 	rejectForeignSlot      = "foreign_slot"        // a delta writing another replica's slot
 	rejectOriginNotMember  = "origin_not_member"   // a delta whose origin is no member's announced replica
+	rejectOriginSuperseded = "origin_superseded"   // a delta of an earlier run than the member's, past the grace
 	rejectClassicNotMember = "classic_not_member"  // a classic entry of a node that is not a live member
 	rejectClassicInc       = "classic_incarnation" // a classic entry at an incarnation its node did not announce
 )
@@ -35,6 +36,10 @@ var (
 	// still be announced: a name no member has, or a later incarnation
 	// of a member's. Such a delta is held (earlyStore), not refused.
 	errOriginUnannounced = fmt.Errorf("%w yet", errOriginNotMember)
+	// errOriginSuperseded is returned for a delta of an earlier run of a
+	// member's name than the one it announces, once the grace for the
+	// run it replaced has passed.
+	errOriginSuperseded = errors.New("delta from an earlier run than the member announces")
 	// errClassicNotMember is returned when a classic entry names a node
 	// that is not a live member.
 	errClassicNotMember = errors.New("classic entry of a node that is not a live member")
@@ -63,6 +68,8 @@ func rejectReason(err error) string {
 		return rejectTooManyReplicas
 	case errors.Is(err, crdt.ErrForeignWrite):
 		return rejectForeignSlot
+	case errors.Is(err, errOriginSuperseded):
+		return rejectOriginSuperseded
 	case errors.Is(err, errOriginNotMember):
 		return rejectOriginNotMember
 	case errors.Is(err, errClassicNotMember):
@@ -104,7 +111,10 @@ func (n *Node) noteHealed(e *entry, dropped int) {
 // of earlier runs. A member's first deltas may race its announcement: an
 // origin that may still be announced (an unknown name, or a later
 // incarnation of a member's) is reported as errOriginUnannounced, and
-// receive holds its delta until the announcement comes (early.go).
+// receive holds its delta until the announcement comes (early.go). And a
+// member that restarts quickly is announced again while its previous
+// run's last deltas (Leave's final flush, relayed) are still on their
+// way: the run it replaced is accepted for earlyHold after that.
 func (n *Node) checkOrigin(origin crdt.Replica) error {
 	m, ok := n.members.get(origin.Node)
 	switch {
@@ -112,6 +122,15 @@ func (n *Node) checkOrigin(origin crdt.Replica) error {
 		return nil
 	case !ok || m.Replica.IsZero() || m.Replica.Incarnation < origin.Incarnation:
 		return fmt.Errorf("%w: %s", errOriginUnannounced, origin)
+	case n.members.supersededLately(origin, n.now()):
+		return nil
 	}
-	return fmt.Errorf("%w: %s", errOriginNotMember, origin)
+	return fmt.Errorf("%w: %s, member %s runs %d", errOriginSuperseded, origin, origin.Node, m.Replica.Incarnation)
+}
+
+// earlyHold is how long a delta waits for its origin's announcement, and
+// how long a member's previous run's deltas are still taken after its
+// next run is announced.
+func (n *Node) earlyHold() time.Duration {
+	return earlyHoldGossips * n.cfg.GossipInterval
 }

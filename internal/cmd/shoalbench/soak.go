@@ -203,10 +203,11 @@ type soakNode struct {
 	limiter  *ratelimit.KeyedLimiter
 	burst    []*swarm.Counter
 	started  time.Time // when node last started
-	// refused and early total, over the node's earlier runs, the deltas
-	// it refused as origin_not_member and those it held until their
-	// origin's announcement and then merged.
-	refused, early atomic.Uint64
+	// refused, superseded and early total, over the node's earlier runs,
+	// the deltas it refused as origin_not_member and as
+	// origin_superseded, and those it held until their origin's
+	// announcement and then merged.
+	refused, superseded, early atomic.Uint64
 }
 
 // tally adds the node's current run's refused and early deltas to its
@@ -214,6 +215,7 @@ type soakNode struct {
 func (s *soakNode) tally(nd *swarm.Node) {
 	st := nd.Stats()
 	s.refused.Add(st.Rejected["origin_not_member"])
+	s.superseded.Add(st.Rejected["origin_superseded"])
 	s.early.Add(st.EarlyMerged)
 }
 
@@ -462,12 +464,13 @@ func runSoak(ctx context.Context, p soakParams, prog *progress) ([]soakRow, erro
 	if n := slowJoins.Load(); n > 0 {
 		events += fmt.Sprintf(", %d restarted nodes saw not every member within 60 s", n)
 	}
-	var refused, early uint64
+	var refused, superseded, early uint64
 	for _, s := range nodes {
 		s.with(func(s *soakNode) { s.tally(s.node) })
-		refused, early = refused+s.refused.Load(), early+s.early.Load()
+		refused, superseded, early = refused+s.refused.Load(), superseded+s.superseded.Load(), early+s.early.Load()
 	}
-	events += fmt.Sprintf(", %d deltas merged after waiting for their origin's announcement, %d refused as origin_not_member", early, refused)
+	events += fmt.Sprintf(", %d deltas merged after waiting for their origin's announcement, %d refused as origin_not_member, %d as origin_superseded",
+		early, refused, superseded)
 	rows := make([]soakRow, 0, len(soakMetrics))
 	for _, m := range soakMetrics {
 		var r soakRow
