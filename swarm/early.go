@@ -14,8 +14,10 @@ import (
 // of the new replica yet may not merge its deltas (checkOrigin), so it
 // holds them here until the announcement arrives, for at most
 // earlyHoldGossips gossip intervals, instead of refusing them and leaving
-// them to anti-entropy (a whole PushPullInterval, 30 s by default, later).
-// Refusing them cost about three updates per restart in the soak (docs/soak.md).
+// them to the origin's next delta of the same value or to anti-entropy (a
+// whole PushPullInterval, 30 s by default, later). In the soak (10 nodes,
+// a restart every 6 s) it merged 2,311 such deltas in 110 restarts
+// (docs/soak.md, run 12).
 
 // Reason for Stats.Drops: a delta held for an origin not yet announced,
 // evicted or refused to stay within Config.MaxEarlyBytes.
