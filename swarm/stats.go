@@ -69,8 +69,9 @@ type Stats struct {
 	// EarlyDeltas is the number of deltas held because their origin's
 	// announcement has not reached this node yet, and EarlyBytes what
 	// they cost (bounded by Config.MaxEarlyBytes). EarlyMerged counts
-	// those merged once the announcement came; those never claimed are
-	// refused after the hold, as Rejected["origin_not_member"].
+	// those handed to the merge once the announcement came (validation
+	// may still refuse one, counted in Rejected); those never claimed
+	// are refused after the hold, as Rejected["origin_not_member"].
 	EarlyDeltas int
 	EarlyBytes  int
 	EarlyMerged uint64

@@ -120,6 +120,7 @@ code { font-family: ui-monospace, monospace; }
 <tr><td>states cut at MaxStateBytes</td><td class="num{{if .StateOverflows}} bad{{end}}">{{.StateOverflows}}</td></tr>
 <tr><td>discovery errors</td><td class="num{{if .DiscoveryErrors}} bad{{end}}">{{.DiscoveryErrors}}</td></tr>
 <tr><td>values held for names not registered here</td><td class="num">{{.PendingValues}}</td></tr>
+<tr><td>deltas held until their origin is announced</td><td class="num">{{.EarlyDeltas}}</td></tr>
 </table>{{end}}
 </body>
 </html>

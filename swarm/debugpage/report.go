@@ -78,6 +78,7 @@ type Traffic struct {
 	StateOverflows        uint64 `json:"state_overflows"`
 	DiscoveryErrors       uint64 `json:"discovery_errors"`
 	PendingValues         int    `json:"pending_values"`
+	EarlyDeltas           int    `json:"early_deltas"`
 }
 
 // Kind is the traffic of one message kind.
@@ -133,7 +134,7 @@ func Collect(n *swarm.Node, now time.Time) Report {
 		Dropped: st.Dropped, DecodeErrors: st.DecodeErrors, TransportErrors: st.TransportErrors,
 		PushPulls: st.PushPulls, PushPullBytesSent: st.PushPullBytesSent, PushPullBytesReceived: st.PushPullBytesReceived,
 		StateOverflows: st.StateOverflows, DiscoveryErrors: st.DiscoveryErrors, PendingValues: st.PendingValues,
-		Kinds: []Kind{},
+		EarlyDeltas: st.EarlyDeltas, Kinds: []Kind{},
 	}
 	kinds := make(map[string]bool)
 	for k := range st.Sent {
