@@ -463,8 +463,9 @@ func TestPropertyTreeAloneRepairsLossQuickly(t *testing.T) {
 
 // TestPropertyLostAnnouncementsAreRepeated: with every first
 // announcement lost (and so every answer to a repeated one), and up to
-// 20 % of pushes, the tree alone still delivers every broadcast within 1 s,
-// by its repeated announcements.
+// 20 % of pushes, the tree alone still delivers every broadcast, by its
+// repeated announcements: within 1 s, or within 2 s where the holders got
+// it late themselves.
 func TestPropertyLostAnnouncementsAreRepeated(t *testing.T) {
 	checkTreeAloneRepairs(t, time.Second, func(t *rapid.T, s *sim) {
 		push := rapid.Float64Range(0.05, 0.2).Draw(t, "pushLoss")
@@ -476,8 +477,9 @@ func TestPropertyLostAnnouncementsAreRepeated(t *testing.T) {
 
 // checkTreeAloneRepairs broadcasts 40 times, one at a time, over a
 // network that faults sets up, with no anti-entropy, and requires every
-// broadcast at every node a peer holding it announces to within bound (and, with
-// nodes only eager links reach, within 1 s).
+// broadcast at every node within bound; a node that still misses it after
+// 1 s must have it 1 s later if a peer holding it announces to it (only
+// anti-entropy helps a node that eager links alone reach).
 func checkTreeAloneRepairs(t *testing.T, bound time.Duration, faults func(t *rapid.T, s *sim)) {
 	eagerOnly := 0
 	defer func() { t.Logf("broadcasts missed by nodes with eager links only: %d", eagerOnly) }()
@@ -495,9 +497,22 @@ func checkTreeAloneRepairs(t *testing.T, bound time.Duration, faults func(t *rap
 				if !s.connected() {
 					return // a tiny random view split the cluster
 				}
+				// A holder that got the broadcast late itself (a chain
+				// of lost pushes, each repaired in turn: n003 and n018
+				// got n015's at 0.92 s, say) has its repeats due after
+				// the second: they get one more.
+				var told []Peer
 				for _, p := range m {
-					if a := s.announcers(p, id); len(a) > 0 {
-						t.Fatalf("%s missing at %s (announced to by %v) after 1 s", id, p, a)
+					if len(s.announcers(p, id)) > 0 {
+						told = append(told, p)
+					}
+				}
+				if len(told) > 0 {
+					s.run(time.Second)
+					for _, p := range told {
+						if a := s.announcers(p, id); len(a) > 0 && !s.delivered[p][id] {
+							t.Fatalf("%s missing at %s (announced to by %v) after 2 s", id, p, a)
+						}
 					}
 				}
 				// No node holding the broadcast announces to the
