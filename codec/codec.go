@@ -9,14 +9,16 @@ import (
 	"github.com/fxamacker/cbor/v2"
 )
 
-// Codec encodes and decodes shoal's wire format under fixed Limits. It is
-// immutable and safe for concurrent use; build one with New (or use
-// Default) and share it.
+// Codec encodes and decodes shoal's wire format under fixed Limits. Its
+// configuration is immutable (it keeps only a small bounded cache of
+// replica names it decoded) and it is safe for concurrent use; build one
+// with New (or use Default) and share it.
 type Codec struct {
 	limits Limits
 	enc    cbor.UserBufferEncMode
 	dec    cbor.DecMode
-	times  timeTypes // which types need checkTimes after decoding
+	times  timeTypes  // which types need checkTimes after decoding
+	names  *nameCache // replica names the counter fast path decoded lately
 	// err is why enc and dec could not be built; every encode and decode
 	// returns it. New never returns such a Codec; Default could only if
 	// fxamacker/cbor rejected options its tests show it accepts.
@@ -68,7 +70,7 @@ func newCodec(l Limits) *Codec {
 	if err != nil {
 		return &Codec{limits: l, err: fmt.Errorf("shoal/codec: building decoder: %w", err)}
 	}
-	return &Codec{limits: l, enc: enc, dec: dec}
+	return &Codec{limits: l, enc: enc, dec: dec, names: new(nameCache)}
 }
 
 // defaultCodec is built once; Codec is immutable, so sharing it is safe.
@@ -99,6 +101,16 @@ func (c *Codec) Marshal(v any) ([]byte, error) {
 // and map lengths): what c encodes, a peer with the same limits decodes.
 func (c *Codec) AppendMarshal(dst []byte, v any) ([]byte, error) {
 	n := len(dst)
+	if c.err == nil {
+		if out, ok := c.appendCounter(dst, v); ok {
+			// Written by hand in the shape Marshal writes, within the
+			// limits: only the size is left to check.
+			if len(out)-n > c.limits.MaxMessageBytes {
+				return dst[:n], fmt.Errorf("shoal/codec: marshal %T: %w: %d bytes, limit %d", v, ErrTooLarge, len(out)-n, c.limits.MaxMessageBytes)
+			}
+			return out, nil
+		}
+	}
 	out, err := c.appendMarshalNoLimit(dst, v)
 	if err != nil {
 		return dst[:n], err

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/shoal-go/shoal/crdt"
 )
@@ -110,8 +111,76 @@ func TestCounterFastPathDeclinesWhatItDoesNotExpect(t *testing.T) {
 	}
 }
 
+// genericEncode encodes v through fxamacker/cbor alone, as Marshal did
+// before the fast path, with the same checks of the output.
+func genericEncode(c *Codec, v any) ([]byte, error) {
+	out, err := c.appendMarshalNoLimit(nil, v)
+	if err != nil {
+		return nil, err
+	}
+	return out, c.checkOutput(out)
+}
+
+// The fast encoder writes every counter it takes byte for byte as
+// fxamacker/cbor does, and declines what it cannot write so.
+func TestCounterFastPathEncodesAsCBORDoes(t *testing.T) {
+	c := Default()
+	samples := append(counterSamples(t),
+		&crdt.GCounter{S: []crdt.Slot{{Replica: crdt.Replica{Node: "", Incarnation: 0}, N: 0}}},
+		&crdt.PNCounter{N: crdt.GCounter{S: []crdt.Slot{{Replica: crdt.Replica{Node: string(make([]byte, 300)), Incarnation: math.MaxUint64}, N: math.MaxUint64}}}},
+	)
+	for i, v := range samples {
+		want, err := genericEncode(c, v)
+		noErr(t, err)
+		got, ok := c.appendCounter([]byte{0xee}, v)
+		g, isG := v.(*crdt.GCounter)
+		wantFast := !isG || len(g.Gone) == 0
+		if ok != wantFast {
+			t.Fatalf("sample %d (%T): fast encoder took it: %v, want %v", i, v, ok, wantFast)
+		}
+		if !ok {
+			continue
+		}
+		if got[0] != 0xee || !reflect.DeepEqual(got[1:], want) {
+			t.Fatalf("sample %d: fast encoder wrote % x, fxamacker/cbor % x", i, got[1:], want)
+		}
+		m, err := c.Marshal(v)
+		noErr(t, err)
+		if !reflect.DeepEqual(m, want) {
+			t.Fatalf("sample %d: Marshal wrote % x, want % x", i, m, want)
+		}
+	}
+	for name, v := range map[string]any{
+		"nil counter":        (*crdt.PNCounter)(nil),
+		"invalid UTF-8 name": &crdt.GCounter{S: []crdt.Slot{{Replica: crdt.Replica{Node: "\xff", Incarnation: 1}, N: 1}}},
+		"not a counter":      &crdt.Replica{Node: "a"},
+	} {
+		if _, ok := c.appendCounter(nil, v); ok {
+			t.Errorf("%s: the fast encoder took it", name)
+		}
+	}
+	// More slots than the limits allow are left to the generic encoder,
+	// whose error Marshal returns as before; so is a result too large.
+	small := fuzzCodec(t)
+	many := crdt.NewGCounter(crdt.Replica{Node: "a", Incarnation: 1})
+	for i := range 65 {
+		o := crdt.NewGCounter(crdt.Replica{Node: fmt.Sprint("n", i), Incarnation: 1})
+		o.Add(1)
+		many.Merge(time.Time{}, o)
+	}
+	if _, ok := small.appendCounter(nil, many); ok {
+		t.Error("the fast encoder took 65 slots under a limit of 64")
+	}
+	_, err := small.Marshal(many)
+	wantErr(t, err, ErrTooLarge, "")
+	huge := &crdt.GCounter{S: []crdt.Slot{{Replica: crdt.Replica{Node: string(make([]byte, 1<<16)), Incarnation: 1}, N: 1}}}
+	_, err = small.Marshal(huge)
+	wantErr(t, err, ErrTooLarge, "limit 65536")
+}
+
 // Whatever the fast path accepts, the generic decoder accepts with the same
-// result; the fast path never panics.
+// result, and the fast encoder writes it back as fxamacker/cbor does; the
+// fast path never panics.
 func FuzzCounterFastPath(f *testing.F) {
 	c := Default()
 	for _, v := range counterSamples(f) {
@@ -134,6 +203,37 @@ func FuzzCounterFastPath(f *testing.F) {
 				if !reflect.DeepEqual(v, want) {
 					t.Fatalf("%T: the fast path decoded % x as %+v, the generic decoder as %+v", v, data, v, want)
 				}
+				if enc, ok := cd.appendCounter(nil, v); ok {
+					if g, err := genericEncode(cd, v); err == nil && !reflect.DeepEqual(enc, g) {
+						t.Fatalf("%T %+v: the fast encoder wrote % x, fxamacker/cbor % x", v, v, enc, g)
+					}
+				}
+			}
+		}
+	})
+}
+
+// The cost of encoding a one-replica PN counter delta (what a flush writes
+// per value in a burst), by the fast path and by fxamacker/cbor alone.
+func BenchmarkMarshalPNCounterDelta(b *testing.B) {
+	c := Default()
+	pn := crdt.NewPNCounter(crdt.Replica{Node: "node-3", Incarnation: 1764600000123456789})
+	pn.Add(12345)
+	d, _ := pn.Delta()
+	buf := make([]byte, 0, 256)
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.AppendMarshal(buf[:0], d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("generic", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := genericEncode(c, d); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})
@@ -166,4 +266,39 @@ func BenchmarkUnmarshalPNCounterDelta(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Deltas from one origin decode to one shared string for its name, so a
+// burst's thousands of slots hold one copy; a long name is never cached.
+func TestCounterFastPathSharesNamesWithinABound(t *testing.T) {
+	c := Default()
+	decodeName := func(name string) string {
+		t.Helper()
+		g := crdt.NewGCounter(crdt.Replica{Node: name, Incarnation: 1})
+		g.Add(1)
+		data, err := c.Marshal(g)
+		noErr(t, err)
+		var out crdt.GCounter
+		if !c.unmarshalCounter(data, &out) {
+			t.Fatalf("the fast path declined %q", name)
+		}
+		if got := out.S[0].Replica.Node; got != name {
+			t.Fatalf("decoded %q, want %q", got, name)
+		}
+		return out.S[0].Replica.Node
+	}
+	a, b := decodeName("node-7"), decodeName("node-7")
+	if unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Error("two decodes of one name hold two copies")
+	}
+	long := string(make([]byte, maxCachedName+1))
+	if unsafe.StringData(decodeName(long)) == unsafe.StringData(decodeName(long)) {
+		t.Error("a name longer than maxCachedName was cached")
+	}
+	// The cache is a fixed array: made-up names only replace others, and
+	// every name still decodes right, cached or not.
+	for i := range 10 * nameCacheSize {
+		decodeName(fmt.Sprint("made-up-", i))
+	}
+	decodeName("node-7")
 }
