@@ -113,16 +113,40 @@ func (c *GCounter) Merge(now time.Time, other *GCounter) (effect *GCounter, chan
 	if len(c.Gone) > 0 || len(other.Gone) > 0 {
 		return c.mergeRetired(now, other)
 	}
-	eff := c.mergeSlots(other)
+	var buf [1]Slot
+	eff := c.mergeSlots(other, buf[:0])
 	if len(eff) == 0 {
 		return nil, false
 	}
-	return &GCounter{S: eff}, true
+	if len(eff) == len(other.S) {
+		return other, true // all of other was new: it is the effect
+	}
+	return newGWire(eff), true
+}
+
+// gWire is a GCounter wire state with room for one slot in the same
+// allocation: the delta or the effect of one replica's change costs one
+// allocation, not two.
+type gWire struct {
+	c GCounter
+	s [1]Slot
+}
+
+// newGWire returns a GCounter holding a copy of s, in one allocation when s
+// is one slot.
+func newGWire(s []Slot) *GCounter {
+	if len(s) != 1 {
+		return &GCounter{S: slices.Clone(s)}
+	}
+	w := &gWire{s: [1]Slot{s[0]}}
+	w.c.S = w.s[:]
+	return &w.c
 }
 
 // mergeSlots is Merge for counters without retirement records: it raises
-// c's slots to other's and returns the slots that rose (nil for none).
-func (c *GCounter) mergeSlots(other *GCounter) (eff []Slot) {
+// c's slots to other's and appends the slots that rose to eff, which it
+// returns.
+func (c *GCounter) mergeSlots(other *GCounter, eff []Slot) []Slot {
 	// One pass over both sorted slices raises c's slots in place and
 	// collects the effect; slots c lacks are inserted afterwards.
 	var ins []Slot
@@ -144,9 +168,6 @@ func (c *GCounter) mergeSlots(other *GCounter) (eff []Slot) {
 		} else {
 			ins = append(ins, o)
 		}
-		if eff == nil {
-			eff = make([]Slot, 0, len(other.S)-j)
-		}
 		eff = append(eff, o)
 	}
 	if len(ins) > 0 {
@@ -165,15 +186,25 @@ func (c *GCounter) Delta() (delta *GCounter, ok bool) {
 	if len(c.goneDirty) > 0 {
 		return c.deltaRetired()
 	}
-	if !c.dirty {
+	s, ok := c.takeOwn()
+	if !ok {
 		return nil, false
+	}
+	return newGWire([]Slot{s}), true
+}
+
+// takeOwn returns the replica's own slot if Add was called since the last
+// Delta, and clears the mark.
+func (c *GCounter) takeOwn() (Slot, bool) {
+	if !c.dirty {
+		return Slot{}, false
 	}
 	c.dirty = false
 	i := c.own - 1
 	if uint(i) >= uint(len(c.S)) {
-		return nil, false
+		return Slot{}, false
 	}
-	return &GCounter{S: []Slot{c.S[i]}}, true
+	return c.S[i], true
 }
 
 // Clone returns a deep copy of c as a wire state.

@@ -29,8 +29,11 @@ type Value[T any] interface {
 	// two states. Merge returns the effect: a wire state holding only the
 	// parts of other that changed the receiver (what a relay forwards), and
 	// changed=false with a nil effect when other added nothing. Merge never
-	// modifies other and keeps no reference to it. Merging a Delta is the
-	// same as merging the full state it came from.
+	// modifies other and keeps no reference to it. The effect may be other
+	// itself when all of other was new (a counter's delta usually is: a
+	// receiver then allocates nothing for it); treat it as read-only, like
+	// other. Merging a Delta is the same as merging the full state it came
+	// from.
 	Merge(now time.Time, other T) (effect T, changed bool)
 
 	// Delta returns the local changes made since the previous call to Delta
