@@ -212,7 +212,7 @@ func (n *Node) stateHash(e *entry) (uint64, error) {
 	}
 	w := e.a.clone()
 	e.mu.Unlock()
-	payload, err := e.a.encode(n.codec, w)
+	payload, err := e.a.encode(n.codec, nil, w)
 	if err != nil {
 		return 0, err
 	}
@@ -416,7 +416,7 @@ func (n *Node) stateEnvelope(name string) (codec.Envelope, bool, error) {
 	}
 	w := e.a.clone()
 	e.mu.Unlock()
-	payload, err := e.a.encode(n.codec, w)
+	payload, err := e.a.encode(n.codec, nil, w)
 	if err != nil {
 		return codec.Envelope{}, false, err
 	}

@@ -33,7 +33,8 @@ type adapter interface {
 	// sanitize drops local counts above b's ceiling (see crdt.Bounded)
 	// and returns how many.
 	sanitize(b crdt.Bounds) int
-	encode(c *codec.Codec, w wire) ([]byte, error)
+	// encode appends w's encoding to dst.
+	encode(c *codec.Codec, dst []byte, w wire) ([]byte, error)
 	decode(c *codec.Codec, payload []byte) (wire, error)
 	// retire runs the value's replica retirement, if it has one (see
 	// crdt.Retirer), and reports whether the value changed.
@@ -117,8 +118,8 @@ func (a *valueAdapter[T]) accumulate(now time.Time, acc, w wire) wire {
 	return t
 }
 
-func (a *valueAdapter[T]) encode(c *codec.Codec, w wire) ([]byte, error) {
-	return c.Marshal(w.(T))
+func (a *valueAdapter[T]) encode(c *codec.Codec, dst []byte, w wire) ([]byte, error) {
+	return c.AppendMarshal(dst, w.(T))
 }
 
 // decode is called without the entry lock: it starts from proto, whose

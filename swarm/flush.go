@@ -18,6 +18,13 @@ const (
 // the node's stop signal and deadline.
 const flushCheckEvery = 256
 
+// A flush encodes its payloads into chunks of flushChunk bytes, and starts
+// a new one when fewer than flushChunkMin are left.
+const (
+	flushChunk    = 32 << 10
+	flushChunkMin = 512
+)
+
 // markDirty puts e on the dirty list and wakes the flusher.
 func (n *Node) markDirty(e *entry) {
 	n.dirtyMu.Lock()
@@ -220,6 +227,10 @@ func (n *Node) takeDeltas(entries []*entry, deadline time.Time, alone bool) ([]f
 		items = make([]flushItem, 0, len(entries))
 	}
 	size := 0
+	// The payloads are appended to shared chunks: encoding a burst's
+	// 5,000 deltas then allocates a few chunks, not 5,000 slices. They
+	// live only as long as the flush (what keeps a delta copies it).
+	var arena []byte
 	for i, e := range entries {
 		if i%flushCheckEvery == flushCheckEvery-1 && n.expired(deadline) {
 			reason := dropLeaveTimeout
@@ -246,12 +257,21 @@ func (n *Node) takeDeltas(entries []*entry, deadline time.Time, alone bool) ([]f
 			e.changed() // no one to tell; a joiner gets the full state
 			continue
 		}
-		payload, err := e.a.encode(n.codec, d)
+		if cap(arena) < flushChunkMin {
+			arena = make([]byte, 0, flushChunk)
+		}
+		payload, err := e.a.encode(n.codec, arena, d)
 		if err != nil {
 			e.changed()
 			n.log.Error("encode delta", "value", e.name, "err", err)
 			continue
 		}
+		// A payload larger than the chunk's room was appended to an
+		// array of its own; the rest of the chunk stays for the next.
+		if cap(payload) == cap(arena) {
+			arena = payload[len(payload):]
+		}
+		payload = payload[:len(payload):len(payload)]
 		items = append(items, flushItem{e: e, d: d, payload: payload})
 		size += len(payload) + len(e.name) + len(e.typeName) + 16
 	}

@@ -179,7 +179,7 @@ func (o *outbox) add(now time.Time, e *entry, origin crdt.Replica, w wire, paylo
 func (o *outbox) envelope(e *entry, origin crdt.Replica, w wire, payload []byte) ([]byte, error) {
 	if payload == nil {
 		var err error
-		if payload, err = e.a.encode(o.codec, w); err != nil {
+		if payload, err = e.a.encode(o.codec, nil, w); err != nil {
 			return nil, err
 		}
 	}

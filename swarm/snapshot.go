@@ -215,7 +215,7 @@ func (n *Node) saveSnapshot() error {
 		}
 		w := e.a.clone()
 		e.mu.Unlock()
-		payload, err := e.a.encode(n.codec, w)
+		payload, err := e.a.encode(n.codec, nil, w)
 		if err != nil {
 			return fmt.Errorf("shoal/swarm: snapshot %q: %w", e.name, err)
 		}

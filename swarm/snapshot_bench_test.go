@@ -51,7 +51,7 @@ func BenchmarkSnapshotWrite100kValues(b *testing.B) {
 	state := 0
 	nd.valuesMu.RLock()
 	for _, e := range nd.values {
-		p, _ := e.a.encode(nd.codec, e.a.clone())
+		p, _ := e.a.encode(nd.codec, nil, e.a.clone())
 		state += len(p) + len(e.name)
 	}
 	nd.valuesMu.RUnlock()
