@@ -303,7 +303,7 @@ func TestGCounterDeltaIntoManySlots(t *testing.T) {
 			r = Replica{Node: "a", Incarnation: 1} // before every slot
 		}
 		x := base.Clone()
-		x.self, x.own = base.self, 0
+		x.loc = &local{self: base.owner()}
 		x.Validate()
 		before := x.Get(r)
 		d := gc(Slot{Replica: r, N: before + 5})

@@ -20,7 +20,8 @@ var _ Value[*PNCounter] = (*PNCounter)(nil)
 
 // NewPNCounter returns a zero counter owned by self.
 func NewPNCounter(self Replica) *PNCounter {
-	return &PNCounter{P: GCounter{self: self}, N: GCounter{self: self}}
+	l := &[2]local{{self: self}, {self: self}}
+	return &PNCounter{P: GCounter{loc: &l[0]}, N: GCounter{loc: &l[1]}}
 }
 
 // Add adds n; a negative n decrements. Each side saturates at
@@ -87,7 +88,7 @@ func (c *PNCounter) Merge(now time.Time, other *PNCounter) (effect *PNCounter, c
 
 // Delta returns the replica's own slots changed since the last Delta.
 func (c *PNCounter) Delta() (delta *PNCounter, ok bool) {
-	if len(c.P.goneDirty)+len(c.N.goneDirty) == 0 {
+	if len(c.P.goneDirty())+len(c.N.goneDirty()) == 0 {
 		// The usual case: one allocation for the replica's own slots.
 		var pb, nb [1]Slot
 		ps, pok := c.P.takeOwn()

@@ -295,29 +295,35 @@ func (c *GCounter) dropCovered() {
 	c.reindexOwn()
 }
 
+// reindexOwn finds the own slot again after S changed.
 func (c *GCounter) reindexOwn() {
-	c.own = 0
-	if i, ok := c.search(c.self); ok && !c.self.IsZero() {
-		c.own = i + 1
+	l := c.loc
+	if l == nil {
+		return
+	}
+	l.own = 0
+	if i, ok := c.search(l.self); ok && !l.self.IsZero() {
+		l.own = i + 1
 	}
 }
 
 // deltaRetired is Delta when records changed locally: the own slot and the
 // changed records.
 func (c *GCounter) deltaRetired() (*GCounter, bool) {
+	l := c.loc // not nil: only a local state has changed records
 	d := &GCounter{}
-	if i := c.own - 1; uint(i) < uint(len(c.S)) {
+	if i := l.own - 1; uint(i) < uint(len(c.S)) {
 		d.S = []Slot{c.S[i]}
 	}
-	for _, r := range c.goneDirty {
+	for _, r := range l.goneDirty {
 		if i, ok := searchRetired(c.Gone, r); ok {
 			d.Gone = append(d.Gone, c.Gone[i])
 		}
 	}
 	slices.SortFunc(d.Gone, compareRetirement)
 	d.Gone = slices.CompactFunc(d.Gone, func(a, b Retirement) bool { return a.Replica == b.Replica })
-	c.goneDirty = c.goneDirty[:0]
-	c.dirty = false
+	l.goneDirty = l.goneDirty[:0]
+	l.dirty = false
 	if len(d.S) == 0 && len(d.Gone) == 0 {
 		return nil, false
 	}
@@ -340,18 +346,20 @@ func (c *GCounter) deltaRetired() (*GCounter, bool) {
 //     horizon, with no slot left, is dropped (locally; every member
 //     forgets it on its own).
 func (c *GCounter) Retire(now time.Time, p RetirePlan) bool {
-	if c.self.IsZero() || p.Gone == nil {
+	self := c.owner()
+	if self.IsZero() || p.Gone == nil {
 		if p.Tally != nil {
 			p.Tally.add(c.Gone)
 		}
 		return false
 	}
+	l := c.loc
 	at := now.UnixNano()
 	settled := now.Add(-p.Horizon).UnixNano()
 	changed := false
 	touch := func(g *Retirement) {
-		g.Into, g.Gen, g.At = c.self, g.Gen+1, at
-		c.goneDirty = append(c.goneDirty, g.Replica)
+		g.Into, g.Gen, g.At = self, g.Gen+1, at
+		l.goneDirty = append(l.goneDirty, g.Replica)
 		changed = true
 	}
 
@@ -365,11 +373,11 @@ func (c *GCounter) Retire(now time.Time, p RetirePlan) bool {
 		if budget == 0 {
 			break
 		}
-		if s.Replica == c.self {
+		if s.Replica == self {
 			continue
 		}
 		i, has := searchRetired(c.Gone, s.Replica)
-		mine := has && c.Gone[i].Into == c.self
+		mine := has && c.Gone[i].Into == self
 		if !(p.Folder || mine) || !p.Gone(s.Replica) {
 			continue
 		}
@@ -396,9 +404,9 @@ func (c *GCounter) Retire(now time.Time, p RetirePlan) bool {
 	// over by it and kept fresh, so that no member forgets it while this
 	// replica lives: forgetting it would let this replica's slot, which
 	// continues from N, count N a second time.
-	if i, ok := searchRetired(c.Gone, c.self); ok {
+	if i, ok := searchRetired(c.Gone, self); ok {
 		g := &c.Gone[i]
-		if g.A == g.N && (g.Into != c.self || g.At <= now.Add(-p.Horizon/2).UnixNano()) {
+		if g.A == g.N && (g.Into != self || g.At <= now.Add(-p.Horizon/2).UnixNano()) {
 			touch(g)
 		}
 	}
@@ -412,10 +420,10 @@ func (c *GCounter) Retire(now time.Time, p RetirePlan) bool {
 	for i := range c.Gone {
 		g := &c.Gone[i]
 		switch {
-		case g.A < g.N && g.Into != c.self && p.Folder && budget > 0 && orphaned(g.Into):
+		case g.A < g.N && g.Into != self && p.Folder && budget > 0 && orphaned(g.Into):
 			touch(g)
 			budget--
-		case g.A < g.N && g.Into == c.self && g.At <= settled:
+		case g.A < g.N && g.Into == self && g.At <= settled:
 			c.Add(g.N - g.A)
 			g.A = g.N
 			touch(g)
@@ -461,15 +469,16 @@ func (c *PNCounter) Retire(now time.Time, p RetirePlan) bool {
 // the commit, whose Gen is higher). to must be a live replica; if it is
 // gone too, the folder re-homes the record as before.
 func (c *GCounter) HandOver(to Replica) bool {
-	if c.self.IsZero() || to.IsZero() || to == c.self {
+	self := c.owner()
+	if self.IsZero() || to.IsZero() || to == self {
 		return false
 	}
 	changed := false
 	for i := range c.Gone {
 		g := &c.Gone[i]
-		if g.Into == c.self && g.A < g.N {
+		if g.Into == self && g.A < g.N {
 			g.Into, g.Gen = to, g.Gen+1
-			c.goneDirty = append(c.goneDirty, g.Replica)
+			c.loc.goneDirty = append(c.loc.goneDirty, g.Replica)
 			changed = true
 		}
 	}

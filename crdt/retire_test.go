@@ -89,7 +89,7 @@ func (w *retireWorld) live() []int {
 
 func (w *retireWorld) isLive(r Replica) bool {
 	for _, p := range w.procs {
-		if p.alive && p.c.self == r {
+		if p.alive && p.c.owner() == r {
 			return true
 		}
 	}
@@ -134,7 +134,7 @@ func (w *retireWorld) handOver(i int) {
 		return
 	}
 	to := others[rapid.IntRange(0, len(others)-1).Draw(w.t, "handover to")]
-	w.procs[i].c.HandOver(w.procs[to].c.self)
+	w.procs[i].c.HandOver(w.procs[to].c.owner())
 }
 
 func (w *retireWorld) deliver(k int, keep bool) {
@@ -156,7 +156,7 @@ func (w *retireWorld) deliver(k int, keep bool) {
 func (w *retireWorld) retire(i int, folder bool, misjudged func(Replica) bool, maxFolds int, late bool) {
 	p := w.procs[i]
 	gone := func(r Replica) bool {
-		if r == p.c.self {
+		if r == p.c.owner() {
 			return false
 		}
 		return !w.isLive(r) || misjudged(r)
@@ -175,7 +175,7 @@ func (w *retireWorld) sync() {
 	live := w.live()
 	folder := live[0]
 	for _, i := range live[1:] {
-		if w.procs[i].c.self.Compare(w.procs[folder].c.self) < 0 {
+		if w.procs[i].c.owner().Compare(w.procs[folder].c.owner()) < 0 {
 			folder = i
 		}
 	}
@@ -197,7 +197,7 @@ func (w *retireWorld) sync() {
 	for _, i := range live {
 		roundTrip(w.t, w.procs[i].c.Clone()) // the state stays valid
 		if got := w.procs[i].c.Value(); got != w.total {
-			w.t.Fatalf("after a sync %s reads %d, want %d\nstate %+v", w.procs[i].c.self, got, w.total, w.procs[i].c)
+			w.t.Fatalf("after a sync %s reads %d, want %d\nstate %+v", w.procs[i].c.owner(), got, w.total, w.procs[i].c)
 		}
 	}
 }
@@ -228,7 +228,7 @@ func (w *retireWorld) step() {
 	case 7:
 		// A restart: the same name, a newer incarnation, an empty state.
 		i := pick("restarted")
-		self := w.procs[i].c.self
+		self := w.procs[i].c.owner()
 		w.spawn(self.Node, self.Incarnation+1) // first, so that someone hears the old run
 		w.handOver(i)
 		w.kill(i)
@@ -247,7 +247,7 @@ func (w *retireWorld) step() {
 		misjudged := rapid.SliceOfN(rapid.IntRange(0, len(w.procs)-1), 0, 2).Draw(t, "misjudged")
 		w.retire(i, rapid.Bool().Draw(t, "folder"), func(r Replica) bool {
 			for _, k := range misjudged {
-				if w.procs[k].c.self == r {
+				if w.procs[k].c.owner() == r {
 					return true
 				}
 			}
@@ -288,11 +288,11 @@ func TestRetireModel(t *testing.T) {
 		for _, i := range live {
 			c := w.procs[i].c
 			if n := len(c.S) + len(c.Gone); n > 2*len(live) {
-				rt.Fatalf("%s holds %d slots and %d records for %d live replicas:\n%+v", c.self, len(c.S), len(c.Gone), len(live), c)
+				rt.Fatalf("%s holds %d slots and %d records for %d live replicas:\n%+v", c.owner(), len(c.S), len(c.Gone), len(live), c)
 			}
 			for _, s := range c.S {
 				if !w.isLive(s.Replica) {
-					rt.Fatalf("%s still holds a slot of the gone replica %s", c.self, s.Replica)
+					rt.Fatalf("%s still holds a slot of the gone replica %s", c.owner(), s.Replica)
 				}
 			}
 		}
@@ -538,7 +538,7 @@ func TestRetireAliveAgain(t *testing.T) {
 				cr.Merge(now, cs.Clone())
 				for _, c := range []*GCounter{cr, cs} {
 					if got := c.Value(); got != want {
-						t.Fatalf("at +%v %s reads %d, want %d\nr %+v\ns %+v", now.Sub(t0), c.self, got, want, cr, cs)
+						t.Fatalf("at +%v %s reads %d, want %d\nr %+v\ns %+v", now.Sub(t0), c.owner(), got, want, cr, cs)
 					}
 				}
 			}
@@ -646,14 +646,14 @@ func BenchmarkGCounterRetire10k(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
 				c := base.Clone()
-				c.self = self
+				c.loc = &local{self: self}
 				b.StartTimer()
 				c.Retire(t0, p)
 			}
 		})
 	}
 	folded := base.Clone()
-	folded.self = self
+	folded.loc = &local{self: self}
 	folded.Retire(t0, plan)
 	b.Run("value", func(b *testing.B) {
 		for b.Loop() {
@@ -720,15 +720,15 @@ func deployWorld(t *testing.T, deploys int, interval, horizon time.Duration, han
 				c := w.procs[i].c
 				c.Add(7)
 				w.total += 7
-				w.spawn(c.self.Node, c.self.Incarnation+1)
+				w.spawn(c.owner().Node, c.owner().Incarnation+1)
 				if handOver {
 					oldest := -1
 					for _, j := range w.live() {
-						if j != i && (oldest < 0 || w.procs[j].c.self.Incarnation < w.procs[oldest].c.self.Incarnation) {
+						if j != i && (oldest < 0 || w.procs[j].c.owner().Incarnation < w.procs[oldest].c.owner().Incarnation) {
 							oldest = j
 						}
 					}
-					c.HandOver(w.procs[oldest].c.self)
+					c.HandOver(w.procs[oldest].c.owner())
 				}
 				w.kill(i)
 				// A purposeful leave's last flush reaches the others
@@ -816,7 +816,7 @@ func TestRetirementCheckHandOver(t *testing.T) {
 	if d, ok := leaver.Delta(); !ok || len(d.Gone) != 1 || d.Gone[0].Into != y {
 		t.Fatalf("the delta after HandOver = %+v, %v: want the handed-over record", d, ok)
 	}
-	if leaver.HandOver(leaver.self) || NewGCounter(y).HandOver(x) {
+	if leaver.HandOver(leaver.owner()) || NewGCounter(y).HandOver(x) {
 		t.Fatal("a hand-over to itself, or of nothing, reported a change")
 	}
 }
