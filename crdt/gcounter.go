@@ -196,6 +196,9 @@ func (c *GCounter) mergeSlots(other *GCounter, eff []Slot) []Slot {
 		} else {
 			ins = append(ins, o)
 		}
+		if len(eff) == cap(eff) {
+			eff = slices.Grow(eff, len(other.S)-j) // once: room for the rest
+		}
 		eff = append(eff, o)
 	}
 	if len(ins) > 0 {
