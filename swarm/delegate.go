@@ -133,16 +133,18 @@ func (n *Node) mergeEnvelope(e *entry, env *codec.Envelope, forward bool) error 
 	if env.Type != e.typeName {
 		return fmt.Errorf("%w: %q is %s here, %s at %s", ErrTypeMismatch, e.name, e.typeName, env.Type, env.Origin)
 	}
-	w, err := e.a.decode(n.codec, env.Payload)
-	if err != nil {
-		return fmt.Errorf("decode %q: %w", e.name, err)
-	}
+	// The origin first: a delta held until its origin is announced is
+	// decoded once, when it is merged, and one refused is not decoded.
 	var origin crdt.Replica // zero: a full state, not bound to one replica
 	if env.Kind != codec.KindState {
 		origin = env.Origin
 		if err := n.checkOrigin(origin); err != nil {
 			return fmt.Errorf("%q: %w", e.name, err)
 		}
+	}
+	w, err := e.a.decode(n.codec, env.Payload)
+	if err != nil {
+		return fmt.Errorf("decode %q: %w", e.name, err)
 	}
 	now := n.now()
 	e.mu.Lock()
