@@ -8,8 +8,10 @@
 // Swarmer-compatible API, where a value read back must have exactly the Go
 // type it was shared with.
 //
-// A Codec is immutable and safe for concurrent use. Default returns one
-// with DefaultLimits; New builds one with other Limits.
+// A Codec's configuration is immutable (it keeps only a small bounded
+// cache of replica names it decoded) and it is safe for concurrent use.
+// Default returns one with DefaultLimits; New builds one with other
+// Limits.
 //
 // # Usage
 //
