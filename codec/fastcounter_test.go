@@ -292,7 +292,7 @@ func TestCounterFastPathSharesNamesWithinABound(t *testing.T) {
 		t.Error("two decodes of one name hold two copies")
 	}
 	long := string(make([]byte, maxCachedName+1))
-	if unsafe.StringData(decodeName(long)) == unsafe.StringData(decodeName(long)) {
+	if l1, l2 := decodeName(long), decodeName(long); unsafe.StringData(l1) == unsafe.StringData(l2) {
 		t.Error("a name longer than maxCachedName was cached")
 	}
 	// The cache is a fixed array: made-up names only replace others, and
