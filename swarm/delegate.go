@@ -121,7 +121,8 @@ func (n *Node) mergeOrHold(e *entry, env *codec.Envelope, forward bool, msg stri
 	n.rejectValue(env, err, msg)
 }
 
-// mergeEnvelope decodes, validates, checks and merges one envelope into e
+// mergeEnvelope checks the origin of one envelope, then decodes, validates,
+// checks and merges it into e
 // (see "Validation" in docs/DESIGN.md). A delta, gossiped, relayed or
 // direct, is bound to its origin: the origin must be a member's announced
 // replica, and the delta may write only the origin's slots, raised by at
