@@ -59,6 +59,26 @@ type valueAdapter[T crdt.Value[T]] struct {
 
 func typeNameOf[T any]() string { return reflect.TypeFor[T]().String() }
 
+// sharedProtos holds, per type, one empty state for the types whose empty
+// state is the zero value (the counters, say): it carries no
+// configuration, so every value of the type decodes from the same one
+// instead of keeping its own (112 bytes per PN counter, per value).
+var sharedProtos sync.Map // reflect.Type -> T
+
+// protoOf returns the empty state decode starts from for v: v.Empty(), or
+// the type's shared one when that is the zero value. A shared proto is
+// only read (Empty, which changes no receiver in package crdt, and must
+// not in a caller's own type), so values and nodes may share it.
+func protoOf[T crdt.Value[T]](v T) T {
+	p := v.Empty()
+	rv := reflect.ValueOf(p)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || !rv.Elem().IsZero() {
+		return p
+	}
+	q, _ := sharedProtos.LoadOrStore(rv.Type(), p)
+	return q.(T)
+}
+
 func (a *valueAdapter[T]) typeName() string { return typeNameOf[T]() }
 
 func (a *valueAdapter[T]) takeDelta() (wire, bool) {

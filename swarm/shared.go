@@ -58,7 +58,7 @@ func ShareConfig[T crdt.Value[T]](n *Node, name string, config any, newValue fun
 	}
 	e, err := n.register(name, typeNameOf[T](), config, func() adapter {
 		v := newValue(n.self)
-		return &valueAdapter[T]{v: v, proto: v.Empty(), refused: func(c uint64) { n.skewRefused(name, c) }}
+		return &valueAdapter[T]{v: v, proto: protoOf(v), refused: func(c uint64) { n.skewRefused(name, c) }}
 	})
 	if err != nil {
 		return nil, err
