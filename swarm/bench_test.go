@@ -2,6 +2,7 @@ package swarm_test
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -103,4 +104,31 @@ func BenchmarkBurst5000Values(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkCounterMemory reports the heap a registered counter keeps on a
+// node (live-B/counter: HeapAlloc after a collection, before and after
+// registering 20,000 counters), which is what a node holding many values
+// pays per value whether or not they change.
+func BenchmarkCounterMemory(b *testing.B) {
+	const count = 20000
+	var per float64
+	for b.Loop() {
+		n, err := swarm.New(swarm.DefaultLocalConfig("memory"))
+		require.NoError(b, err)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		cs := make([]*swarm.Counter, count)
+		for i := range cs {
+			cs[i], err = swarm.NewCounter(n, fmt.Sprint("c-", i))
+			require.NoError(b, err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / count
+		runtime.KeepAlive(cs)
+		require.NoError(b, n.Close())
+	}
+	b.ReportMetric(per, "live-B/counter")
 }
