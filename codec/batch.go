@@ -94,12 +94,14 @@ func (c *Codec) DecodeBatch(data []byte) ([]Envelope, error) {
 	// Grow as envelopes decode rather than trusting n: an Envelope is
 	// about 20 times the size of the smallest encoded one.
 	envs := make([]Envelope, 0, min(n, 64))
+	var prev *Envelope
 	for i := range n {
-		e, err := decodeEnvelope(&r)
+		e, err := decodeEnvelope(&r, prev)
 		if err != nil {
 			return nil, fmt.Errorf("shoal/codec: decode batch: envelope %d of %d: %w", i, n, err)
 		}
 		envs = append(envs, e)
+		prev = &envs[len(envs)-1]
 	}
 	if r.off != len(data) {
 		return nil, fmt.Errorf("shoal/codec: decode batch: %w", malformed(r.off, "%d bytes of trailing data", len(data)-r.off))
@@ -123,7 +125,7 @@ func (c *Codec) DecodeBatchEach(data []byte, fn func(e *Envelope)) error {
 	}
 	var e Envelope
 	for i := range n {
-		if e, err = decodeEnvelope(&r); err != nil {
+		if e, err = decodeEnvelope(&r, &e); err != nil {
 			return fmt.Errorf("shoal/codec: decode batch: envelope %d of %d: %w", i, n, err)
 		}
 		fn(&e)

@@ -2,7 +2,9 @@ package codec
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
+	"unsafe"
 
 	"github.com/shoal-go/shoal/crdt"
 )
@@ -213,5 +215,62 @@ func TestAppendEncodedBatchRejects(t *testing.T) {
 			wantErr(t, err, tc.target, tc.text)
 			equal(t, got, dst, "dst after error")
 		})
+	}
+}
+
+// The envelopes of a batch share their type and origin strings with the
+// envelope before them when they are equal, and only then: each decoded
+// field still reads what was sent.
+func TestDecodeBatchSharesRepeatedStrings(t *testing.T) {
+	c := Default()
+	a := crdt.Replica{Node: "node-a", Incarnation: 1}
+	b := crdt.Replica{Node: "node-b", Incarnation: 1}
+	want := []Envelope{
+		{Version: Version, Kind: KindDelta, Name: "v1", Type: "*crdt.PNCounter", Origin: a, Payload: []byte{0xa0}},
+		{Version: Version, Kind: KindDelta, Name: "v2", Type: "*crdt.PNCounter", Origin: a, Payload: []byte{0xa0}},
+		{Version: Version, Kind: KindDelta, Name: "v3", Type: "*crdt.ORSet", Origin: a, Payload: []byte{0xa0}},
+		{Version: Version, Kind: KindDelta, Name: "v4", Type: "*crdt.ORSet", Origin: b, Payload: []byte{0xa0}},
+		{Version: Version, Kind: KindDelta, Name: "v5", Origin: b},
+		{Version: Version, Kind: KindDelta, Name: "v6", Type: "*crdt.ORSet", Origin: b},
+	}
+	data, err := c.EncodeBatch(want)
+	noErr(t, err)
+	same := func(x, y string) bool { return len(x) > 0 && unsafe.StringData(x) == unsafe.StringData(y) }
+	check := func(how string, got []Envelope) {
+		t.Helper()
+		equal(t, got, want, how)
+		for i, share := range []struct{ typ, node bool }{{}, {true, true}, {false, true}, {true, false}, {false, true}, {false, true}} {
+			if i == 0 {
+				continue
+			}
+			if same(got[i].Type, got[i-1].Type) != share.typ || same(got[i].Origin.Node, got[i-1].Origin.Node) != share.node {
+				t.Errorf("%s: envelope %d shares type %v, node %v with the one before; want %v, %v", how, i,
+					same(got[i].Type, got[i-1].Type), same(got[i].Origin.Node, got[i-1].Origin.Node), share.typ, share.node)
+			}
+		}
+	}
+	got, err := c.DecodeBatch(data)
+	noErr(t, err)
+	check("DecodeBatch", got)
+	got = nil
+	noErr(t, c.DecodeBatchEach(data, func(e *Envelope) { got = append(got, *e) }))
+	check("DecodeBatchEach", got)
+
+	// A batch of one origin's deltas of one type allocates one string (the
+	// name) per envelope.
+	many := make([]Envelope, 100)
+	for i := range many {
+		many[i] = want[0]
+		many[i].Name = fmt.Sprint("value-", i)
+	}
+	data, err = c.EncodeBatch(many)
+	noErr(t, err)
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := c.DecodeBatchEach(data, func(*Envelope) {}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > float64(len(many))+2 {
+		t.Errorf("DecodeBatchEach of %d envelopes allocates %v times, want at most %d", len(many), allocs, len(many)+2)
 	}
 }

@@ -543,6 +543,7 @@ func (n *Node) mergeRemoteState(buf []byte) {
 		return
 	}
 	var dig *codec.Envelope
+	in := n.inbound()
 	for i := range envs {
 		if envs[i].Kind == kindDigest {
 			if dig == nil {
@@ -551,7 +552,7 @@ func (n *Node) mergeRemoteState(buf []byte) {
 			continue
 		}
 		n.stats.received(envs[i].Kind, len(envs[i].Payload))
-		n.receive(&envs[i], false)
+		n.receive(&envs[i], false, in)
 	}
 	if dig != nil {
 		n.stats.received(kindDigest, len(dig.Payload))

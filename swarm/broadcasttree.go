@@ -269,6 +269,7 @@ func (b *broadcastTree) onEnvelope(env *codec.Envelope) {
 		n.warnLimited(rejectDecode, "dropped a tree broadcast that does not decode", "origin", w.Origin, "err", err)
 		return
 	}
+	in := n.inbound()
 	for i := range envs {
 		if envs[i].Kind != codec.KindDelta {
 			n.stats.reject(rejectTree)
@@ -276,7 +277,7 @@ func (b *broadcastTree) onEnvelope(env *codec.Envelope) {
 		}
 		n.stats.received(codec.KindDelta, len(envs[i].Payload))
 		// The tree forwards the broadcast itself; no gossip relay.
-		n.receive(&envs[i], false)
+		n.receive(&envs[i], false, in)
 	}
 }
 

@@ -210,7 +210,7 @@ func (n *Node) earlyLoop() {
 		case <-n.early.signal:
 			for _, d := range n.early.takeReady() {
 				n.stats.earlyMerged.Add(1)
-				n.receive(&d.env, d.forward)
+				n.receive(&d.env, d.forward, nil)
 			}
 		}
 	}

@@ -23,7 +23,7 @@ func TestHooksAreSingleOwner(t *testing.T) {
 	require.NoError(t, n.handleKind(codec.KindBroadcast, func(env *codec.Envelope) { got = append(got, env.Origin.Node) }))
 	err = n.handleKind(codec.KindBroadcast, func(*codec.Envelope) {})
 	require.True(t, errors.Is(err, errHookTaken), "%v", err)
-	n.receive(&codec.Envelope{Kind: codec.KindBroadcast, Origin: n.self}, false)
+	n.receive(&codec.Envelope{Kind: codec.KindBroadcast, Origin: n.self}, false, nil)
 	require.Equal(t, []string{"hooks"}, got, "the first handler still receives")
 
 	// Without an arrival function a value for an unknown name is parked;
@@ -33,7 +33,7 @@ func TestHooksAreSingleOwner(t *testing.T) {
 		require.NoError(t, err)
 		return &codec.Envelope{Kind: codec.KindDelta, Name: name, Type: typeNameOf[*classicValue](), Origin: n.self, Payload: payload}
 	}
-	n.receive(env("parked"), false)
+	n.receive(env("parked"), false, nil)
 	require.Equal(t, 1, n.pending.len())
 	require.NoError(t, n.onArrival(func(name string) arrival {
 		if name == "refused" {
@@ -44,9 +44,9 @@ func TestHooksAreSingleOwner(t *testing.T) {
 		return arrivalRegistered
 	}))
 	require.True(t, errors.Is(n.onArrival(func(string) arrival { return arrivalPending }), errHookTaken))
-	n.receive(env("refused"), false)
+	n.receive(env("refused"), false, nil)
 	require.Equal(t, 1, n.pending.len(), "refused: not parked")
-	n.receive(env("registered"), false)
+	n.receive(env("registered"), false, nil)
 	require.Equal(t, 1, n.pending.len())
 	n.valuesMu.RLock()
 	_, ok := n.values["registered"]

@@ -85,13 +85,14 @@ func (n *Node) register(name, typeName string, config any, newAdapter func() ada
 	n.values[name] = e
 	n.valuesMu.Unlock()
 	if env, ok := n.takeRestored(name); ok {
-		if err := n.mergeEnvelope(e, &env, false); err != nil {
+		if err := n.mergeEnvelope(e, &env, false, nil); err != nil {
 			n.stats.reject(rejectInvalid)
 			n.warnLimited(rejectInvalid, "rejected a value from the snapshot", "value", name, "err", err)
 		}
 	}
+	in := n.inbound()
 	for _, env := range n.pending.take(name) {
-		n.mergeOrHold(e, &env, false, "rejected a value held for registration")
+		n.mergeOrHold(e, &env, false, in, "rejected a value held for registration")
 	}
 	return e, nil
 }

@@ -139,6 +139,34 @@ func TestDeltaWritesOnlyItsOriginsSlots(t *testing.T) {
 	waitCounters(t, cs, 6, 10*time.Second)
 }
 
+// The envelopes of one batch are checked each against its own origin: a
+// receiver checks a batch's origin once while it repeats (delegate.go,
+// inbound), and a made-up origin between two real ones is still refused.
+func TestBatchChecksEachEnvelopesOrigin(t *testing.T) {
+	c := swarmtest.Start(t, 2, swarmtest.Options{Config: noAntiEntropy})
+	cs := counters(t, c, "c")
+	require.NoError(t, cs[1].Add(5))
+	waitCounters(t, cs, 5, 10*time.Second)
+
+	node1 := c.Node(1).Replica()
+	env := func(origin crdt.Replica, n uint64) codec.Envelope {
+		return codec.Envelope{Kind: kindDirect, Name: "c", Type: "*crdt.PNCounter", Origin: origin,
+			Payload: marshal(t, pnState(crdt.Slot{Replica: origin, N: n}))}
+	}
+	b, err := codec.Default().EncodeBatch([]codec.Envelope{env(node1, 6), env(mallory, 500), env(node1, 7)})
+	require.NoError(t, err)
+	conn, err := net.Dial("udp", c.Node(0).Addr())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.Write(append([]byte{userMsgType}, b...))
+	require.NoError(t, err)
+
+	waitRejected(t, c.Node(0), "origin_not_member", 1)
+	v, err := cs[0].Value()
+	require.NoError(t, err)
+	require.EqualValues(t, 7, v, "node-0 merged the real origin's two deltas and not mallory's")
+}
+
 // A value holds at most MaxReplicas slots: a state that would take it past
 // that is refused whole.
 func TestTooManyReplicasIsRejected(t *testing.T) {
