@@ -28,7 +28,10 @@
 //	err = c.UnmarshalPayload(&env, counter.Empty())
 //
 // Several envelopes go in one packet with EncodeBatch; the receiver tells a
-// batch from a single envelope with Detect, by the first byte.
+// batch from a single envelope with Detect, by the first byte. Many values
+// of one type from one origin go in one envelope as a pack (AppendPackHead,
+// AppendPackEntry, DecodePackEach), whose payload alternates each value's
+// name and payload, so that the type and origin are written once.
 //
 // Typed values keep their Go type across the wire:
 //
