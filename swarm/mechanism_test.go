@@ -2,6 +2,7 @@ package swarm_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -233,8 +234,52 @@ func TestReplacedBroadcastsLoseNothing(t *testing.T) {
 	require.LessOrEqual(t, maxQueued, 4, "updates replace the queued broadcast")
 }
 
+// A burst goes as packs, one per type and part (codec's pack format), and
+// a value too large for a part goes alone: with anti-entropy off, the
+// stream is the only way these values can arrive.
+func TestBurstPacksByTypeAndSendsLargeValuesAlone(t *testing.T) {
+	const counters, keys = 3000, 200
+	c, _ := simCluster(t, 3, 15, func(cfg *swarm.Config) {
+		cfg.PushPullInterval = 0
+	})
+	cs := burstCounters(t, c.Nodes(), counters)
+	ms := maps(t, c, "m")
+	big := strings.Repeat("x", 1536<<10) // beyond a part (burstPartBytes, 1 MiB)
+	for _, ctr := range cs[0] {
+		require.NoError(t, ctr.Add(1))
+	}
+	for k := range keys {
+		require.NoError(t, ms[0].Set(fmt.Sprint("k", k), "v"))
+	}
+	require.NoError(t, ms[0].Set("big", big))
+	waitAllAt(t, cs, 1, 60*time.Second)
+	swarmtest.WaitFor(t, 60*time.Second, func() error {
+		for i, m := range ms {
+			for k := range keys {
+				if v, ok, err := m.Get(fmt.Sprint("k", k)); err != nil || !ok || v != "v" {
+					return fmt.Errorf("node %d: k%d reads %q %v %v", i, k, v, ok, err)
+				}
+			}
+			if v, ok, err := m.Get("big"); err != nil || !ok || v != big {
+				return fmt.Errorf("node %d: the large value reads %d bytes, %v %v", i, len(v), ok, err)
+			}
+		}
+		return nil
+	})
+	for _, nd := range c.Nodes()[1:] {
+		st := nd.Stats()
+		// Every counter came in a pack; the map's changes may have left
+		// in one flush or several, each a burst or direct packets.
+		require.GreaterOrEqual(t, st.Received["burst"].Messages, uint64(counters+1), "%s: values received in bursts", nd.Name())
+		packs := st.Received["burst_pack"]
+		require.GreaterOrEqual(t, packs.Messages, uint64(1), "%s: packs received", nd.Name())
+		require.GreaterOrEqual(t, st.Received["burst"].Bytes, uint64(len(big)), "%s: the large value came in a burst", nd.Name())
+		require.Less(t, packs.Bytes, uint64(len(big)), "%s: the large value came in no pack", nd.Name())
+	}
+}
+
 // 5,000 values changed in one flush are a burst: they reach both peers
-// over the reliable stream, each exactly once, with anti-entropy off, and
+// over the reliable stream, in a pack, each exactly once, with anti-entropy off, and
 // nothing is queued for gossip or relayed (the stream delivers to every
 // member or fails at the sender), where packets made every receiver relay
 // every delta. The cubic flush took minutes over this.
@@ -250,7 +295,14 @@ func TestBurstArrivesByTheStreamExactlyOnce(t *testing.T) {
 	waitAllAt(t, cs, 1, 60*time.Second)
 	for _, nd := range c.Nodes()[1:] {
 		st := nd.Stats()
-		require.EqualValues(t, values, st.Received["burst"].Messages, "%s: burst envelopes received", nd.Name())
+		require.EqualValues(t, values, st.Received["burst"].Messages, "%s: burst values received", nd.Name())
+		// In packs: 5,000 counter deltas of one type fit in one, and the
+		// adds may span a few flushes. A pack entry takes about 34 bytes
+		// here, an envelope of its own about 77.
+		packs := st.Received["burst_pack"]
+		require.GreaterOrEqual(t, packs.Messages, uint64(1), "%s: burst packs received", nd.Name())
+		require.LessOrEqual(t, packs.Messages, uint64(10), "%s: burst packs received", nd.Name())
+		require.Less(t, packs.Bytes, uint64(values*40), "%s: bytes of the packs", nd.Name())
 		require.Zero(t, st.Received["direct"].Messages, "%s: direct packets received", nd.Name())
 	}
 	for _, nd := range c.Nodes() {

@@ -18,7 +18,10 @@ type Stats struct {
 	Members int
 	// Sent and Received count shoal's own messages by kind ("delta" for
 	// relayed gossip, "direct" for fast-path sends, "state" for
-	// anti-entropy, "broadcast" and "classic" for the classic API). Each
+	// anti-entropy, "broadcast" and "classic" for the classic API;
+	// "burst_pack" for a burst's packs, sent per part and member and
+	// received per pack, and "burst" for the values received in them).
+	// Each
 	// message is counted when it is handed to memberlist (sent) or decoded
 	// (received); memberlist's own probes are not included — see
 	// WireBytesSent for everything that left the socket.
@@ -130,6 +133,7 @@ var kindNames = [maxKind]string{
 	kindDigestDetail:    "digest_detail",
 	kindTree:            "tree",
 	kindBurst:           "burst",
+	kindPack:            "burst_pack",
 }
 
 type counters struct {

@@ -167,6 +167,34 @@ func TestBatchChecksEachEnvelopesOrigin(t *testing.T) {
 	require.EqualValues(t, 7, v, "node-0 merged the real origin's two deltas and not mallory's")
 }
 
+// A burst's pack (kind 13) is checked value by value, as the envelopes it
+// stands for: a value writing another replica's slot is refused, and an
+// entry that does not decode ends the pack, counted, after the values
+// before it were merged.
+func TestForgedPackIsCheckedValueByValue(t *testing.T) {
+	const kindPack codec.Kind = 13
+	c := swarmtest.Start(t, 2, swarmtest.Options{Config: noAntiEntropy})
+	cs := counters(t, c, "c")
+	require.NoError(t, cs[1].Add(5))
+	waitCounters(t, cs, 5, 10*time.Second)
+
+	node1 := c.Node(1).Replica()
+	pack := codec.AppendPackHead(nil, 3)
+	var err error
+	pack, err = codec.AppendPackEntry(pack, "c", marshal(t, pnState(crdt.Slot{Replica: node1, N: 6})))
+	require.NoError(t, err)
+	pack, err = codec.AppendPackEntry(pack, "c", marshal(t, pnState(crdt.Slot{Replica: c.Node(0).Replica(), N: 500})))
+	require.NoError(t, err)
+	pack = append(pack, 0x61, 'c', 0x01) // a name, then a payload that is not a byte string
+	forge(t, c.Node(0), codec.Envelope{Kind: kindPack, Type: "*crdt.PNCounter", Origin: node1, Payload: pack})
+
+	waitRejected(t, c.Node(0), "foreign_slot", 1)
+	waitRejected(t, c.Node(0), "decode", 1)
+	v, err := cs[0].Value()
+	require.NoError(t, err)
+	require.EqualValues(t, 6, v, "node-0 merged the pack's first value only")
+}
+
 // A value holds at most MaxReplicas slots: a state that would take it past
 // that is refused whole.
 func TestTooManyReplicasIsRejected(t *testing.T) {
