@@ -37,6 +37,14 @@ func TestBroadcastTreeManyOriginsAtOnce(t *testing.T) {
 		*c = swarm.DefaultLocalConfig(c.Name)
 		c.DirectSendMaxMembers = 8
 		c.PushPullInterval = 0
+		// Membership holds still: under load the local probes (200 ms)
+		// marked live members failed, the tree gave up the ids they
+		// announced and handed them to anti-entropy, which is off here
+		// (one of five race runs beside two busy loops ended 5 short).
+		// Failure detection is tested elsewhere; this is the tree's test.
+		c.ProbeInterval = time.Second
+		c.ProbeTimeout = time.Second
+		c.SuspicionMult = 8
 	}})
 	c.WaitMembers(t, nodes, 60*time.Second)
 	cs := counters(t, c, "hits")

@@ -9,7 +9,12 @@ import (
 func TestMain(m *testing.M) {
 	// memberlist's Shutdown does not wait for an in-flight probe: probeNode
 	// waits on its ack timer (up to ProbeInterval times the awareness
-	// multiplier) and then returns. Every goroutine shoal starts is joined
-	// by Close; that one frame of memberlist's is all that is ignored.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"))
+	// multiplier) and then returns, and the nack timer of an indirect ping
+	// it relayed (handleIndirectPing) waits up to ProbeTimeout. Every
+	// goroutine shoal starts is joined by Close; those two frames of
+	// memberlist's are all that is ignored.
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"),
+		goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).handleIndirectPing.func2"),
+	)
 }
