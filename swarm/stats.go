@@ -21,9 +21,8 @@ type Stats struct {
 	// anti-entropy, "broadcast" and "classic" for the classic API;
 	// "burst_pack" for a burst's packs, sent per part and member and
 	// received per pack, and "burst" for the values received in them).
-	// Each
-	// message is counted when it is handed to memberlist (sent) or decoded
-	// (received); memberlist's own probes are not included — see
+	// Each message is counted when it is handed to memberlist (sent) or
+	// decoded (received); memberlist's own probes are not included — see
 	// WireBytesSent for everything that left the socket.
 	Sent, Received map[string]Traffic
 	// WireBytesSent counts every byte this node's transport wrote
