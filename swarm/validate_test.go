@@ -25,6 +25,8 @@ import (
 const (
 	kindDirect  codec.Kind = 5 // swarm's fast-path delta (node.go)
 	userMsgType byte       = 8 // memberlist's user message: the bytes reach NotifyMsg
+
+	rejectedInvalid = "invalid_state" // Stats.Rejected's reason for a state that decodes but is not valid
 )
 
 var mallory = crdt.Replica{Node: "mallory", Incarnation: 1}
@@ -110,6 +112,35 @@ func TestForgedStepIsRejected(t *testing.T) {
 	forge(t, c.Node(0), codec.Envelope{Kind: codec.KindDelta, Name: "c", Type: "*crdt.PNCounter", Origin: victim, Payload: marshal(t, jump)})
 	waitRejected(t, c.Node(0), "slot_step", 1)
 
+	require.NoError(t, cs[1].Add(1))
+	waitCounters(t, cs, 6, 10*time.Second)
+}
+
+// A counter state whose slots are out of order, repeated or zero is not a
+// state Marshal writes: each kind refuses it as it decodes, before the
+// merge, and the value reads as before.
+func TestMalformedCounterStateIsRejected(t *testing.T) {
+	c := swarmtest.Start(t, 2, swarmtest.Options{Config: noAntiEntropy})
+	cs := counters(t, c, "c")
+	require.NoError(t, cs[1].Add(5))
+	waitCounters(t, cs, 5, 10*time.Second)
+
+	victim := c.Node(1).Replica()
+	bad := []*crdt.PNCounter{
+		pnState(crdt.Slot{Replica: victim, N: 6}, crdt.Slot{Replica: victim, N: 7}), // repeated
+		pnState(crdt.Slot{Replica: victim, N: 0}),                                   // zero
+	}
+	want := c.Node(0).Stats().Rejected[rejectedInvalid]
+	for _, kind := range []codec.Kind{codec.KindDelta, kindDirect} {
+		for _, pn := range bad {
+			forge(t, c.Node(0), codec.Envelope{Kind: kind, Name: "c", Type: "*crdt.PNCounter", Origin: victim, Payload: marshal(t, pn)})
+			want++
+			waitRejected(t, c.Node(0), rejectedInvalid, want)
+		}
+	}
+	v, err := cs[0].Value()
+	require.NoError(t, err)
+	require.Equal(t, int64(5), v)
 	require.NoError(t, cs[1].Add(1))
 	waitCounters(t, cs, 6, 10*time.Second)
 }
