@@ -50,30 +50,18 @@ func (c *Codec) unmarshalCounter(data []byte, v any) (ok bool) {
 	return false
 }
 
-// pnBox1 and pnBox2 are a decoded PN counter with room for its one or two
-// slots in the same allocation, as crdt builds a delta: a burst's counter
-// deltas each hold one slot, and took two allocations to decode (the
-// state, then its slots), two thirds of what a receiver allocated
-// (BenchmarkBurst5000Values).
-type pnBox1 struct {
-	c crdt.PNCounter
-	s [1]crdt.Slot
-}
-
-type pnBox2 struct {
-	c crdt.PNCounter
-	s [2]crdt.Slot
-}
-
 // DecodePNCounter decodes data as Unmarshal does into a new
 // *crdt.PNCounter, which it returns; a state of two slots or fewer in the
-// shape Marshal writes costs one allocation. The errors are Unmarshal's.
+// shape Marshal writes costs one allocation (crdt.PNCounterOf), not two,
+// the state and then its slots: a burst's counter deltas each hold one
+// slot, and those allocations were two thirds of what a receiver
+// allocated (BenchmarkBurst5000Values). The errors are Unmarshal's.
 func (c *Codec) DecodePNCounter(data []byte) (*crdt.PNCounter, error) {
 	if c.err == nil && len(data) <= c.limits.MaxMessageBytes && c.limits.MaxNestedLevels >= 6 {
 		var room [2]crdt.Slot
 		r := counterReader{reader: reader{data: data}, maxArray: c.limits.MaxArrayElements, maxPairs: c.limits.MaxMapPairs, names: c.names}
 		if p, m, ok := r.pncounter(room[:0]); ok && r.off == len(data) {
-			return boxPN(p, m), nil
+			return crdt.PNCounterOf(p, m), nil
 		}
 	}
 	t := new(crdt.PNCounter)
@@ -81,34 +69,6 @@ func (c *Codec) DecodePNCounter(data []byte) (*crdt.PNCounter, error) {
 		return nil, err
 	}
 	return t, nil
-}
-
-// boxPN returns a PN counter holding copies of p and n, in one allocation
-// when they hold two slots or fewer; an empty half is nil.
-func boxPN(p, n []crdt.Slot) *crdt.PNCounter {
-	var c *crdt.PNCounter
-	var s []crdt.Slot
-	switch len(p) + len(n) {
-	case 0:
-		return new(crdt.PNCounter)
-	case 1:
-		b := new(pnBox1)
-		c, s = &b.c, b.s[:]
-	case 2:
-		b := new(pnBox2)
-		c, s = &b.c, b.s[:]
-	default:
-		c, s = new(crdt.PNCounter), make([]crdt.Slot, len(p)+len(n))
-	}
-	k := copy(s, p)
-	copy(s[k:], n)
-	if len(p) > 0 {
-		c.P.S = s[:k:k]
-	}
-	if len(n) > 0 {
-		c.N.S = s[k:]
-	}
-	return c
 }
 
 // counterReader reads the counter shapes; every method reports false for

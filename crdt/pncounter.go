@@ -70,7 +70,7 @@ func (c *PNCounter) Merge(now time.Time, other *PNCounter) (effect *PNCounter, c
 		if len(pe) == len(other.P.S) && len(ne) == len(other.N.S) {
 			return other, true // all of other was new: it is the effect
 		}
-		return newPNWire(pe, ne), true
+		return PNCounterOf(pe, ne), true
 	}
 	pe, pok := c.P.Merge(now, &other.P)
 	ne, nok := c.N.Merge(now, &other.N)
@@ -104,7 +104,7 @@ func (c *PNCounter) Delta() (delta *PNCounter, ok bool) {
 		if nok {
 			n = append(n, ns)
 		}
-		return newPNWire(p, n), true
+		return PNCounterOf(p, n), true
 	}
 	pd, pok := c.P.Delta()
 	nd, nok := c.N.Delta()
@@ -121,26 +121,38 @@ func (c *PNCounter) Delta() (delta *PNCounter, ok bool) {
 	return delta, true
 }
 
-// pnWire is a PNCounter wire state with room for two slots in the same
-// allocation: the delta or the effect of one replica's change (a slot in
-// P, one in N) costs one allocation, not three. A burst of 5,000 deltas
-// made those allocations most of what a node's GC had to follow
-// (BenchmarkBurst5000Values).
-type pnWire struct {
+// pnWire1 and pnWire2 are a PNCounter wire state with room for its one or
+// two slots in the same allocation: the delta or the effect of one
+// replica's change (a slot in P, one in N) costs one allocation, not
+// three. A burst of 5,000 deltas made those allocations most of what a
+// node's GC had to follow (BenchmarkBurst5000Values).
+type pnWire1 struct {
+	c PNCounter
+	s [1]Slot
+}
+
+type pnWire2 struct {
 	c PNCounter
 	s [2]Slot
 }
 
-// newPNWire returns a PNCounter holding copies of p and n, in one
-// allocation when they hold two slots or fewer. An empty half is nil, as
-// in a decoded state.
-func newPNWire(p, n []Slot) *PNCounter {
+// PNCounterOf returns a wire state whose halves hold copies of p and n
+// (an empty half is nil, as in a decoded state), in one allocation when
+// they hold two slots or fewer. It neither sorts nor checks the slots:
+// Validate does.
+func PNCounterOf(p, n []Slot) *PNCounter {
 	var c *PNCounter
 	var s []Slot
-	if len(p)+len(n) <= 2 {
-		w := new(pnWire)
-		c, s = &w.c, w.s[:len(p)+len(n)]
-	} else {
+	switch len(p) + len(n) {
+	case 0:
+		return &PNCounter{}
+	case 1:
+		w := new(pnWire1)
+		c, s = &w.c, w.s[:]
+	case 2:
+		w := new(pnWire2)
+		c, s = &w.c, w.s[:]
+	default:
 		c, s = new(PNCounter), make([]Slot, len(p)+len(n))
 	}
 	k := copy(s, p)

@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -41,4 +42,44 @@ func TestCounterDeltaAndMergeAllocations(t *testing.T) {
 	if !changed || eff == stale || len(eff.P.S) != 0 || len(eff.N.S) != 1 || eff.N.S[0].N != 5 {
 		t.Fatalf("effect of a partly new delta: %+v", eff)
 	}
+}
+
+// PNCounterOf copies its halves (an empty one is nil), in one allocation
+// for up to two slots.
+func TestPNCounterOf(t *testing.T) {
+	a := Slot{Replica: Replica{Node: "a", Incarnation: 1}, N: 3}
+	b := Slot{Replica: Replica{Node: "b", Incarnation: 2}, N: 5}
+	for _, tc := range []struct {
+		p, n []Slot
+	}{
+		{nil, nil}, {[]Slot{a}, nil}, {nil, []Slot{b}}, {[]Slot{a}, []Slot{b}},
+		{[]Slot{a, b}, nil}, {[]Slot{a, b}, []Slot{a}},
+	} {
+		c := PNCounterOf(tc.p, tc.n)
+		if !slices.Equal(c.P.S, tc.p) || !slices.Equal(c.N.S, tc.n) || (c.P.S == nil) != (len(tc.p) == 0) || (c.N.S == nil) != (len(tc.n) == 0) {
+			t.Fatalf("PNCounterOf(%v, %v) = %+v", tc.p, tc.n, c)
+		}
+		if got := c.Value(); got != int64(sum(tc.p))-int64(sum(tc.n)) {
+			t.Fatalf("PNCounterOf(%v, %v) reads %d", tc.p, tc.n, got)
+		}
+		if len(tc.p) > 0 {
+			tc.p[0].N++ // the caller's slice is not the state's
+			if c.P.S[0].N == tc.p[0].N {
+				t.Fatalf("PNCounterOf(%v, %v) shares the caller's slots", tc.p, tc.n)
+			}
+			tc.p[0].N--
+		}
+		if len(tc.p)+len(tc.n) <= 2 {
+			if n := testing.AllocsPerRun(50, func() { PNCounterOf(tc.p, tc.n) }); n != 1 {
+				t.Errorf("PNCounterOf(%v, %v): %v allocations, want 1", tc.p, tc.n, n)
+			}
+		}
+	}
+}
+
+func sum(s []Slot) (n uint64) {
+	for _, x := range s {
+		n += x.N
+	}
+	return n
 }
