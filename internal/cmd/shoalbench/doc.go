@@ -44,6 +44,7 @@
 // counters; reports bytes and shoal messages per node per second.
 //
 //	scale -nodes N [-updates K] [-preset scale] [-transport sim] [-drop P]
+//	      [-probe-interval D] [-probe-timeout D] [-suspicion-mult M]
 //
 // Starts N nodes on the simulated network, times joins and full
 // membership, then K updates to every node. With -json, per_update gives
@@ -54,6 +55,10 @@
 // (a measurement of memberlist's own failure detection, once a test with
 // a wall-clock deadline) is
 // scale -nodes 50 -preset lossy -drop 0.3 -jitter 20ms -updates 1.
+// -probe-interval, -probe-timeout and -suspicion-mult override the
+// preset's failure detection: 1,000 nodes in one process on two cores
+// need slower probes than the scale preset's, or late acks start a storm
+// of suspicions that keeps the process saturated (docs/BENCHMARKS.md).
 //
 //	burst -nodes N -values V [-rounds R] [-preset local|fast|lan] [-transport loopback|sim]
 //

@@ -147,9 +147,13 @@ func TestScaleJSON(t *testing.T) {
 // cluster.
 func TestScaleTrafficJSON(t *testing.T) {
 	t.Parallel()
-	r := runJSON(t, "scale", "-nodes", "12", "-updates", "3", "-idle", "1s", "-tree-fanout", "2", "-direct-max", "0", "-preset", "fast")[0]
+	r := runJSON(t, "scale", "-nodes", "12", "-updates", "3", "-idle", "1s", "-tree-fanout", "2", "-direct-max", "0", "-preset", "fast",
+		"-probe-interval", "300ms", "-probe-timeout", "200ms", "-suspicion-mult", "5")[0]
 	if r["converged"] != true || num(t, r, "bytes_per_update_per_node") <= 0 || num(t, r, "delta_bytes") <= 0 {
 		t.Errorf("result = %v, want converged, with bytes per update and the delta's size", r)
+	}
+	if c, _ := r["command"].(string); !strings.Contains(c, " -probe-interval 300ms -probe-timeout 200ms -suspicion-mult 5") {
+		t.Errorf("command = %q, want the failure detection's flags", c)
 	}
 	split, ok := r["tree_bytes_per_update_per_node"].(map[string]any)
 	if !ok || num(t, split, "push") <= 0 {
@@ -160,6 +164,20 @@ func TestScaleTrafficJSON(t *testing.T) {
 	}
 	if len(r["warmup_ms"].([]any)) != 1 {
 		t.Errorf("warmup_ms = %v, want one", r["warmup_ms"])
+	}
+}
+
+// -probe-interval reaches the nodes: probing once an hour, the idle
+// cluster sends memberlist nothing (the fast preset probes every node
+// several times a second).
+func TestScaleProbeIntervalReachesTheNodes(t *testing.T) {
+	t.Parallel()
+	r := runJSON(t, "scale", "-nodes", "6", "-updates", "1", "-idle", "1s", "-preset", "fast", "-probe-interval", "1h")[0]
+	if r["converged"] != true {
+		t.Fatalf("result = %v, want converged", r)
+	}
+	if m, _ := r["idle_membership_bytes_per_node_per_s"].(float64); m != 0 {
+		t.Errorf("idle membership traffic %v B/s per node with a probe an hour, want none", m)
 	}
 }
 
@@ -257,6 +275,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"traffic", "-writers", "some"}, errBadFlag},
 		{[]string{"traffic", "-rate", "-1"}, errBadFlag},
 		{[]string{"scale", "-updates", "0"}, errBadFlag},
+		{[]string{"scale", "-probe-timeout", "-1s"}, errBadFlag},
 		{[]string{"burst", "-values", "0"}, errBadFlag},
 		{[]string{"leave", "-nodes", "1"}, errBadFlag},
 		{[]string{"ratelimit", "-backend", "memcached"}, errBadFlag},

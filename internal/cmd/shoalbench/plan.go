@@ -175,6 +175,15 @@ func (p scaleParams) command() string {
 	if p.Warmup != 1 {
 		s += fmt.Sprintf(" -warmup %d", p.Warmup)
 	}
+	if p.ProbeInterval > 0 {
+		s += fmt.Sprintf(" -probe-interval %v", p.ProbeInterval)
+	}
+	if p.ProbeTimeout > 0 {
+		s += fmt.Sprintf(" -probe-timeout %v", p.ProbeTimeout)
+	}
+	if p.SuspicionMult > 0 {
+		s += fmt.Sprintf(" -suspicion-mult %d", p.SuspicionMult)
+	}
 	return s
 }
 
