@@ -116,7 +116,7 @@ func runBurst(ctx context.Context, p burstParams, prog *progress) (burstResult, 
 		return res, err
 	}
 	what := fmt.Sprintf("burst %d values, %d nodes", p.Values, p.Nodes)
-	c, err := startCluster(ctx, p.Nodes, p.Preset, p.Net, prog, what)
+	c, err := startCluster(ctx, p.Nodes, p.Preset, detection{}, p.Net, prog, what)
 	if err != nil {
 		return res, err
 	}
@@ -279,7 +279,7 @@ func runLeave(ctx context.Context, p leaveParams, prog *progress) (leaveResult, 
 		return res, fmt.Errorf("%w: -nodes %d -values %d -leavetimeout %v", errBadFlag, p.Nodes, p.Values, p.LeaveTimeout)
 	}
 	what := fmt.Sprintf("leave with %d dirty values", p.Values)
-	c, err := startCluster(ctx, p.Nodes-1, "local", network{Transport: "loopback"}, prog, what)
+	c, err := startCluster(ctx, p.Nodes-1, "local", detection{}, network{Transport: "loopback"}, prog, what)
 	if err != nil {
 		return res, err
 	}

@@ -19,7 +19,10 @@ type convergenceParams struct {
 	Nodes   int
 	Updates int
 	Preset  string
-	Net     network
+	// Detection overrides the preset's failure detection, for both
+	// clusters.
+	Detection detection
+	Net       network
 	// Timeout bounds the wait for one update to reach every node; an
 	// update that takes longer counts as never arrived.
 	Timeout time.Duration
@@ -115,6 +118,7 @@ func runConvergenceCmd(ctx context.Context, args []string, out, errOut io.Writer
 	fs.DurationVar(&p.Timeout, "timeout", 10*time.Second, "wait per update before it counts as missed")
 	fs.DurationVar(&p.RefTimeout, "reftimeout", 5*time.Second, "the same for the memberlist reference (which has no repair)")
 	fs.DurationVar(&p.Idle, "idle", 0, "first measure the bytes an idle cluster writes for this long (0: not measured)")
+	p.Detection.register(fs)
 	fs.BoolVar(&p.Settle, "settle", false, "first wait until the process is quiet and memberlist's join gossip is done (for hundreds of nodes)")
 	noRef := fs.Bool("noref", false, "skip the memberlist relay reference")
 	svg := fs.String("svg", "", "also write the latency CDF as an SVG plot to this file")
@@ -183,6 +187,9 @@ func (p convergenceParams) validate() error {
 	if _, err := presetConfig(p.Preset, "x"); err != nil {
 		return err
 	}
+	if err := p.Detection.validate(); err != nil {
+		return err
+	}
 	return p.Net.validate()
 }
 
@@ -221,7 +228,7 @@ func (p convergenceParams) result(system string) convergenceResult {
 func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (convergenceResult, error) {
 	what := fmt.Sprintf("convergence %s %d nodes%s", p.Preset, p.Nodes, p.Net.flags())
 	res := p.result("shoal")
-	c, err := startCluster(ctx, p.Nodes, p.Preset, p.Net, prog, what)
+	c, err := startCluster(ctx, p.Nodes, p.Preset, p.Detection, p.Net, prog, what)
 	if err != nil {
 		return res, err
 	}
@@ -286,7 +293,7 @@ func convergeReference(ctx context.Context, p convergenceParams, prog *progress)
 	what := fmt.Sprintf("memberlist relay reference %s %d nodes%s", p.Preset, p.Nodes, p.Net.flags())
 	res := p.result("memberlist-relay")
 	arr := newArrivals(p.Nodes, p.Nodes)
-	rc, err := startRefCluster(ctx, p.Nodes, p.Preset, p.Net, arr, prog, what)
+	rc, err := startRefCluster(ctx, p.Nodes, p.Preset, p.Detection, p.Net, arr, prog, what)
 	if err != nil {
 		return res, err
 	}

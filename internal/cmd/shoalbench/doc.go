@@ -19,6 +19,7 @@
 //	convergence -nodes N -updates K [-preset lan|local|fast] [-transport loopback|sim]
 //	            [-drop P] [-delay D] [-jitter D] [-timeout D] [-reftimeout D] [-noref] [-svg FILE]
 //	            [-idle D] [-settle] [-sizes N,N,...] [-nsvg FILE]
+//	            [-probe-interval D] [-probe-timeout D] [-suspicion-mult M]
 //
 // Node k mod N adds 1 to a shared counter, one update at a time; the
 // latency of an update is the time from the Add until the last node reads
@@ -55,10 +56,11 @@
 // (a measurement of memberlist's own failure detection, once a test with
 // a wall-clock deadline) is
 // scale -nodes 50 -preset lossy -drop 0.3 -jitter 20ms -updates 1.
-// -probe-interval, -probe-timeout and -suspicion-mult override the
-// preset's failure detection: 1,000 nodes in one process on two cores
-// need slower probes than the scale preset's, or late acks start a storm
-// of suspicions that keeps the process saturated (docs/BENCHMARKS.md).
+// -probe-interval, -probe-timeout and -suspicion-mult (here and in
+// convergence, for both clusters) override the preset's failure
+// detection: 1,000 nodes in one process on two cores need slower probes
+// than the scale preset's, or late acks start a storm of suspicions that
+// keeps the process saturated (docs/BENCHMARKS.md).
 //
 //	burst -nodes N -values V [-rounds R] [-preset local|fast|lan] [-transport loopback|sim]
 //

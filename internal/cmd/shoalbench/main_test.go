@@ -181,6 +181,25 @@ func TestScaleProbeIntervalReachesTheNodes(t *testing.T) {
 	}
 }
 
+// convergence's -probe-interval reaches both clusters: memberlist's relay
+// reference, all of whose traffic is memberlist's, writes nothing while
+// idle when it probes once an hour.
+func TestConvergenceProbeIntervalReachesBothClusters(t *testing.T) {
+	t.Parallel()
+	rs := runJSON(t, "convergence", "-nodes", "3", "-updates", "1", "-preset", "local", "-settle", "-idle", "1s", "-probe-interval", "1h")
+	if len(rs) != 2 || rs[1]["system"] != "memberlist-relay" {
+		t.Fatalf("results = %v, want shoal's and the reference's", rs)
+	}
+	for _, r := range rs {
+		if r["converged"] != true || !strings.Contains(r["command"].(string), " -probe-interval 1h0m0s") {
+			t.Errorf("%v: want converged, and the flag in the command", r)
+		}
+	}
+	if b, _ := rs[1]["idle_bytes_per_node_per_s"].(float64); b != 0 {
+		t.Errorf("the idle reference wrote %v B/s per node with a probe an hour, want nothing", b)
+	}
+}
+
 func TestBurstAndLeaveJSON(t *testing.T) {
 	t.Parallel()
 	r := runJSON(t, "burst", "-nodes", "3", "-values", "300", "-rounds", "2")[0]
@@ -276,6 +295,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"traffic", "-rate", "-1"}, errBadFlag},
 		{[]string{"scale", "-updates", "0"}, errBadFlag},
 		{[]string{"scale", "-probe-timeout", "-1s"}, errBadFlag},
+		{[]string{"convergence", "-suspicion-mult", "-1"}, errBadFlag},
 		{[]string{"burst", "-values", "0"}, errBadFlag},
 		{[]string{"leave", "-nodes", "1"}, errBadFlag},
 		{[]string{"ratelimit", "-backend", "memcached"}, errBadFlag},

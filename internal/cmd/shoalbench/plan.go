@@ -128,6 +128,7 @@ func (p convergenceParams) command() string {
 	if p.Settle {
 		s += " -settle"
 	}
+	s += p.Detection.flags()
 	if !p.Reference {
 		s += " -noref"
 	} else if p.RefTimeout != 5*time.Second {
@@ -175,16 +176,7 @@ func (p scaleParams) command() string {
 	if p.Warmup != 1 {
 		s += fmt.Sprintf(" -warmup %d", p.Warmup)
 	}
-	if p.ProbeInterval > 0 {
-		s += fmt.Sprintf(" -probe-interval %v", p.ProbeInterval)
-	}
-	if p.ProbeTimeout > 0 {
-		s += fmt.Sprintf(" -probe-timeout %v", p.ProbeTimeout)
-	}
-	if p.SuspicionMult > 0 {
-		s += fmt.Sprintf(" -suspicion-mult %d", p.SuspicionMult)
-	}
-	return s
+	return s + p.Detection.flags()
 }
 
 func ratelimitCommand(p ratelimitbench.Params) string {

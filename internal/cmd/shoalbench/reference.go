@@ -64,7 +64,7 @@ func memberlistConfig(c swarm.Config) *memberlist.Config {
 // startRefCluster starts the reference with the preset's timings on nw,
 // joined and with full membership; faults start after the join, as for
 // startCluster.
-func startRefCluster(ctx context.Context, size int, preset string, nw network, arr *arrivals, prog *progress, what string) (*refCluster, error) {
+func startRefCluster(ctx context.Context, size int, preset string, det detection, nw network, arr *arrivals, prog *progress, what string) (*refCluster, error) {
 	rc := &refCluster{}
 	if nw.Transport == "sim" {
 		sim, err := simnet.NewNetwork(simnet.FaultConfig{Seed: nw.Seed + 1})
@@ -79,6 +79,7 @@ func startRefCluster(ctx context.Context, size int, preset string, nw network, a
 			rc.close()
 			return nil, err
 		}
+		det.apply(&cfg)
 		rn := &refNode{i: i, arr: arr, seen: make(map[uint64]bool)}
 		mc := memberlistConfig(cfg)
 		var tr memberlist.NodeAwareTransport

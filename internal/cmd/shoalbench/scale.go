@@ -30,12 +30,8 @@ type scaleParams struct {
 	// DirectSendMaxMembers (0 puts the tree to work at any size).
 	TreeFanout int
 	DirectMax  int
-	// ProbeInterval, ProbeTimeout and SuspicionMult, when positive,
-	// override the preset's failure detection: at 1,000 nodes in one
-	// process on two cores, the scale preset's probes time out and
-	// suspicions feed on each other.
-	ProbeInterval, ProbeTimeout time.Duration
-	SuspicionMult               int
+	// Detection overrides the preset's failure detection.
+	Detection detection
 	// Warmup updates are made (one after another, each waited for) before
 	// the measured ones. A cluster's first broadcast past the fast path
 	// floods every tree link once, and its duplicates prune the links into
@@ -144,9 +140,7 @@ func runScaleCmd(ctx context.Context, args []string, out, errOut io.Writer) erro
 	fs.DurationVar(&p.Idle, "idle", 0, "measure the idle cluster's traffic, and memberlist's share of it, for this long (0: not measured)")
 	fs.IntVar(&p.TreeFanout, "tree-fanout", 0, "Config.TreeFanout (0: the preset's)")
 	fs.IntVar(&p.DirectMax, "direct-max", -1, "Config.DirectSendMaxMembers (-1: the preset's; 0: the tree at any size)")
-	fs.DurationVar(&p.ProbeInterval, "probe-interval", 0, "Config.ProbeInterval (0: the preset's)")
-	fs.DurationVar(&p.ProbeTimeout, "probe-timeout", 0, "Config.ProbeTimeout (0: the preset's)")
-	fs.IntVar(&p.SuspicionMult, "suspicion-mult", 0, "Config.SuspicionMult (0: the preset's)")
+	p.Detection.register(fs)
 	fs.IntVar(&p.Warmup, "warmup", 1, "updates made before the measured ones (a cluster's first broadcast floods the tree's links once)")
 	asJSON := fs.Bool("json", false, "print one JSON object per result on stdout")
 	if err := fs.Parse(args); err != nil {
@@ -177,10 +171,11 @@ func (p scaleParams) validate() error {
 		return fmt.Errorf("%w: -direct-max %d", errBadFlag, p.DirectMax)
 	case p.TreeFanout < 0 || p.TreeFanout > 64:
 		return fmt.Errorf("%w: -tree-fanout %d (want 0-64)", errBadFlag, p.TreeFanout)
-	case p.ProbeInterval < 0 || p.ProbeTimeout < 0 || p.SuspicionMult < 0:
-		return fmt.Errorf("%w: -probe-interval %v, -probe-timeout %v, -suspicion-mult %d (want 0 or more)", errBadFlag, p.ProbeInterval, p.ProbeTimeout, p.SuspicionMult)
 	}
 	if _, err := presetConfig(p.Preset, "x"); err != nil {
+		return err
+	}
+	if err := p.Detection.validate(); err != nil {
 		return err
 	}
 	return p.Net.validate()
@@ -215,15 +210,7 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		if p.DirectMax >= 0 {
 			cfg.DirectSendMaxMembers = p.DirectMax
 		}
-		if p.ProbeInterval > 0 {
-			cfg.ProbeInterval = p.ProbeInterval
-		}
-		if p.ProbeTimeout > 0 {
-			cfg.ProbeTimeout = p.ProbeTimeout
-		}
-		if p.SuspicionMult > 0 {
-			cfg.SuspicionMult = p.SuspicionMult
-		}
+		p.Detection.apply(&cfg)
 		if c.sim != nil {
 			tr, err := c.sim.NewTransport(cfg.Name)
 			if err != nil {
@@ -422,7 +409,9 @@ func settle(ctx context.Context, max time.Duration, bytes func() uint64) error {
 		cur := bytes()
 		rate := float64(cur - prevBytes)
 		quiet := !cpuOK || cpu-prevCPU < settleWindow/2
-		if quiet && prevRate >= 0 && rate > 0.9*prevRate {
+		// >=: a cluster that sends memberlist nothing (no probe due in
+		// either window) has settled too; > waited for max.
+		if quiet && prevRate >= 0 && rate >= 0.9*prevRate {
 			return nil
 		}
 		prevCPU, prevBytes, prevRate = cpu, cur, rate

@@ -103,7 +103,7 @@ func runTraffic(ctx context.Context, p trafficParams, prog *progress) (trafficRe
 		return res, err
 	}
 	what := fmt.Sprintf("traffic %d nodes %v/s %d keys", p.Nodes, p.Rate, p.Keys)
-	c, err := startCluster(ctx, p.Nodes, p.Preset, p.Net, prog, what)
+	c, err := startCluster(ctx, p.Nodes, p.Preset, detection{}, p.Net, prog, what)
 	if err != nil {
 		return res, err
 	}
