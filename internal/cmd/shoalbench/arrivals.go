@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,8 +16,9 @@ import (
 // reports exact message ids instead.
 type arrivals struct {
 	mu      sync.Mutex
-	key     int    // origin of the armed update
-	target  uint64 // its slot value, or message id
+	key     int          // origin of the armed update
+	armed   atomic.Int64 // key, read by watchers without the lock; -1 before the first arm
+	target  uint64       // its slot value, or message id
 	level   [][]uint64
 	reached []bool
 	at      []time.Time // when each node observed the armed update
@@ -28,6 +30,7 @@ type arrivals struct {
 // newArrivals tracks nodes nodes, each reading keys origins' slots.
 func newArrivals(nodes, keys int) *arrivals {
 	a := &arrivals{reached: make([]bool, nodes), at: make([]time.Time, nodes), done: make(chan struct{})}
+	a.armed.Store(-1)
 	a.level = make([][]uint64, nodes)
 	for i := range a.level {
 		a.level[i] = make([]uint64, keys)
@@ -42,6 +45,7 @@ func (a *arrivals) arm(key int, target uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.key, a.target, a.count, a.last = key, target, 0, time.Time{}
+	a.armed.Store(int64(key))
 	a.done = make(chan struct{})
 	for i := range a.reached {
 		a.reached[i] = false
@@ -54,19 +58,9 @@ func (a *arrivals) arm(key int, target uint64) {
 	}
 }
 
-// markLevels records that node i read the slots levels (indexed by
-// origin) at t.
-func (a *arrivals) markLevels(i int, levels []uint64, t time.Time) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for k, v := range levels {
-		if k < len(a.level[i]) && v > a.level[i][k] {
-			a.level[i][k] = v
-		}
-	}
-	if a.target != 0 && a.key < len(levels) && levels[a.key] >= a.target {
-		a.reachLocked(i, t)
-	}
+// armedKey returns the origin of the armed update, or -1 before the first.
+func (a *arrivals) armedKey() int {
+	return int(a.armed.Load())
 }
 
 // markLevel records that node i read origin key's slot at v at t.

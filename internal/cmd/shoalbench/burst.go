@@ -135,9 +135,11 @@ func runBurst(ctx context.Context, p burstParams, prog *progress) (burstResult, 
 	var cpu time.Duration
 	res.Converged = true
 	stalls := newStallProbe()
+	defer stalls.close()
 	for round := 1; round <= p.Rounds; round++ {
 		cpu0, _ := processCPU()
 		before := stalls.read()
+		stalls.sent()
 		start := time.Now()
 		for _, ctr := range ctrs[0] {
 			if err := ctr.Add(1); err != nil {
@@ -157,6 +159,7 @@ func runBurst(ctx context.Context, p burstParams, prog *progress) (burstResult, 
 		cpu1, _ := processCPU()
 		cpu += cpu1 - cpu0
 		res.PerRound = append(res.PerRound, burstRound{LatencyMS: millis(toMillis(took)), CPUMS: millis(toMillis(cpu1 - cpu0)), stallSince: stalls.read().since(before)})
+		stalls.slow(toMillis(took))
 		prog.update("%s: round %d/%d in %v", what, round, p.Rounds, took.Round(time.Millisecond))
 		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil { // let relays settle
 			return res, err

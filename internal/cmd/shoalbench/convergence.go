@@ -251,6 +251,7 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 	}
 	bytes0, t0 := c.wireBytes(), time.Now()
 	stalls := newStallProbe()
+	defer stalls.close()
 	for k := range p.Updates {
 		if err := sleepCtx(ctx, randomGap(cfg.GossipInterval)); err != nil {
 			return res, err
@@ -259,6 +260,7 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 		target := slots.next(origin)
 		arr.arm(origin, target)
 		before := stalls.read()
+		stalls.sent()
 		sent := time.Now()
 		if err := counters[origin].Add(1); err != nil {
 			return res, err
@@ -275,6 +277,7 @@ func convergeShoal(ctx context.Context, p convergenceParams, prog *progress) (co
 		res.LatenciesMS = append(res.LatenciesMS, l)
 		res.PerUpdate = append(res.PerUpdate, timedUpdate{LatencyMS: millis(l), stallSince: stalls.read().since(before)})
 		res.NodeLatenciesMS = arr.nodeLatencies(res.NodeLatenciesMS, origin, sent)
+		stalls.slow(l)
 	}
 	res.bytesPerUpdate(p, c.wireBytes()-bytes0, time.Since(t0))
 	for _, nd := range c.nodes {

@@ -101,10 +101,14 @@
 // replica's slots stay for about RetireHorizon (24 h by default), so a
 // run shorter than that passes a short -retire-horizon to see them level.
 //
-// Every scenario runs all its nodes in this process. Two environment
+// Every scenario runs all its nodes in this process. Three environment
 // variables help find where its time and memory go:
-// SHOALBENCH_CPUPROFILE=FILE writes a CPU profile of the whole run, and
-// SHOALBENCH_PPROF=ADDR serves net/http/pprof on ADDR (127.0.0.1:6060).
+// SHOALBENCH_CPUPROFILE=FILE writes a CPU profile of the whole run,
+// SHOALBENCH_PPROF=ADDR serves net/http/pprof on ADDR (127.0.0.1:6060),
+// and SHOALBENCH_SLOWTRACE=FILE keeps the runtime's flight recorder on
+// through burst's, scale's and convergence's measured updates and writes
+// to FILE the execution trace (the last 5 s) of the slowest one, to read
+// with go tool trace.
 //
 //	report [-quick] [-out DIR]
 //

@@ -35,6 +35,7 @@ run "shoalbench SCENARIO -h" for a scenario's flags.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	slowTracePath = os.Getenv("SHOALBENCH_SLOWTRACE")
 	stopProfile, err := startProfile(os.Getenv("SHOALBENCH_CPUPROFILE"))
 	if err == nil {
 		err = servePprof(os.Getenv("SHOALBENCH_PPROF"))

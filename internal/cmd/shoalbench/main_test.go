@@ -329,15 +329,22 @@ func TestPercentile(t *testing.T) {
 func TestArrivals(t *testing.T) {
 	a := newArrivals(3, 2)
 	t0 := time.Unix(100, 0)
-	a.markLevels(0, []uint64{1, 0}, t0)                       // before arming: only remembered
-	a.arm(1, 2)                                               // origin 1's second update
-	a.markLevels(1, []uint64{9, 1}, t0.Add(time.Millisecond)) // another origin's slot does not count
-	a.markLevels(1, []uint64{9, 2}, t0.Add(3*time.Millisecond))
+	if got := a.armedKey(); got != -1 {
+		t.Errorf("armedKey before the first arm = %d, want -1", got)
+	}
+	a.markLevel(0, 0, 1, t0)                       // before arming: only remembered
+	a.arm(1, 2)                                    // origin 1's second update
+	a.markLevel(1, 0, 9, t0.Add(time.Millisecond)) // another origin's slot does not count
+	a.markLevel(1, 1, 1, t0.Add(time.Millisecond))
+	a.markLevel(1, 1, 2, t0.Add(3*time.Millisecond))
 	a.markLevel(0, 1, 5, t0.Add(2*time.Millisecond))
+	if got := a.armedKey(); got != 1 {
+		t.Errorf("armedKey = %d, want 1", got)
+	}
 	if last, n, ok, _ := a.wait(context.Background(), time.Millisecond); ok || n != 2 {
 		t.Fatalf("wait = %v %d %v, want 2 of 3 nodes, not done", last, n, ok)
 	}
-	a.markLevels(2, []uint64{0, 2}, t0.Add(7*time.Millisecond))
+	a.markLevel(2, 1, 2, t0.Add(7*time.Millisecond))
 	last, n, ok, err := a.wait(context.Background(), time.Second)
 	if !ok || n != 3 || err != nil || !last.Equal(t0.Add(7*time.Millisecond)) {
 		t.Fatalf("wait = %v %d %v %v, want all 3, last at t0+7ms", last, n, ok, err)

@@ -297,6 +297,7 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		lat    []float64
 	)
 	stalls := newStallProbe()
+	defer stalls.close()
 	for k := range p.Warmup + p.Updates {
 		if k == p.Warmup {
 			bytes0, tree0, t2 = c.wireBytes(), c.treeBytes(), time.Now()
@@ -305,6 +306,7 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		target := slots.next(origin)
 		arr.arm(origin, target)
 		before := stalls.read()
+		stalls.sent()
 		sent := time.Now()
 		if err := counters[origin].Add(1); err != nil {
 			return res, err
@@ -323,6 +325,7 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		l := latencyOf(sent, last, ok)
 		lat = append(lat, l)
 		res.PerUpdate = append(res.PerUpdate, timedUpdate{LatencyMS: millis(l), stallSince: stalls.read().since(before)})
+		stalls.slow(l)
 	}
 	took := time.Since(t2)
 	sent := c.wireBytes() - bytes0

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"math"
+	"os"
 	"runtime/metrics"
+	"runtime/trace"
+	"time"
 )
 
 // stallProbe reads what the Go runtime says about this process's own
@@ -13,15 +18,89 @@ import (
 // difference next to the update's latency (scale's per_update).
 type stallProbe struct {
 	samples []metrics.Sample
+	// rec, if set (SHOALBENCH_SLOWTRACE), keeps the last seconds of the
+	// runtime's execution trace; after each update slower than all before
+	// it, the probe writes them to tracePath (see slow).
+	rec       *trace.FlightRecorder
+	tracePath string
+	worstMS   float64
 }
+
+// slowTracePath is SHOALBENCH_SLOWTRACE: where a scenario's stall probe
+// writes the execution trace of its slowest update, or "" for none.
+var slowTracePath string
+
+// slowTraceWindow is how much trace the recorder keeps: a slow update, the
+// gap before it and a margin. 256 MiB holds about 5 s of 500 nodes.
+const (
+	slowTraceWindow   = 5 * time.Second
+	slowTraceMaxBytes = 256 << 20
+)
 
 const (
 	metricGCCycles     = "/gc/cycles/total:gc-cycles"
 	metricSchedLatency = "/sched/latencies:seconds"
 )
 
+// newStallProbe returns a probe, recording the execution trace if
+// SHOALBENCH_SLOWTRACE is set; close stops the recorder.
 func newStallProbe() *stallProbe {
-	return &stallProbe{samples: []metrics.Sample{{Name: metricGCCycles}, {Name: metricSchedLatency}}}
+	p := &stallProbe{samples: []metrics.Sample{{Name: metricGCCycles}, {Name: metricSchedLatency}}}
+	if slowTracePath != "" {
+		rec := trace.NewFlightRecorder(trace.FlightRecorderConfig{MinAge: slowTraceWindow, MaxBytes: slowTraceMaxBytes})
+		if err := rec.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "shoalbench: SHOALBENCH_SLOWTRACE:", err)
+		} else {
+			p.rec, p.tracePath = rec, slowTracePath
+		}
+	}
+	return p
+}
+
+// sent marks in the trace, if recording, that an update is made now: the
+// window to read runs from this mark for the latency that slow logs.
+func (p *stallProbe) sent() {
+	if p.rec != nil {
+		trace.Log(context.Background(), "shoalbench", "sent")
+	}
+}
+
+// slow is told each update's latency in milliseconds. When it is the slowest so far, the
+// probe writes the recorder's window, which ends now and so holds the
+// whole update, over the file: at the end of a scenario the file holds
+// the slowest update's trace (go tool trace FILE). Writing takes a moment
+// the next update's gap absorbs.
+func (p *stallProbe) slow(latencyMS float64) {
+	if p.rec == nil || latencyMS <= p.worstMS {
+		return
+	}
+	trace.Logf(context.Background(), "shoalbench", "latency %.3f ms", latencyMS)
+	p.worstMS = latencyMS
+	if err := p.writeTrace(); err != nil {
+		fmt.Fprintln(os.Stderr, "shoalbench: SHOALBENCH_SLOWTRACE:", err)
+	}
+}
+
+func (p *stallProbe) writeTrace() error {
+	tmp := p.tracePath + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := p.rec.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p.tracePath)
+}
+
+func (p *stallProbe) close() {
+	if p.rec != nil {
+		p.rec.Stop()
+	}
 }
 
 // stallReading is one reading of the probe.
