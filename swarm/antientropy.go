@@ -435,7 +435,8 @@ func (n *Node) sendReliable(to *memberlist.Node, env codec.Envelope) error {
 	return nil
 }
 
-// node returns a copy of the named live member's memberlist node.
+// node returns the named live member's memberlist node, shared (see
+// membership.nodes): read it, do not change it.
 func (m *membership) node(name string) (*memberlist.Node, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -443,7 +444,7 @@ func (m *membership) node(name string) (*memberlist.Node, bool) {
 	if !ok || name == m.n.cfg.Name {
 		return nil, false
 	}
-	return &nd, true
+	return nd, true // shared: see membership.nodes
 }
 
 func packHashes(hs []uint64) []byte {

@@ -130,7 +130,7 @@ func (n *Node) retireOnce() {
 
 // retireView is a snapshot of the member table for one retirement pass.
 type retireView struct {
-	members map[string]Member
+	members map[string]Member // shared with the table's later views: read only
 	self    crdt.Replica
 	now     time.Time
 	// known is whether this node has run for RetireAfter: only then does
