@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -388,6 +389,7 @@ func (b *broadcastTree) send(msgs []plumtree.Message) (large []largeTreeMsg) {
 	byPeer := make(map[plumtree.Peer]*dest)
 	var last *plumtree.Message
 	var buf []byte
+	var ihaves ihaveCache
 	for i := range msgs {
 		m := &msgs[i]
 		d := byPeer[m.To]
@@ -403,7 +405,7 @@ func (b *broadcastTree) send(msgs []plumtree.Message) (large []largeTreeMsg) {
 		if m.Kind == plumtree.IHave {
 			// Announcements are split to fit packets: a batch of the
 			// machine's MaxAnnouncements long origin names may not.
-			bufs, err := b.encodeAnnouncements(m)
+			bufs, err := ihaves.encode(b, m)
 			if err != nil {
 				n.log.Error("encode tree announcements", "err", err)
 				continue
@@ -459,6 +461,28 @@ func (b *broadcastTree) send(msgs []plumtree.Message) (large []largeTreeMsg) {
 // receiver differs (a broadcast pushed to several peers).
 func sameEncoding(a, b *plumtree.Message) bool {
 	return a.Kind == plumtree.Gossip && b.Kind == plumtree.Gossip && a.ID == b.ID && a.Round == b.Round
+}
+
+// ihaveCache keeps the encoding of the last announcement message of a
+// send: a flush announces the same ids to each lazy peer, and the tree
+// lists the peers one after the other, so each batch is encoded once
+// rather than once per peer. The packets are shared, as a push's are.
+type ihaveCache struct {
+	last *plumtree.Message
+	bufs [][]byte
+}
+
+func (c *ihaveCache) encode(b *broadcastTree, m *plumtree.Message) ([][]byte, error) {
+	if c.last != nil && c.last.Round == m.Round && c.last.ID == m.ID && slices.Equal(c.last.Announcements, m.Announcements) {
+		return c.bufs, nil
+	}
+	bufs, err := b.encodeAnnouncements(m)
+	if err != nil {
+		c.last, c.bufs = nil, nil
+		return nil, err
+	}
+	c.last, c.bufs = m, bufs
+	return bufs, nil
 }
 
 // encodeAnnouncements encodes an IHave as messages that each fit a

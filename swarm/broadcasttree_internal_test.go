@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -54,4 +55,60 @@ func TestTreeAnnouncementIsSmall(t *testing.T) {
 	env, err := n.codec.DecodeEnvelope(buf)
 	require.NoError(t, err)
 	require.Equal(t, "gateway-7d9f8c6b5-x2k4p", env.Origin.Node, "the receiver's link is named by the sender")
+}
+
+// A flush announces the same ids to each lazy peer: the batch is encoded
+// once and shared, and a batch that differs in any way (an id, a round,
+// one more announcement) is encoded anew and decodes to its own.
+func TestTreeAnnouncementsEncodedOncePerBatch(t *testing.T) {
+	cfg := DefaultLANConfig("a")
+	cfg.BindAddr, cfg.BindPort = "127.0.0.1", 0
+	n, err := New(cfg)
+	require.NoError(t, err)
+	defer n.Close()
+	b := &broadcastTree{n: n}
+	ann := func(seq uint64, round uint32) plumtree.Announcement {
+		return plumtree.Announcement{ID: plumtree.ID{Origin: "o", Seq: seq}, Round: round}
+	}
+	batch := []plumtree.Announcement{ann(1, 2), ann(2, 2)}
+	msg := func(to plumtree.Peer, round uint32, anns ...plumtree.Announcement) *plumtree.Message {
+		return &plumtree.Message{Kind: plumtree.IHave, To: to, Round: round, Announcements: anns}
+	}
+	decode := func(bufs [][]byte) (round uint32, anns []treeAnnouncement) {
+		t.Helper()
+		for _, buf := range bufs {
+			env, err := n.codec.DecodeEnvelope(buf)
+			require.NoError(t, err)
+			var w treeWire
+			require.NoError(t, n.codec.Unmarshal(env.Payload, &w))
+			round, anns = w.Round, append(anns, w.Announcements...)
+		}
+		return round, anns
+	}
+
+	var c ihaveCache
+	first, err := c.encode(b, msg("p", 0, batch...))
+	require.NoError(t, err)
+	second, err := c.encode(b, msg("q", 0, slices.Clone(batch)...))
+	require.NoError(t, err)
+	require.Len(t, second, len(first))
+	require.Same(t, &first[0][0], &second[0][0], "the same batch for the next peer is the same packet")
+
+	for _, tc := range []struct {
+		name  string
+		m     *plumtree.Message
+		round uint32
+		want  []treeAnnouncement
+	}{
+		{"another seq", msg("r", 0, ann(1, 2), ann(3, 2)), 0, []treeAnnouncement{{Origin: "o", Seq: 1, Round: 2}, {Origin: "o", Seq: 3, Round: 2}}},
+		{"another announcement round", msg("r", 0, ann(1, 2), ann(3, 4)), 0, []treeAnnouncement{{Origin: "o", Seq: 1, Round: 2}, {Origin: "o", Seq: 3, Round: 4}}},
+		{"a repeat (message round 1)", msg("r", 1, ann(1, 2), ann(3, 4)), 1, []treeAnnouncement{{Origin: "o", Seq: 1, Round: 2}, {Origin: "o", Seq: 3, Round: 4}}},
+		{"one more", msg("r", 1, ann(1, 2), ann(3, 4), ann(5, 4)), 1, []treeAnnouncement{{Origin: "o", Seq: 1, Round: 2}, {Origin: "o", Seq: 3, Round: 4}, {Origin: "o", Seq: 5, Round: 4}}},
+	} {
+		bufs, err := c.encode(b, tc.m)
+		require.NoError(t, err, tc.name)
+		round, anns := decode(bufs)
+		require.Equal(t, tc.round, round, tc.name)
+		require.Equal(t, tc.want, anns, tc.name)
+	}
 }
