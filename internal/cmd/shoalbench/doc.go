@@ -107,8 +107,8 @@
 // SHOALBENCH_PPROF=ADDR serves net/http/pprof on ADDR (127.0.0.1:6060),
 // and SHOALBENCH_SLOWTRACE=FILE keeps the runtime's flight recorder on
 // through burst's, scale's and convergence's measured updates and writes
-// to FILE the execution trace (the last 5 s) of the slowest one, to read
-// with go tool trace.
+// to FILE the execution trace of the slowest one (the recorder's window,
+// which ends after the update), to read with go tool trace.
 //
 //	report [-quick] [-out DIR]
 //

@@ -30,8 +30,11 @@ type stallProbe struct {
 // writes the execution trace of its slowest update, or "" for none.
 var slowTracePath string
 
-// slowTraceWindow is how much trace the recorder keeps: a slow update, the
-// gap before it and a margin. 256 MiB holds about 5 s of 500 nodes.
+// slowTraceWindow is how much trace the recorder is asked to keep: a slow
+// update, the gap before it and a margin. The runtime keeps whole
+// generations, so a snapshot may start later than that, but it ends when
+// it is written and so holds the update; at 500 nodes one took 0.3–3.3 MB.
+// slowTraceMaxBytes only caps it.
 const (
 	slowTraceWindow   = 5 * time.Second
 	slowTraceMaxBytes = 256 << 20
@@ -65,11 +68,11 @@ func (p *stallProbe) sent() {
 	}
 }
 
-// slow is told each update's latency in milliseconds. When it is the slowest so far, the
-// probe writes the recorder's window, which ends now and so holds the
-// whole update, over the file: at the end of a scenario the file holds
-// the slowest update's trace (go tool trace FILE). Writing takes a moment
-// the next update's gap absorbs.
+// slow is told each update's latency in milliseconds. When it is the
+// slowest so far, the probe writes the recorder's window, which ends now
+// and so holds the whole update, over the file: at the end of a scenario
+// the file holds the slowest update's trace (go tool trace FILE). Writing
+// takes a moment the next update's gap absorbs.
 func (p *stallProbe) slow(latencyMS float64) {
 	if p.rec == nil || latencyMS <= p.worstMS {
 		return
