@@ -34,11 +34,7 @@ func TestTreeOutboxIsBounded(t *testing.T) {
 // the origin is the same for one replica and different for its next
 // incarnation.
 func TestTreeAnnouncementIsSmall(t *testing.T) {
-	cfg := DefaultLANConfig("gateway-7d9f8c6b5-x2k4p")
-	cfg.BindAddr, cfg.BindPort = "127.0.0.1", 0
-	n, err := New(cfg)
-	require.NoError(t, err)
-	defer n.Close()
+	n := newLoopbackNode(t, "gateway-7d9f8c6b5-x2k4p")
 	origin := treeOrigin(n.self)
 	require.Len(t, origin, treeOriginLen)
 	require.Equal(t, origin, treeOrigin(n.self))
@@ -61,11 +57,7 @@ func TestTreeAnnouncementIsSmall(t *testing.T) {
 // once and shared, and a batch that differs in any way (an id, a round,
 // one more announcement) is encoded anew and decodes to its own.
 func TestTreeAnnouncementsEncodedOncePerBatch(t *testing.T) {
-	cfg := DefaultLANConfig("a")
-	cfg.BindAddr, cfg.BindPort = "127.0.0.1", 0
-	n, err := New(cfg)
-	require.NoError(t, err)
-	defer n.Close()
+	n := newLoopbackNode(t, "a")
 	b := &broadcastTree{n: n}
 	ann := func(seq uint64, round uint32) plumtree.Announcement {
 		return plumtree.Announcement{ID: plumtree.ID{Origin: "o", Seq: seq}, Round: round}
@@ -111,4 +103,16 @@ func TestTreeAnnouncementsEncodedOncePerBatch(t *testing.T) {
 		require.Equal(t, tc.round, round, tc.name)
 		require.Equal(t, tc.want, anns, tc.name)
 	}
+}
+
+// newLoopbackNode starts a node with the LAN defaults on 127.0.0.1, closed
+// when the test ends.
+func newLoopbackNode(t *testing.T, name string) *Node {
+	t.Helper()
+	cfg := DefaultLANConfig(name)
+	cfg.BindAddr, cfg.BindPort = "127.0.0.1", 0
+	n, err := New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { n.Close() })
+	return n
 }
