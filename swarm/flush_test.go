@@ -3,6 +3,7 @@ package swarm_test
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -213,4 +214,53 @@ func TestCounterAddSaturates(t *testing.T) {
 	v, err = mixed.Value()
 	require.NoError(t, err)
 	require.EqualValues(t, math.MaxInt64, v, "P saturates past MaxInt64 and P−N still clamps")
+}
+
+// slowStore is a Store whose saves sleep for delay once armed: a disk that
+// stalls at Leave's final snapshot.
+type slowStore struct {
+	armed atomic.Bool
+	delay time.Duration
+}
+
+func (s *slowStore) Save([]byte) error {
+	if s.armed.Load() {
+		time.Sleep(s.delay)
+	}
+	return nil
+}
+
+func (s *slowStore) Load() ([]byte, error) { return nil, fs.ErrNotExist }
+
+// A final snapshot that stalls past the whole LeaveTimeout does not take
+// memberlist's leave broadcast's time: it still gets a quarter of it, so
+// Leave succeeds and the peers see the node as left, not failed. (With the
+// broadcast given only what was left of LeaveTimeout, Leave returned
+// memberlist's "timeout waiting for leave broadcast" here every time.)
+func TestLeaveBroadcastKeepsItsShareAfterAStall(t *testing.T) {
+	const leaveTimeout = time.Second
+	store := &slowStore{delay: leaveTimeout + leaveTimeout/2}
+	c := swarmtest.Start(t, 3, swarmtest.Options{Config: func(i int, cfg *swarm.Config) {
+		cfg.LeaveTimeout = leaveTimeout
+		if i == 2 {
+			cfg.Store, cfg.SnapshotInterval = store, time.Hour
+		}
+	}})
+	events, cancel := c.Node(0).SubscribeMembers(16)
+	defer cancel()
+	store.armed.Store(true)
+	start := time.Now()
+	require.NoError(t, c.Node(2).Leave())
+	t.Logf("Leave took %v with a %v stall (LeaveTimeout %v)", time.Since(start), store.delay, leaveTimeout)
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case ev := <-events:
+			if ev.Member.Name == "node-2" && ev.Member.State == swarm.MemberLeft {
+				return
+			}
+		case <-deadline:
+			t.Fatal("node-0 never saw node-2 leave")
+		}
+	}
 }

@@ -388,7 +388,8 @@ func (n *Node) Stats() Stats {
 // encodes and sends deltas for up to half of it, and what it has no time
 // for is counted in Stats.Drops["leave_timeout"]; gossip and the stream
 // sender then carry this node's own deltas until three quarters; memberlist's
-// leave broadcast has the rest. Leave is idempotent; calls after it return
+// leave broadcast has the rest, and at least a quarter even when a stage
+// before it overran (Leave then takes longer than LeaveTimeout). Leave is idempotent; calls after it return
 // ErrClosed.
 func (n *Node) Leave() error {
 	n.closeMu.Lock()
@@ -408,9 +409,16 @@ func (n *Node) Leave() error {
 	n.announceLeave()
 	n.closed.Store(true)
 	var errs []error
-	// memberlist's Leave waits without limit when given 0.
-	if err := n.ml.Leave(max(time.Until(start.Add(lt)), time.Millisecond)); err != nil {
-		errs = append(errs, fmt.Errorf("shoal/swarm: leave: %w", err))
+	// memberlist's broadcast gets what is left, but never less than a
+	// quarter of LeaveTimeout: a stage before it that overran its share
+	// (the snapshot's write is not bounded by the deadline, and a
+	// starved process checks deadlines late) must not leave memberlist
+	// too little time for the few gossip rounds its leave message needs.
+	spent := time.Since(start)
+	budget := max(lt-spent, lt/4)
+	if err := n.ml.Leave(budget); err != nil {
+		errs = append(errs, fmt.Errorf("shoal/swarm: leave: memberlist's broadcast had %v after the earlier stages took %v (LeaveTimeout %v): %w",
+			budget.Round(time.Millisecond), spent.Round(time.Millisecond), lt, err))
 	}
 	errs = append(errs, n.stopLocked())
 	return errors.Join(errs...)
