@@ -104,7 +104,7 @@ func (n *Network) send(from *Transport, b []byte, to memberlist.Address) error {
 	for _, delay := range plan.delay[:plan.copies] {
 		buf := append([]byte(nil), b...)
 		if delay <= 0 {
-			n.deliver(from, dest, buf)
+			n.deliver(from, dest, buf, false)
 		} else {
 			n.schedule(from, dest, buf, delay)
 		}
@@ -139,15 +139,26 @@ func (n *Network) schedule(from, dest *Transport, buf []byte, delay time.Duratio
 }
 
 // deliver puts a packet on dest's packet channel without blocking.
-func (n *Network) deliver(from, dest *Transport, buf []byte) {
+// scheduled says the packet is counted in flight: it leaves the count once
+// its outcome is counted.
+func (n *Network) deliver(from, dest *Transport, buf []byte, scheduled bool) {
+	landed := func() {
+		if scheduled {
+			n.stats.inFlight.Add(-1)
+		}
+	}
 	if dest.isShutdown() {
 		n.stats.undeliverable.Add(1)
+		landed()
 		return
 	}
 	p := &memberlist.Packet{Buf: buf, From: from.addr, Timestamp: time.Now()}
 	// Count before the send, so that a receiver holding the packet always
-	// sees it counted; take it back if the receiver's buffer is full.
+	// sees it counted and out of flight; take it back if the receiver's
+	// buffer is full. (Leaving flight after the send, a receiver that had
+	// taken the last packet could still read one in flight.)
 	n.stats.delivered.Add(1)
+	landed()
 	select {
 	case dest.packetCh <- p:
 	default:
@@ -194,10 +205,10 @@ func (n *Network) deliveryLoop() {
 		for i := range due {
 			if due[i].to == nil {
 				n.stats.partitioned.Add(1)
+				n.stats.inFlight.Add(-1)
 			} else {
-				n.deliver(due[i].from, due[i].to, due[i].buf)
+				n.deliver(due[i].from, due[i].to, due[i].buf, true)
 			}
-			n.stats.inFlight.Add(-1)
 			due[i] = scheduledPacket{}
 		}
 		if len(due) > 0 {
