@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -115,4 +116,45 @@ func newLoopbackNode(t *testing.T, name string) *Node {
 	require.NoError(t, err)
 	t.Cleanup(func() { n.Close() })
 	return n
+}
+
+// onEnvelope hands the machine the payload the codec decoded, without a
+// copy of its own: that is safe only because the codec copies every byte
+// string out of the message. And a pooled treeWire decodes each message
+// to exactly its own announcements, none left from the message before.
+func TestTreeWirePayloadIsACopy(t *testing.T) {
+	n := newLoopbackNode(t, "a")
+	b := &broadcastTree{n: n}
+	ann := func(k int) []plumtree.Announcement {
+		out := make([]plumtree.Announcement, k)
+		for i := range out {
+			out[i] = plumtree.Announcement{ID: plumtree.ID{Origin: fmt.Sprint("o", i), Seq: uint64(i + 1)}, Round: 2}
+		}
+		return out
+	}
+	msgs := []plumtree.Message{
+		{Kind: plumtree.IHave, To: "p", Announcements: ann(3)},
+		{Kind: plumtree.Gossip, To: "p", ID: plumtree.ID{Origin: "o", Seq: 9}, Payload: []byte("payload")},
+		{Kind: plumtree.IHave, To: "p", Announcements: ann(1)},
+	}
+	for _, m := range msgs {
+		buf, err := b.encode(&m)
+		require.NoError(t, err)
+		env, err := n.codec.DecodeEnvelope(buf)
+		require.NoError(t, err)
+		w := getTreeWire()
+		require.NoError(t, n.codec.Unmarshal(env.Payload, w))
+		got := slices.Clone(w.Payload)
+		for i := range env.Payload {
+			env.Payload[i] ^= 0xff // the message's buffer, reused
+		}
+		require.Equal(t, got, w.Payload, "the decoded payload does not share the message's bytes")
+		require.Equal(t, string(m.Payload), string(w.Payload))
+		require.Len(t, w.Announcements, len(m.Announcements))
+		for i, a := range m.Announcements {
+			require.Equal(t, a.ID.Origin, w.Announcements[i].Origin)
+			require.Equal(t, a.ID.Seq, w.Announcements[i].Seq)
+		}
+		treeWires.Put(w)
+	}
 }

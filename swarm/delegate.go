@@ -114,12 +114,21 @@ func (n *Node) receive(env *codec.Envelope, forward bool, in *inbound) {
 	case kindLeave:
 		n.members.leaving(env.Origin)
 		return
+	case kindTree:
+		// Called directly, not through handlers: a call through a
+		// function value makes env escape, and every packet's envelope
+		// was then allocated (6 % of a 500-node cluster's allocation).
+		if n.tree != nil {
+			n.tree.onEnvelope(env)
+		}
+		return
 	default:
 		n.handlersMu.RLock()
 		h := n.handlers[env.Kind]
 		n.handlersMu.RUnlock()
 		if h != nil {
-			h(env)
+			cp := *env // a handler may keep it; env must not escape
+			h(&cp)
 		}
 		return
 	}

@@ -44,7 +44,7 @@ const (
 // engineKind reports whether the engine itself handles envelopes of kind.
 func engineKind(k codec.Kind) bool {
 	switch k {
-	case codec.KindDelta, codec.KindState, kindDirect, kindLeave:
+	case codec.KindDelta, codec.KindState, kindDirect, kindLeave, kindTree, kindBurst, kindPack:
 		return true
 	}
 	return false

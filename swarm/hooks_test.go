@@ -16,7 +16,7 @@ func TestHooksAreSingleOwner(t *testing.T) {
 	require.NoError(t, err)
 	defer n.Close()
 
-	for _, k := range []codec.Kind{0, codec.KindDelta, codec.KindState, kindDirect, kindLeave} {
+	for _, k := range []codec.Kind{0, codec.KindDelta, codec.KindState, kindDirect, kindLeave, kindTree, kindBurst, kindPack} {
 		require.Error(t, n.handleKind(k, func(*codec.Envelope) {}), "kind %s", k)
 	}
 	var got []string

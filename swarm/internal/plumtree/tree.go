@@ -211,7 +211,9 @@ func setMode(eager, lazy map[Peer]struct{}, p Peer, toEager bool) {
 // Step processes one message from a peer. It returns the payload to
 // deliver when the message brought a broadcast for the first time, and
 // ErrInvalidMessage for a message no correct peer sends (the caller
-// counts it; the state is unchanged).
+// counts it; the state is unchanged). The machine may keep m.Payload (it
+// must not change after), but not m.Announcements: the caller may reuse
+// that slice once Step returns.
 func (t *Tree) Step(now time.Time, m Message) (payload []byte, deliver bool, err error) {
 	if m.From == "" || m.From == t.cfg.Self {
 		return nil, false, fmt.Errorf("%w: %s from %q", ErrInvalidMessage, m.Kind, m.From)
@@ -402,11 +404,27 @@ func (t *Tree) Next() (time.Time, bool) {
 
 // Ready returns the messages to send, in order, and forgets them. The
 // caller owns the returned slice; payloads are shared and read-only.
-func (t *Tree) Ready() []Message {
-	out := t.out
-	t.out = nil
-	return out
+func (t *Tree) Ready() []Message { return t.AppendReady(nil) }
+
+// AppendReady appends the messages to send to dst, in order, forgets them
+// and returns the extended slice; payloads are shared and read-only. The
+// machine keeps its own buffer for the next step's messages, so a caller
+// that reuses dst sends every step's messages without allocating (the
+// slices Ready returned were 12 % of a 500-node cluster's allocation
+// during updates).
+func (t *Tree) AppendReady(dst []Message) []Message {
+	dst = append(dst, t.out...)
+	if cap(t.out) > maxKeptOut {
+		t.out = nil // a rare large step's buffer is not kept
+		return dst
+	}
+	clear(t.out) // the buffer must not keep payloads alive
+	t.out = t.out[:0]
+	return dst
 }
+
+// maxKeptOut bounds the message buffer a Tree keeps between steps.
+const maxKeptOut = 1024
 
 // SetView replaces the node's own choice of neighbours (its partial view
 // of the membership). A peer new to the view becomes eager and is sent a
