@@ -50,9 +50,9 @@
 // Starts N nodes on the simulated network, times joins and full
 // membership, then K updates to every node. With -json, per_update gives
 // each update's latency next to what the Go runtime saw of this process
-// meanwhile (garbage collections, the longest wait of a runnable
-// goroutine for a core): every node runs in this one process, and its
-// stalls delay them all at once. Membership under heavy loss
+// meanwhile (garbage collections ended, the longest wait of a runnable
+// goroutine for a core, the bytes allocated): every node runs in this
+// one process, and its stalls delay them all at once. Membership under heavy loss
 // (a measurement of memberlist's own failure detection, once a test with
 // a wall-clock deadline) is
 // scale -nodes 50 -preset lossy -drop 0.3 -jitter 20ms -updates 1.

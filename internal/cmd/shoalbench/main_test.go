@@ -139,6 +139,9 @@ func TestScaleJSON(t *testing.T) {
 		if _, ok := u["sched_latency_max_ms"]; !ok {
 			t.Errorf("per_update %v: no scheduling latency", u)
 		}
+		if num(t, u, "alloc_bytes") <= 0 {
+			t.Errorf("per_update %v: an update allocated nothing", u)
+		}
 	}
 }
 

@@ -43,12 +43,13 @@ const (
 const (
 	metricGCCycles     = "/gc/cycles/total:gc-cycles"
 	metricSchedLatency = "/sched/latencies:seconds"
+	metricAllocBytes   = "/gc/heap/allocs:bytes"
 )
 
 // newStallProbe returns a probe, recording the execution trace if
 // SHOALBENCH_SLOWTRACE is set; close stops the recorder.
 func newStallProbe() *stallProbe {
-	p := &stallProbe{samples: []metrics.Sample{{Name: metricGCCycles}, {Name: metricSchedLatency}}}
+	p := &stallProbe{samples: []metrics.Sample{{Name: metricGCCycles}, {Name: metricSchedLatency}, {Name: metricAllocBytes}}}
 	if slowTracePath != "" {
 		rec := trace.NewFlightRecorder(trace.FlightRecorderConfig{MinAge: slowTraceWindow, MaxBytes: slowTraceMaxBytes})
 		if err := rec.Start(); err != nil {
@@ -108,9 +109,10 @@ func (p *stallProbe) close() {
 
 // stallReading is one reading of the probe.
 type stallReading struct {
-	gcCycles uint64
-	sched    []uint64 // the scheduling-latency histogram's counts
-	buckets  []float64
+	gcCycles   uint64
+	allocBytes uint64
+	sched      []uint64 // the scheduling-latency histogram's counts
+	buckets    []float64
 }
 
 func (p *stallProbe) read() stallReading {
@@ -124,6 +126,9 @@ func (p *stallProbe) read() stallReading {
 		r.sched = append([]uint64(nil), h.Counts...)
 		r.buckets = h.Buckets
 	}
+	if s := p.samples[2]; s.Value.Kind() == metrics.KindUint64 {
+		r.allocBytes = s.Value.Uint64()
+	}
 	return r
 }
 
@@ -135,10 +140,14 @@ type stallSince struct {
 	// waited, runnable, for a core: the upper edge of the highest
 	// non-empty bucket of the runtime's histogram (/sched/latencies).
 	SchedLatencyMaxMS millis `json:"sched_latency_max_ms"`
+	// AllocBytes is what the process (every node, and the harness)
+	// allocated on the heap: what drives the collections that share its
+	// two cores.
+	AllocBytes uint64 `json:"alloc_bytes"`
 }
 
 func (r stallReading) since(prev stallReading) stallSince {
-	s := stallSince{GCCycles: r.gcCycles - prev.gcCycles}
+	s := stallSince{GCCycles: r.gcCycles - prev.gcCycles, AllocBytes: r.allocBytes - prev.allocBytes}
 	if len(r.sched) != len(prev.sched) {
 		return s
 	}
