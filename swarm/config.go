@@ -164,9 +164,9 @@ type Config struct {
 
 	// LeaveTimeout bounds Leave: its last flush may take half of it, the
 	// drain of this node's own deltas (gossip and large sends) up to three
-	// quarters, and memberlist's leave broadcast the rest (at least a
-	// quarter, so a stage that overran can stretch Leave by up to a
-	// quarter of LeaveTimeout). Values the last
+	// quarters, and memberlist's leave broadcast the rest, at least a
+	// quarter (so Leave runs past LeaveTimeout by as much as a stage
+	// before the broadcast overran its share). Values the last
 	// flush had no time for are counted in Stats.Drops["leave_timeout"].
 	LeaveTimeout time.Duration
 

@@ -389,8 +389,8 @@ func (n *Node) Stats() Stats {
 // for is counted in Stats.Drops["leave_timeout"]; gossip and the stream
 // sender then carry this node's own deltas until three quarters; memberlist's
 // leave broadcast has the rest, and at least a quarter even when a stage
-// before it overran (Leave then takes longer than LeaveTimeout). Leave is idempotent; calls after it return
-// ErrClosed.
+// before it overran (Leave then takes longer than LeaveTimeout). Leave is
+// idempotent; calls after it return ErrClosed.
 func (n *Node) Leave() error {
 	n.closeMu.Lock()
 	defer n.closeMu.Unlock()
