@@ -3,7 +3,8 @@
 // machine: messages and the current time go in, messages to send and
 // payloads to deliver come out. It owns no goroutine, no socket and no
 // clock, as etcd's raft does not; the caller (package swarm) sends what
-// Ready returns and calls Tick at the deadline Next returns.
+// Ready (or AppendReady) returns and calls Tick at the deadline Next
+// returns.
 //
 // # The protocol
 //
