@@ -97,7 +97,6 @@ type broadcastTree struct {
 	t        *plumtree.Tree
 	out      []plumtree.Message // produced by the machine, for run to send
 	outBytes int                // payload bytes in out
-	ready    []plumtree.Message // scratch for the machine's messages of one step
 	// sendScratch is send's, used by the tree's goroutine alone.
 	sendScratch treeSendScratch
 	view        []plumtree.Peer
@@ -395,29 +394,25 @@ type largeTreeMsg struct {
 }
 
 // takeReadyLocked queues the messages the machine's last step produced,
-// through a scratch buffer, so that a step allocates nothing for them.
+// appended straight to out, so that a step allocates nothing for them.
 // b.mu is held.
 func (b *broadcastTree) takeReadyLocked() {
-	b.ready = b.t.AppendReady(b.ready[:0])
-	b.queueLocked(b.ready)
-	clear(b.ready)
-	if cap(b.ready) > maxKeptTreeOut {
-		b.ready = nil
-	}
+	from := len(b.out)
+	b.out = b.t.AppendReady(b.out)
+	b.queueLocked(from)
 }
 
 // maxKeptTreeOut bounds the message buffers kept for reuse between steps
 // and sends (about 100 bytes a message).
 const maxKeptTreeOut = 1024
 
-// queueLocked adds the machine's messages to those run will send,
-// forgetting the oldest past maxTreeOut messages or maxTreeOutBytes of
-// payload. b.mu is held.
-func (b *broadcastTree) queueLocked(msgs []plumtree.Message) {
-	for i := range msgs {
-		b.outBytes += len(msgs[i].Payload)
+// queueLocked counts the messages appended to out from index from on
+// among those run will send, forgetting the oldest past maxTreeOut
+// messages or maxTreeOutBytes of payload. b.mu is held.
+func (b *broadcastTree) queueLocked(from int) {
+	for i := from; i < len(b.out); i++ {
+		b.outBytes += len(b.out[i].Payload)
 	}
-	b.out = append(b.out, msgs...)
 	over := 0
 	for len(b.out)-over > maxTreeOut || b.outBytes > maxTreeOutBytes && over < len(b.out) {
 		b.outBytes -= len(b.out[over].Payload)

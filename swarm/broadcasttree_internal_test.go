@@ -19,13 +19,15 @@ func TestTreeOutboxIsBounded(t *testing.T) {
 	for i := range msgs {
 		msgs[i] = plumtree.Message{Kind: plumtree.Gossip, To: "p", Payload: payload}
 	}
-	b.queueLocked(msgs)
+	b.out = append(b.out, msgs...)
+	b.queueLocked(0)
 	require.Len(t, b.out, maxTreeOutBytes>>20, "16 MiB of 1 MiB payloads")
 	require.Equal(t, maxTreeOutBytes, b.outBytes)
 	require.Equal(t, uint64(40-16), b.n.stats.drops.snapshot()[dropTreeOut])
 
 	b = &broadcastTree{n: &Node{}}
-	b.queueLocked(make([]plumtree.Message, maxTreeOut+5))
+	b.out = make([]plumtree.Message, maxTreeOut+5)
+	b.queueLocked(0)
 	require.Len(t, b.out, maxTreeOut)
 	require.Equal(t, uint64(5), b.n.stats.drops.snapshot()[dropTreeOut])
 }
