@@ -80,12 +80,13 @@ type Config struct {
 	// repair a lost push.
 	LazyFanout int
 	// MaxOrigins bounds the origins whose broadcast trees a node keeps
-	// (about 640 bytes each with 6 neighbours); past it the least recently
-	// used is forgotten, and that origin's next broadcast floods the
-	// links once and forms its tree again.
+	// (about 110 bytes each, a bitset of the neighbours: see
+	// BenchmarkOriginTrees); past it the least recently used is
+	// forgotten, and that origin's next broadcast floods the links once
+	// and forms its tree again.
 	MaxOrigins int
 	// MaxNeighbours bounds the neighbours (own view and peers that
-	// linked to this node); each costs an entry in every origin's tree.
+	// linked to this node); each costs a bit in every origin's tree.
 	// The own view is always taken.
 	MaxNeighbours int
 	// OriginRetention is how long an origin's tree is kept after its

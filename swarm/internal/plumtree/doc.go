@@ -34,7 +34,11 @@
 // starts as a copy of it rather than flooding every link. Link changes
 // without an origin (a linking graft, a Hello, a neighbour down) apply
 // to every tree. At most MaxOrigins trees are kept, each until
-// OriginRetention after its origin's last broadcast passed.
+// OriginRetention after its origin's last broadcast passed. A tree is a
+// bitset over the numbered neighbours (a set bit is an eager link), about
+// 110 bytes with nothing for the garbage collector to scan: two maps of
+// peer names cost 613 bytes, and a relay's step allocated for their sorted
+// copies.
 //
 // The graft timeout adapts: when grafts prove spurious (the tree's
 // copy came anyway, only late: a loaded machine, a deep tree), three

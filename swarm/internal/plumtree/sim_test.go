@@ -289,12 +289,10 @@ func (s *sim) connected() bool {
 	adj := make(map[Peer][]Peer)
 	for _, p := range live {
 		tr := s.nodes[p]
-		for _, set := range []map[Peer]struct{}{tr.eager, tr.lazy} {
-			for q := range set {
-				if !s.dead[q] {
-					adj[p] = append(adj[p], q)
-					adj[q] = append(adj[q], p)
-				}
+		for _, q := range append(tr.Eager(), tr.Lazy()...) {
+			if !s.dead[q] {
+				adj[p] = append(adj[p], q)
+				adj[q] = append(adj[q], p)
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package plumtree
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 )
@@ -37,17 +36,20 @@ type Tree struct {
 	cfg  Config
 	seq  uint64
 	view map[Peer]struct{}
-	// eager and lazy partition the neighbours as in a tree shared by
-	// every origin: each duplicate, graft and prune of any origin shapes
-	// it (Plumtree as published). A new origin's tree starts as a copy of
-	// it; origins holds each origin's own tree (originTree), which only
-	// that origin's broadcasts shape. A link change without an origin (a
-	// linking graft, a hello, a neighbour gone) applies to every tree.
-	eager    map[Peer]struct{}
-	lazy     map[Peer]struct{}
-	origins  map[string]*originTree
-	received receivedSet
-	missing  missingSet
+	// nbrs are the neighbours, numbered (see slots). eager holds the
+	// eager links of a tree shared by every origin (the others are lazy):
+	// each duplicate, graft and prune of any origin shapes it (Plumtree
+	// as published). A new origin's tree starts as a copy of it; origins
+	// holds each origin's own tree (originTree), which only that origin's
+	// broadcasts shape. A link change without an origin (a linking graft,
+	// a hello, a neighbour gone) applies to every tree.
+	nbrs    slots
+	eager   bitset
+	origins map[string]*originTree
+	// lazyScratch is push's, kept between steps.
+	lazyScratch []Peer
+	received    receivedSet
+	missing     missingSet
 	// pendingIHave holds, per lazy peer, the announcements not sent yet;
 	// they leave at lazyDue.
 	pendingIHave map[Peer][]Announcement
@@ -87,8 +89,7 @@ func New(cfg Config) (*Tree, error) {
 	return &Tree{
 		cfg:          cfg,
 		view:         make(map[Peer]struct{}),
-		eager:        make(map[Peer]struct{}),
-		lazy:         make(map[Peer]struct{}),
+		nbrs:         newSlots(),
 		origins:      make(map[string]*originTree),
 		received:     newReceivedSet(),
 		missing:      newMissingSet(),
@@ -121,8 +122,8 @@ func (t *Tree) Broadcast(now time.Time, payload []byte) ID {
 // another origin needed the link, and collapses into grafts (measured in
 // TestManyOriginsUnderJitterKeepTheirTrees).
 type originTree struct {
-	eager, lazy map[Peer]struct{}
-	used        time.Time
+	eager bitset // of nbrs' slots; a neighbour not in it is lazy
+	used  time.Time
 }
 
 // tree returns origin o's tree, a copy of the shared tree if new (rather
@@ -135,7 +136,7 @@ func (t *Tree) tree(now time.Time, o string) *originTree {
 		if len(t.origins) >= t.cfg.MaxOrigins {
 			t.forgetOldestOrigin()
 		}
-		ot = &originTree{eager: maps.Clone(t.eager), lazy: maps.Clone(t.lazy)}
+		ot = &originTree{eager: slices.Clone(t.eager)}
 		t.origins[o] = ot
 	}
 	ot.used = now
@@ -161,22 +162,25 @@ func (t *Tree) forgetOldestOrigin() {
 // size): each costs an entry in every origin's tree, so peers that link
 // themselves, or claim to, must not grow them without bound.
 func (t *Tree) link(p Peer, eager, view bool) bool {
-	if !view && !t.neighbour(p) && len(t.eager)+len(t.lazy) >= t.cfg.MaxNeighbours {
-		t.stats.NeighboursDropped++
-		return false
+	i, ok := t.nbrs.slot(p)
+	if !ok {
+		if !view && t.nbrs.len() >= t.cfg.MaxNeighbours {
+			t.stats.NeighboursDropped++
+			return false
+		}
+		i = t.nbrs.add(p)
 	}
-	setMode(t.eager, t.lazy, p, eager)
+	t.eager.set(i, eager)
 	for _, ot := range t.origins {
-		setMode(ot.eager, ot.lazy, p, eager)
+		ot.eager.set(i, eager)
 	}
 	return true
 }
 
 // neighbour reports whether p is a neighbour.
 func (t *Tree) neighbour(p Peer) bool {
-	_, eager := t.eager[p]
-	_, lazy := t.lazy[p]
-	return eager || lazy
+	_, ok := t.nbrs.slot(p)
+	return ok
 }
 
 // setEagerFor makes p's link eager in origin o's tree and in the shared
@@ -193,19 +197,9 @@ func (t *Tree) setModeFor(now time.Time, o string, p Peer, eager bool) {
 	if !t.neighbour(p) && !t.link(p, eager, false) {
 		return
 	}
-	ot := t.tree(now, o)
-	setMode(ot.eager, ot.lazy, p, eager)
-	setMode(t.eager, t.lazy, p, eager)
-}
-
-func setMode(eager, lazy map[Peer]struct{}, p Peer, toEager bool) {
-	if toEager {
-		eager[p] = struct{}{}
-		delete(lazy, p)
-	} else {
-		lazy[p] = struct{}{}
-		delete(eager, p)
-	}
+	i, _ := t.nbrs.slot(p)
+	t.tree(now, o).eager.set(i, eager)
+	t.eager.set(i, eager)
 }
 
 // Step processes one message from a peer. It returns the payload to
@@ -457,37 +451,34 @@ func (t *Tree) SetView(peers []Peer) {
 // was eager, in the shared tree or in some origin's tree, one neighbour
 // lazy there is grafted in its place, eager in every tree.
 func (t *Tree) PeerDown(p Peer) {
-	_, wasEager := t.eager[p]
-	wasNeighbour := t.neighbour(p)
-	candidates := make(map[Peer]struct{}, len(t.lazy))
-	if wasEager {
-		maps.Copy(candidates, t.lazy)
-	}
-	for _, ot := range t.origins {
-		if _, ok := ot.eager[p]; ok {
-			wasEager = true
-			maps.Copy(candidates, ot.lazy)
+	var candidates bitset // lazy where p was eager
+	wasEager := false
+	if i, ok := t.nbrs.slot(p); ok {
+		for _, tree := range t.trees() {
+			if tree.has(i) {
+				wasEager = true
+				for _, j := range t.nbrs.sorted {
+					if !tree.has(j) {
+						candidates.set(j, true)
+					}
+				}
+			}
+			tree.set(i, false)
 		}
-		delete(ot.eager, p)
-		delete(ot.lazy, p)
-	}
-	delete(candidates, p)
-	if wasNeighbour {
+		t.nbrs.remove(p)
 		t.rememberGone(p)
 	}
 	delete(t.view, p)
-	delete(t.eager, p)
-	delete(t.lazy, p)
 	delete(t.pendingIHave, p)
 	delete(t.pendingAgain, p)
 	t.missing.dropPeer(p)
 	t.unacked.dropPeer(p)
-	if wasEager && len(candidates) > 0 {
+	if wasEager && candidates.count() > 0 {
 		// p may have been this node's way to the rest of the tree: link
 		// one lazy peer eagerly at once rather than wait for an
 		// announcement (with LazyFanout, one may be long in coming). A
 		// redundant link is pruned by the next duplicates.
-		lazy := sortedPeers(candidates)
+		lazy := t.nbrs.peersOf(candidates, true)
 		q := lazy[announceHash(ID{Origin: string(p)})%uint64(len(lazy))]
 		t.link(q, true, false)
 		t.send(Message{Kind: Graft, To: q})
@@ -541,19 +532,30 @@ func (t *Tree) rememberGone(p Peer) {
 // maxGone bounds the neighbours remembered after they went down.
 const maxGone = 1024
 
+// trees returns the shared tree and every origin's, to change a link in
+// all of them (each bitset's words are shared with the tree it is of).
+func (t *Tree) trees() []*bitset {
+	out := make([]*bitset, 0, 1+len(t.origins))
+	out = append(out, &t.eager)
+	for _, ot := range t.origins {
+		out = append(out, &ot.eager)
+	}
+	return out
+}
+
 // Eager returns the eager neighbours of the shared tree (a new origin's
 // tree starts as a copy of it), sorted.
-func (t *Tree) Eager() []Peer { return sortedPeers(t.eager) }
+func (t *Tree) Eager() []Peer { return t.nbrs.peersOf(t.eager, true) }
 
 // Lazy returns the lazy neighbours of the shared tree, sorted.
-func (t *Tree) Lazy() []Peer { return sortedPeers(t.lazy) }
+func (t *Tree) Lazy() []Peer { return t.nbrs.peersOf(t.eager, false) }
 
 // EagerFor returns the neighbours origin o's broadcasts are pushed to,
 // sorted (the shared tree's for an origin without a tree yet); LazyFor
 // those they are announced to.
 func (t *Tree) EagerFor(o string) []Peer {
 	if ot := t.origins[o]; ot != nil {
-		return sortedPeers(ot.eager)
+		return t.nbrs.peersOf(ot.eager, true)
 	}
 	return t.Eager()
 }
@@ -561,7 +563,7 @@ func (t *Tree) EagerFor(o string) []Peer {
 // LazyFor returns the neighbours origin o's broadcasts are announced to.
 func (t *Tree) LazyFor(o string) []Peer {
 	if ot := t.origins[o]; ot != nil {
-		return sortedPeers(ot.lazy)
+		return t.nbrs.peersOf(ot.eager, false)
 	}
 	return t.Lazy()
 }
@@ -570,8 +572,9 @@ func (t *Tree) LazyFor(o string) []Peer {
 // lazy links, summed over the trees.
 func (t *Tree) Links() (origins, eager, lazy int) {
 	for _, ot := range t.origins {
-		eager += len(ot.eager)
-		lazy += len(ot.lazy)
+		e := ot.eager.count()
+		eager += e
+		lazy += t.nbrs.len() - e
 	}
 	return len(t.origins), eager, lazy
 }
@@ -615,24 +618,25 @@ func (t *Tree) remember(now time.Time, id ID, round uint32, payload []byte) *rec
 // have it).
 func (t *Tree) push(now time.Time, id ID, round uint32, payload []byte, from Peer, announcers []source) {
 	ot := t.tree(now, id.Origin)
-	for _, p := range sortedPeers(ot.eager) {
-		if p != from {
+	lazy := t.lazyScratch[:0]
+	for _, i := range t.nbrs.sorted {
+		switch p := t.nbrs.peers[i]; {
+		case p == from:
+		case ot.eager.has(i):
 			t.send(Message{Kind: Gossip, To: p, ID: id, Round: round, Payload: payload})
-		}
-	}
-	lazy := make([]Peer, 0, len(ot.lazy))
-	for _, p := range sortedPeers(ot.lazy) {
-		if p != from {
+		default:
 			lazy = append(lazy, p)
 		}
 	}
-	if k := t.cfg.LazyFanout; k > 0 && len(lazy) > k {
-		// A window of k peers starting at a place that depends on the id,
+	t.lazyScratch = lazy[:0]
+	start, k := 0, len(lazy)
+	if f := t.cfg.LazyFanout; f > 0 && k > f {
+		// A window of f peers starting at a place that depends on the id,
 		// so that successive broadcasts are announced to different peers.
-		start := int(announceHash(id) % uint64(len(lazy)))
-		lazy = append(lazy[start:], lazy[:start]...)[:k]
+		start, k = int(announceHash(id)%uint64(len(lazy))), f
 	}
-	for _, p := range lazy {
+	for j := range k {
+		p := lazy[(start+j)%len(lazy)]
 		t.pendingIHave[p] = append(t.pendingIHave[p], Announcement{ID: id, Round: round})
 		if t.cfg.ReannounceAfter > 0 && !slices.ContainsFunc(announcers, func(s source) bool { return s.peer == p }) {
 			if !t.unacked.schedule(ackKey{peer: p, id: id}, now.Add(t.reannounceAfter()), 0, t.cfg.MaxUnacked) {
@@ -640,7 +644,7 @@ func (t *Tree) push(now time.Time, id ID, round uint32, payload []byte, from Pee
 			}
 		}
 	}
-	if len(lazy) > 0 && t.lazyDue.IsZero() {
+	if k > 0 && t.lazyDue.IsZero() {
 		t.lazyDue = now.Add(t.cfg.LazyInterval)
 	}
 }
