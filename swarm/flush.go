@@ -21,11 +21,16 @@ const (
 // the node's stop signal and deadline.
 const flushCheckEvery = 256
 
-// A flush encodes its payloads into chunks of flushChunk bytes, and starts
-// a new one when fewer than flushChunkMin are left.
+// A flush encodes its payloads into chunks, and starts a new one when
+// fewer than flushChunkMin bytes are left: the first of flushChunkFirst
+// bytes, each next one twice the last, up to flushChunk. A flush of one
+// small delta, the usual one on a node that serves requests, then
+// allocates 1 KiB, not 32: a node flushing every 10 ms made 3.2 MB/s of
+// garbage from its chunks alone.
 const (
-	flushChunk    = 32 << 10
-	flushChunkMin = 512
+	flushChunkFirst = 1 << 10
+	flushChunk      = 32 << 10
+	flushChunkMin   = 512
 )
 
 // markDirty puts e on the dirty list and wakes the flusher.
@@ -243,6 +248,7 @@ func (n *Node) takeDeltas(entries []*entry, deadline time.Time, alone bool) ([]f
 	// 5,000 deltas then allocates a few chunks, not 5,000 slices. They
 	// live only as long as the flush (what keeps a delta copies it).
 	var arena []byte
+	chunk := flushChunkFirst
 	for i, e := range entries {
 		if i%flushCheckEvery == flushCheckEvery-1 && n.expired(deadline) {
 			reason := dropLeaveTimeout
@@ -270,7 +276,8 @@ func (n *Node) takeDeltas(entries []*entry, deadline time.Time, alone bool) ([]f
 			continue
 		}
 		if cap(arena) < flushChunkMin {
-			arena = make([]byte, 0, flushChunk)
+			arena = make([]byte, 0, chunk)
+			chunk = min(2*chunk, flushChunk)
 		}
 		payload, err := e.a.encode(n.codec, arena, d)
 		if err != nil {
