@@ -532,8 +532,8 @@ func (t *Tree) rememberGone(p Peer) {
 // maxGone bounds the neighbours remembered after they went down.
 const maxGone = 1024
 
-// trees returns the shared tree and every origin's, to change a link in
-// all of them (each bitset's words are shared with the tree it is of).
+// trees returns pointers to the bitsets of the shared tree and of every
+// origin's tree, for a change to a link in all of them.
 func (t *Tree) trees() []*bitset {
 	out := make([]*bitset, 0, 1+len(t.origins))
 	out = append(out, &t.eager)
