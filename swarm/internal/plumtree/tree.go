@@ -159,7 +159,7 @@ func (t *Tree) forgetOldestOrigin() {
 // link makes p a neighbour whose link is eager (or lazy), in the shared
 // tree and in every origin's tree. A new neighbour past MaxNeighbours is
 // refused (false), unless view (the node's own choice, at most its view
-// size): each costs an entry in every origin's tree, so peers that link
+// size): each costs a bit in every origin's tree, so peers that link
 // themselves, or claim to, must not grow them without bound.
 func (t *Tree) link(p Peer, eager, view bool) bool {
 	i, ok := t.nbrs.slot(p)
