@@ -17,19 +17,25 @@ import (
 // memberlist drops because its handler queue is full is counted in
 // Stats.Drops["memberlist_handoff_full"], and logged at most every 10 s
 // (memberlist logs each one: thousands a second on an overloaded node).
-func newLogBridge(l *slog.Logger, st *counters) *log.Logger {
-	return log.New(&logBridge{l: l, st: st}, "", 0)
+// closing reports whether the node is shutting down: see closedSocket.
+func newLogBridge(l *slog.Logger, st *counters, closing func() bool) *log.Logger {
+	return log.New(&logBridge{l: l, st: st, closing: closing}, "", 0)
 }
 
 type logBridge struct {
-	l  *slog.Logger
-	st *counters
+	l       *slog.Logger
+	st      *counters
+	closing func() bool
 	// handoffLogged is when a handler-queue drop was last logged (unix
 	// nanoseconds).
 	handoffLogged atomic.Int64
 }
 
 const handoffLogEvery = 10 * time.Second
+
+// closedSocket is the text of net.ErrClosed, which a send on a closed
+// socket returns.
+const closedSocket = "use of closed network connection"
 
 func (b *logBridge) Write(p []byte) (int, error) {
 	line := string(bytes.TrimSpace(p))
@@ -46,6 +52,13 @@ func (b *logBridge) Write(p []byte) (int, error) {
 			line = strings.TrimSpace(line[i+len(lv.tag):])
 			break
 		}
+	}
+	if level == slog.LevelError && b.closing() && strings.Contains(line, closedSocket) {
+		// memberlist's Shutdown closes the transport before it stops
+		// its probes and gossip, so a probe in that moment fails on the
+		// closed socket: this node's own shutdown, not a transport error
+		// (the demo logged two at exit, as ERROR).
+		level = slog.LevelDebug
 	}
 	if level == slog.LevelError {
 		b.st.transportErrors.Add(1)

@@ -197,7 +197,7 @@ func New(cfg Config) (*Node, error) {
 	mc.EnableCompression = cfg.Compression
 	mc.UDPBufferSize = cfg.UDPBufferSize
 	mc.Label = cfg.Label
-	mc.Logger = newLogBridge(n.log, &n.stats)
+	mc.Logger = newLogBridge(n.log, &n.stats, n.closing.Load)
 	mc.Delegate = (*delegate)(n)
 	mc.Events = (*eventDelegate)(n)
 	mc.RequireNodeNames = false

@@ -49,7 +49,9 @@ type Stats struct {
 	DecodeErrors uint64
 	Rejected     map[string]uint64
 	// TransportErrors counts errors memberlist reported (malformed or
-	// undecryptable packets, failed streams, wrong labels).
+	// undecryptable packets, failed streams, wrong labels); not a send on
+	// this node's own socket closed by Close or Leave, which is logged at
+	// debug level.
 	TransportErrors uint64
 	// PushPulls counts anti-entropy exchanges; PushPullBytesSent and
 	// PushPullBytesReceived their shoal state bytes.
