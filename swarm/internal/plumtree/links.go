@@ -10,10 +10,10 @@ import (
 // of slot numbers: an eager link's bit is set, a lazy one's clear. An
 // origin's tree then costs a word per 64 neighbours, with nothing for the
 // garbage collector to scan, where two maps of peer names cost 613 bytes
-// at 8 neighbours (BenchmarkOriginTrees): 61 MB of the 344 MB live heap of
-// a 500-node cluster in one process after 150 origins had broadcast. A
-// freed slot is used again; the neighbour leaving cleared its bit in
-// every tree.
+// at 8 neighbours (BenchmarkOriginTrees), and 61 MB of the 344 MB live
+// heap of a 500-node cluster in one process during its updates. A freed
+// slot is used again; the neighbour leaving cleared its bit in every
+// tree.
 type slots struct {
 	peers  []Peer       // by slot; "" for a free one
 	index  map[Peer]int // slot by peer
