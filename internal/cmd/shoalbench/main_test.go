@@ -131,6 +131,7 @@ func TestScaleJSON(t *testing.T) {
 	if len(per) != 2 {
 		t.Fatalf("per_update = %v, want the 2 updates", r["per_update"])
 	}
+	allocated := 0.0
 	for _, u := range per {
 		u := u.(map[string]any)
 		if num(t, u, "latency_ms") <= 0 || num(t, u, "latency_ms") > num(t, r, "max_ms") {
@@ -139,9 +140,16 @@ func TestScaleJSON(t *testing.T) {
 		if _, ok := u["sched_latency_max_ms"]; !ok {
 			t.Errorf("per_update %v: no scheduling latency", u)
 		}
-		if num(t, u, "alloc_bytes") <= 0 {
-			t.Errorf("per_update %v: an update allocated nothing", u)
+		if _, ok := u["alloc_bytes"]; !ok {
+			t.Errorf("per_update %v: no allocation", u)
 		}
+		allocated += num(t, u, "alloc_bytes")
+	}
+	// The runtime counts small allocations a span at a time (when a
+	// core's cached span is refilled), so one update of 12 nodes may
+	// read 0; the two together read what their sends allocated.
+	if allocated <= 0 {
+		t.Errorf("per_update = %v: the updates allocated nothing", per)
 	}
 }
 

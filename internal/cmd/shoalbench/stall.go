@@ -142,7 +142,9 @@ type stallSince struct {
 	SchedLatencyMaxMS millis `json:"sched_latency_max_ms"`
 	// AllocBytes is what the process (every node, and the harness)
 	// allocated on the heap: what drives the collections that share its
-	// two cores.
+	// two cores. The runtime counts small objects a span at a time, when
+	// a core's cached span is refilled, so a reading is exact to a few
+	// spans (8 KiB each, mostly) per core: a small update may read 0.
 	AllocBytes uint64 `json:"alloc_bytes"`
 }
 
