@@ -101,7 +101,10 @@ func (t *Transport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
 // WriteTo sends b as one packet to addr. It copies b, never blocks, and
 // returns the send time. A packet lost to faults, partitions, a full
 // receiver or an unknown address is not an error, as with UDP; the error is
-// ErrTransportShutdown or ErrNetworkClosed (wrapped).
+// ErrTransportShutdown or ErrNetworkClosed (wrapped). A write on a shut-down
+// transport also wraps net.ErrClosed, as a write on a closed socket does, so
+// that a node logs memberlist's probes failing during its own shutdown as
+// it does on real sockets (at debug level).
 func (t *Transport) WriteTo(b []byte, addr string) (time.Time, error) {
 	return t.WriteToAddress(b, memberlist.Address{Addr: addr})
 }
@@ -111,7 +114,7 @@ func (t *Transport) WriteTo(b []byte, addr string) (time.Time, error) {
 func (t *Transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
 	now := time.Now()
 	if t.isShutdown() {
-		return now, fmt.Errorf("write to %s: %w", a.String(), ErrTransportShutdown)
+		return now, fmt.Errorf("write to %s: %w: %w", a.String(), ErrTransportShutdown, net.ErrClosed)
 	}
 	return now, t.net.send(t, b, a)
 }

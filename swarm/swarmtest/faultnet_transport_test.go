@@ -105,8 +105,8 @@ func TestFaultStreamDialFailures(t *testing.T) {
 	if _, err := a.DialTimeout(b.Addr(), time.Second); !errors.Is(err, ErrTransportShutdown) {
 		t.Errorf("dial from shut-down transport error = %v, want ErrTransportShutdown", err)
 	}
-	if _, err := a.WriteTo([]byte("x"), b.Addr()); !errors.Is(err, ErrTransportShutdown) {
-		t.Errorf("write from shut-down transport error = %v, want ErrTransportShutdown", err)
+	if _, err := a.WriteTo([]byte("x"), b.Addr()); !errors.Is(err, ErrTransportShutdown) || !errors.Is(err, net.ErrClosed) {
+		t.Errorf("write from shut-down transport error = %v, want ErrTransportShutdown and net.ErrClosed", err)
 	}
 	if got := n.Stats().StreamsRefused; got != 3 {
 		t.Errorf("StreamsRefused = %d, want 3", got)
