@@ -152,6 +152,7 @@ type cluster struct {
 // network the faults are switched on only after the cluster has formed:
 // the scenarios measure updates under loss, not joins.
 func startCluster(ctx context.Context, size int, preset string, det detection, nw network, prog *progress, what string) (*cluster, error) {
+	paceAsFleet(size)
 	c := &cluster{}
 	if nw.Transport == "sim" {
 		sim, err := simnet.NewNetwork(simnet.FaultConfig{Seed: nw.Seed})

@@ -101,8 +101,16 @@
 // replica's slots stay for about RetireHorizon (24 h by default), so a
 // run shorter than that passes a short -retire-horizon to see them level.
 //
-// Every scenario runs all its nodes in this process. Three environment
-// variables help find where its time and memory go:
+// Every scenario runs all its nodes in this process, whose garbage
+// collector would otherwise collect several times as often per byte as
+// the fleet it stands for: each node of a fleet is a process, and Go never
+// sets a process's heap goal below 4 MiB. Unless GOGC is set in the
+// environment, shoalbench sets GOGC so that its heap goal is the sum of
+// the nodes' goals, max(2 × live heap, nodes × 4 MiB), and per_update
+// reports it (gogc); GOGC=100 measures the one process as it is. Each
+// collection still marks every node's heap at once (fleetgc.go).
+//
+// Three environment variables help find where its time and memory go:
 // SHOALBENCH_CPUPROFILE=FILE writes a CPU profile of the whole run,
 // SHOALBENCH_PPROF=ADDR serves net/http/pprof on ADDR (127.0.0.1:6060),
 // and SHOALBENCH_SLOWTRACE=FILE keeps the runtime's flight recorder on

@@ -41,6 +41,7 @@ func main() {
 		err = servePprof(os.Getenv("SHOALBENCH_PPROF"))
 	}
 	if err == nil {
+		go fleetPacer.run(ctx)
 		err = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 		stopProfile()
 	}

@@ -143,6 +143,9 @@ func TestScaleJSON(t *testing.T) {
 		if _, ok := u["alloc_bytes"]; !ok {
 			t.Errorf("per_update %v: no allocation", u)
 		}
+		if num(t, u, "gogc") <= 0 {
+			t.Errorf("per_update %v: no GOGC (the collector is on)", u)
+		}
 		allocated += num(t, u, "alloc_bytes")
 	}
 	// The runtime counts small allocations a span at a time (when a

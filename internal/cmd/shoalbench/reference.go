@@ -65,6 +65,7 @@ func memberlistConfig(c swarm.Config) *memberlist.Config {
 // joined and with full membership; faults start after the join, as for
 // startCluster.
 func startRefCluster(ctx context.Context, size int, preset string, det detection, nw network, arr *arrivals, prog *progress, what string) (*refCluster, error) {
+	paceAsFleet(size)
 	rc := &refCluster{}
 	if nw.Transport == "sim" {
 		sim, err := simnet.NewNetwork(simnet.FaultConfig{Seed: nw.Seed + 1})

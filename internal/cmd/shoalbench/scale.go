@@ -192,6 +192,7 @@ func runScale(ctx context.Context, p scaleParams, prog *progress) (scaleResult, 
 		return res, err
 	}
 	what := fmt.Sprintf("scale %d nodes", p.Nodes)
+	paceAsFleet(p.Nodes)
 	c := &cluster{}
 	defer c.close()
 	if p.Net.Transport == "sim" {

@@ -44,12 +44,13 @@ const (
 	metricGCCycles     = "/gc/cycles/total:gc-cycles"
 	metricSchedLatency = "/sched/latencies:seconds"
 	metricAllocBytes   = "/gc/heap/allocs:bytes"
+	metricGOGC         = "/gc/gogc:percent"
 )
 
 // newStallProbe returns a probe, recording the execution trace if
 // SHOALBENCH_SLOWTRACE is set; close stops the recorder.
 func newStallProbe() *stallProbe {
-	p := &stallProbe{samples: []metrics.Sample{{Name: metricGCCycles}, {Name: metricSchedLatency}, {Name: metricAllocBytes}}}
+	p := &stallProbe{samples: []metrics.Sample{{Name: metricGCCycles}, {Name: metricSchedLatency}, {Name: metricAllocBytes}, {Name: metricGOGC}}}
 	if slowTracePath != "" {
 		rec := trace.NewFlightRecorder(trace.FlightRecorderConfig{MinAge: slowTraceWindow, MaxBytes: slowTraceMaxBytes})
 		if err := rec.Start(); err != nil {
@@ -111,6 +112,7 @@ func (p *stallProbe) close() {
 type stallReading struct {
 	gcCycles   uint64
 	allocBytes uint64
+	gogc       uint64
 	sched      []uint64 // the scheduling-latency histogram's counts
 	buckets    []float64
 }
@@ -129,6 +131,9 @@ func (p *stallProbe) read() stallReading {
 	if s := p.samples[2]; s.Value.Kind() == metrics.KindUint64 {
 		r.allocBytes = s.Value.Uint64()
 	}
+	if s := p.samples[3]; s.Value.Kind() == metrics.KindUint64 {
+		r.gogc = s.Value.Uint64()
+	}
 	return r
 }
 
@@ -146,10 +151,13 @@ type stallSince struct {
 	// a core's cached span is refilled, so a reading is exact to a few
 	// spans (8 KiB each, mostly) per core: a small update may read 0.
 	AllocBytes uint64 `json:"alloc_bytes"`
+	// GOGC is the collector's percent at the end: the pacer's (fleetgc.go)
+	// unless GOGC was set in the environment.
+	GOGC uint64 `json:"gogc"`
 }
 
 func (r stallReading) since(prev stallReading) stallSince {
-	s := stallSince{GCCycles: r.gcCycles - prev.gcCycles, AllocBytes: r.allocBytes - prev.allocBytes}
+	s := stallSince{GCCycles: r.gcCycles - prev.gcCycles, AllocBytes: r.allocBytes - prev.allocBytes, GOGC: r.gogc}
 	if len(r.sched) != len(prev.sched) {
 		return s
 	}
