@@ -372,6 +372,7 @@ func (c *cluster) close() {
 		_ = c.sim.Close()
 	}
 	c.nodes, c.sim = nil, nil // a second close does nothing
+	paceAsFleet(0)
 }
 
 // sleepCtx sleeps for d or until ctx ends.

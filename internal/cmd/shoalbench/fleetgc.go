@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// fleetGC paces this process's garbage collector the way a fleet's are
+// gcPacer paces this process's garbage collector the way a fleet's are
 // paced in total. A fleet of N nodes is N processes, and the Go runtime
 // never sets a process's heap goal below 4 MiB (at GOGC=100), however
 // little it keeps live: a node keeping 0.6 MB collects once per 3.4 MB it
@@ -47,7 +47,10 @@ const gcPaceEvery = 250 * time.Millisecond
 // fleetPacer is the process's pacer; scenarios tell it their node count.
 var fleetPacer = &gcPacer{sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 
-// paceAsFleet tells the pacer how many nodes the scenario runs at once.
+// paceAsFleet tells the pacer how many nodes the scenario runs at once:
+// a cluster's start sets it, and its close sets 0 (the runtime's default
+// pacing), so that a scenario starting nodes of its own, such as soak or
+// antientropy, is not paced for the one before it.
 func paceAsFleet(nodes int) { fleetPacer.nodes.Store(int64(nodes)) }
 
 // fleetPercent is the GOGC that makes the heap goal of a process keeping

@@ -174,6 +174,7 @@ func (rc *refCluster) close() {
 	if rc.sim != nil {
 		_ = rc.sim.Close()
 	}
+	paceAsFleet(0)
 }
 
 func refMessage(id uint64) []byte {
