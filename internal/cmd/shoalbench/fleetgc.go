@@ -48,9 +48,9 @@ const gcPaceEvery = 250 * time.Millisecond
 var fleetPacer = &gcPacer{sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 
 // paceAsFleet tells the pacer how many nodes the scenario runs at once:
-// a cluster's start sets it, and its close sets 0 (the runtime's default
-// pacing), so that a scenario starting nodes of its own, such as soak or
-// antientropy, is not paced for the one before it.
+// a cluster's start (and a ratelimit run) sets it, and its close sets 0
+// (the runtime's default pacing), so that a scenario starting nodes of
+// its own, such as soak or antientropy, is not paced for the one before.
 func paceAsFleet(nodes int) { fleetPacer.nodes.Store(int64(nodes)) }
 
 // fleetPercent is the GOGC that makes the heap goal of a process keeping

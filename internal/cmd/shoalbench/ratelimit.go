@@ -129,7 +129,9 @@ func runRatelimit(ctx context.Context, p ratelimitbench.Params, prog *progress) 
 	if prog != nil {
 		w = progressLines{prog}
 	}
+	paceAsFleet(p.Nodes)
 	r, err := ratelimitbench.Run(ctx, p, w)
+	paceAsFleet(0)
 	if err != nil {
 		return ratelimitResult{}, fmt.Errorf("ratelimit %s: %w", p.Backend, err)
 	}
