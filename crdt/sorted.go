@@ -6,19 +6,31 @@ import "slices"
 // order, so equal states encode to equal bytes); these helpers keep them so.
 
 // insertSorted merges the sorted ins, whose keys dst does not hold, into
-// the sorted dst, growing it in place from the back.
+// the sorted dst, growing it in place from the back: each element of ins
+// finds its place among the elements not yet moved, and the ones after
+// it move up as one block. A few inserts into a long dst (a delta naming
+// a new replica: one slot into a counter of a thousand) find their places
+// by binary search, O(m·log n) comparisons; many are walked linearly,
+// O(n+m), as seek does. The moves are O(n) either way.
 func insertSorted[E any](dst, ins []E, compare func(a, b E) int) []E {
 	n := len(dst)
 	dst = slices.Grow(dst, len(ins))[:n+len(ins)]
-	i, j := n-1, len(ins)-1
-	for k := len(dst) - 1; j >= 0 && k >= 0; k-- {
-		if i >= 0 && compare(dst[i], ins[j]) > 0 {
-			dst[k] = dst[i]
-			i--
+	search := len(ins)*8 < n
+	i, k := n, len(dst) // dst[:i] is not yet moved; dst[k:] is final
+	for j := len(ins) - 1; j >= 0; j-- {
+		lo := i
+		if search {
+			lo, _ = slices.BinarySearchFunc(dst[:i], ins[j], compare)
 		} else {
-			dst[k] = ins[j]
-			j--
+			for lo > 0 && compare(dst[lo-1], ins[j]) > 0 {
+				lo--
+			}
 		}
+		k -= i - lo
+		copy(dst[k:], dst[lo:i])
+		k--
+		dst[k] = ins[j]
+		i = lo
 	}
 	return dst
 }
