@@ -106,9 +106,10 @@
 // the fleet it stands for: each node of a fleet is a process, and Go never
 // sets a process's heap goal below 4 MiB. Unless GOGC is set in the
 // environment, shoalbench sets GOGC so that its heap goal is the sum of
-// the nodes' goals, max(2 × live heap, nodes × 4 MiB), and per_update
-// reports it (gogc); GOGC=100 measures the one process as it is. Each
-// collection still marks every node's heap at once (fleetgc.go).
+// the nodes' goals, max(2 × live heap, nodes × 4 MiB), up to GOGC 500,
+// and per_update reports it (gogc); GOGC=100 measures the one process as
+// it is. Each collection still marks every node's heap at once
+// (fleetgc.go).
 //
 // Three environment variables help find where its time and memory go:
 // SHOALBENCH_CPUPROFILE=FILE writes a CPU profile of the whole run,

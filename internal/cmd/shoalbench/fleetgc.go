@@ -19,7 +19,8 @@ import (
 // collection stops all of its nodes at once.
 //
 // The pacer sets GOGC so that the process's heap goal is what the fleet's
-// goals add up to: max(2 × live, N × 4 MiB). The garbage collector then
+// goals add up to: max(2 × live, N × 4 MiB), up to GOGC 500 (see
+// maxFleetPercent). The garbage collector then
 // does the fleet's total work, in fewer and larger collections: the harness
 // still marks every node's heap at once on its cores, where a fleet marks
 // each node's small heap on its own, so it remains the harsher of the two.
@@ -36,9 +37,15 @@ type gcPacer struct {
 // (runtime.defaultHeapMinimum).
 const nodeHeapMinimum = 4 << 20
 
-// maxFleetPercent caps the GOGC the pacer sets, for a heap that is still
-// nearly empty: the goal it asks for is bounded by N × 4 MiB anyway.
-const maxFleetPercent = 100_000
+// maxFleetPercent caps the GOGC the pacer sets. Past it, the one process
+// stops looking like the fleet in another way: a heap whose goal is many
+// times what it keeps is mostly memory touched for the first time (page
+// faults, cold caches), where each node of a fleet reuses its few
+// megabytes. At 100 nodes the pacer asked for about 2,000, and updates got
+// slower than with no pacing at all: p99 64–81 ms in 6 of 7 runs at
+// GOGC 2,000, against 28–60 ms at GOGC 100 and 500 (docs/BENCHMARKS.md).
+// At 500 nodes and more the pacer asks for about 500 or less.
+const maxFleetPercent = 500
 
 // gcPaceEvery is how often the pacer reads the live heap, which the
 // runtime updates once per collection.
