@@ -20,10 +20,10 @@ import (
 //
 // The pacer sets GOGC so that the process's heap goal is what the fleet's
 // goals add up to: max(2 × live, N × 4 MiB), up to GOGC 500 (see
-// maxFleetPercent). The garbage collector then
-// does the fleet's total work, in fewer and larger collections: the harness
-// still marks every node's heap at once on its cores, where a fleet marks
-// each node's small heap on its own, so it remains the harsher of the two.
+// maxFleetPercent). The garbage collector then does the fleet's total
+// work, in fewer and larger collections: the harness still marks every
+// node's heap at once on its cores, where a fleet marks each node's small
+// heap on its own, so it remains the harsher of the two.
 //
 // It runs only if GOGC is not set in the environment: GOGC=100 measures
 // the one process as it is, as rows before the pacer existed did.
@@ -42,8 +42,8 @@ const nodeHeapMinimum = 4 << 20
 // times what it keeps is mostly memory touched for the first time (page
 // faults, cold caches), where each node of a fleet reuses its few
 // megabytes. At 100 nodes the pacer asked for about 2,000, and updates got
-// slower than with no pacing at all: p99 64–81 ms in 6 of 7 runs at
-// GOGC 2,000, against 28–60 ms at GOGC 100 and 500 (docs/BENCHMARKS.md).
+// slower than with no pacing at all: p99 63–81 ms in 7 of 8 runs at GOGC
+// 1,700–2,600, against 28–60 ms at GOGC 100 and 500 (docs/BENCHMARKS.md).
 // At 500 nodes and more the pacer asks for about 500 or less.
 const maxFleetPercent = 500
 
@@ -61,7 +61,8 @@ var fleetPacer = &gcPacer{sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}
 func paceAsFleet(nodes int) { fleetPacer.nodes.Store(int64(nodes)) }
 
 // fleetPercent is the GOGC that makes the heap goal of a process keeping
-// live bytes equal to the summed goals of nodes processes sharing them.
+// live bytes equal to the summed goals of nodes processes sharing them,
+// capped at maxFleetPercent.
 func fleetPercent(nodes int, live uint64) int {
 	if nodes <= 0 || live == 0 {
 		return 100 // nothing known yet: the runtime's own default
