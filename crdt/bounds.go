@@ -152,7 +152,7 @@ func checkReplicas(have, added int, b Bounds) error {
 // delta: one slot) is looked up by binary search, so checking it costs
 // O(log n), not O(n); a full state is walked linearly, O(n+m) in all.
 func seek[E any](s []E, i int, r Replica, m int, replica func(E) Replica) int {
-	if m*8 < len(s)-i {
+	if searchFaster(m, len(s)-i) {
 		j, _ := slices.BinarySearchFunc(s[i:], r, func(e E, r Replica) int { return replica(e).Compare(r) })
 		return i + j
 	}
